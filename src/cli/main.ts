@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+// Peregrine command line: dispatches to one module per command.
+import { PeregrineError, ErrorCode } from '../errors.js';
+import { parseScanArgs, runScan, SCAN_USAGE } from './scan.js';
+import { runRules } from './rules.js';
+
+const USAGE = `Usage: peregrine <command> [options]
+
+Commands:
+  serve            run the authenticated multi-cluster webhook (the main job)
+  scan FILE...     evaluate audit log files offline, print Falco JSON alerts
+  rules check F... validate rules files
+  rules fields     list the supported fields
+
+Run 'peregrine <command> --help' for the options of a command.`;
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'scan': {
+      const opts = parseScanArgs(rest);
+      if (opts === 'help') {
+        process.stdout.write(SCAN_USAGE + '\n');
+        return 0;
+      }
+      return runScan(opts);
+    }
+    case 'rules':
+      return runRules(rest);
+    case 'serve': {
+      const { runServe } = await import('./serve.js');
+      return runServe(rest);
+    }
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(USAGE + '\n');
+      return cmd === undefined ? 2 : 0;
+    default:
+      throw new PeregrineError(ErrorCode.USAGE, `unknown command '${cmd}'\n\n${USAGE}`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (e: unknown) => {
+    if (e instanceof PeregrineError) {
+      process.stderr.write(`peregrine: ${e.describe()}\n`);
+      process.exitCode = 2;
+    } else if (e instanceof TypeError && (e as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`peregrine: ${ErrorCode.USAGE}: ${e.message}\n`);
+      process.exitCode = 2;
+    } else {
+      process.stderr.write(`peregrine: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
+      process.exitCode = 70;
+    }
+  },
+);

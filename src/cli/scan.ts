@@ -1,0 +1,185 @@
+// `peregrine scan`: evaluate audit log files offline and print Falco alerts.
+import { createReadStream, statSync } from 'node:fs';
+import { createGunzip } from 'node:zlib';
+import { parseArgs } from 'node:util';
+import type { Readable } from 'node:stream';
+import { ErrorCode, PeregrineError, describeWarning } from '../errors.js';
+import { Framer, type Frame, type FrameIssue } from '../ingest/framing.js';
+import { Processor } from '../engine/processor.js';
+import { Ruleset, type RuleMatching } from '../rules/ruleset.js';
+import { parsePriority } from '../rules/priority.js';
+import { defaultRulePaths, readRuleFiles } from '../config/rules-files.js';
+import { HOSTNAME } from '../fields/event.js';
+import { LineWriter } from './output-writer.js';
+import { selectBackend } from '../engine/select-backend.js';
+
+export const SCAN_USAGE = `Usage: peregrine scan [options] FILE...
+
+Evaluates Kubernetes audit events and prints one Falco JSON alert per line.
+FILE is JSON lines (each line an Event or EventList), a JSON document
+(pretty-printed or not), a .gz of either, or - for stdin.
+
+Options:
+  -r, --rules FILE|DIR      rules file or directory of *.yaml (repeatable, loaded
+                            in order; default: the bundled rules)
+      --rule-matching MODE  first (default) or all
+      --min-priority P      skip rules less severe than P (e.g. warning)
+      --format FMT          json (default) or text
+      --time-iso8601        ISO 8601 time prefix in outputs (Falco's time_format_iso_8601)
+      --quiet               do not print rule warnings
+  -h, --help                this help
+
+Exit status: 0 success, 1 some input records were invalid (reported on stderr,
+the rest was processed), 2 usage or rules error.`;
+
+export interface ScanOptions {
+  rules: string[];
+  ruleMatching: RuleMatching;
+  minPriority: number;
+  format: 'json' | 'text';
+  timeIso8601: boolean;
+  quiet: boolean;
+  files: string[];
+}
+
+export function parseScanArgs(argv: string[]): ScanOptions | 'help' {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      rules: { type: 'string', short: 'r', multiple: true },
+      'rule-matching': { type: 'string' },
+      'min-priority': { type: 'string' },
+      format: { type: 'string' },
+      'time-iso8601': { type: 'boolean' },
+      quiet: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) return 'help';
+  const rm = values['rule-matching'] ?? 'first';
+  if (rm !== 'first' && rm !== 'all') throw new PeregrineError(ErrorCode.USAGE, `--rule-matching must be 'first' or 'all', not '${rm}'`);
+  let minPriority = 7;
+  if (values['min-priority'] !== undefined) {
+    const p = parsePriority(values['min-priority']);
+    if (p === undefined) throw new PeregrineError(ErrorCode.USAGE, `Unknown priority "${values['min-priority']}" (expected emergency, alert, critical, error, warning, notice, informational or debug)`);
+    minPriority = p;
+  }
+  const format = values.format ?? 'json';
+  if (format !== 'json' && format !== 'text') throw new PeregrineError(ErrorCode.USAGE, `--format must be 'json' or 'text', not '${format}'`);
+  if (positionals.length === 0) throw new PeregrineError(ErrorCode.USAGE, 'no input files (use - for stdin)');
+  return {
+    rules: values.rules ?? [],
+    ruleMatching: rm,
+    minPriority,
+    format,
+    timeIso8601: values['time-iso8601'] ?? false,
+    quiet: values.quiet ?? false,
+    files: positionals,
+  };
+}
+
+function openInput(file: string): { stream: Readable; size: number } {
+  if (file === '-') return { stream: process.stdin, size: 0 };
+  let size = 0;
+  try {
+    size = statSync(file).size;
+  } catch (e) {
+    throw new PeregrineError(ErrorCode.IO, `cannot open '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const raw = createReadStream(file, { highWaterMark: 1024 * 1024 });
+  const gz = file.endsWith('.gz');
+  return { stream: gz ? raw.pipe(createGunzip()) : raw, size: gz ? 0 : size };
+}
+
+class Progress {
+  private last = 0;
+  private readonly enabled: boolean;
+  bytes = 0;
+  events = 0;
+  private started = Date.now();
+
+  constructor(private readonly total: number, private readonly label: string) {
+    this.enabled = process.stderr.isTTY === true;
+  }
+
+  tick(): void {
+    if (!this.enabled) return;
+    const now = Date.now();
+    if (now - this.last < 500) return;
+    this.last = now;
+    const secs = Math.max(0.001, (now - this.started) / 1000);
+    const pct = this.total > 0 ? ` ${((100 * this.bytes) / this.total).toFixed(1)}%` : '';
+    process.stderr.write(`\r${this.label}:${pct} ${(this.bytes / 1048576).toFixed(1)} MiB, ${this.events} events, ${Math.round(this.events / secs)} events/s   `);
+  }
+
+  done(): void {
+    if (this.enabled && this.last !== 0) process.stderr.write('\r\x1b[K');
+  }
+}
+
+export async function runScan(opts: ScanOptions): Promise<number> {
+  const files = readRuleFiles(opts.rules.length > 0 ? opts.rules : defaultRulePaths());
+  const ruleset = Ruleset.compile(files, { ruleMatching: opts.ruleMatching, minPriority: opts.minPriority });
+  if (!opts.quiet) {
+    for (const w of ruleset.legacy) process.stderr.write(describeWarning(w) + '\n');
+  }
+  const backend = await selectBackend();
+  const processor = new Processor(ruleset, {
+    format: { hostname: HOSTNAME, timeIso8601: opts.timeIso8601 },
+    backend,
+  });
+  const out = new LineWriter(process.stdout);
+  let invalid = 0;
+  const text = opts.format === 'text';
+  for (const file of opts.files) {
+    const label = file === '-' ? '<stdin>' : file;
+    const { stream, size } = openInput(file);
+    const progress = new Progress(size, label);
+    const framer = new Framer();
+    const frames: Frame[] = [];
+    const issues: FrameIssue[] = [];
+    const report = (line: number, msg: string): void => {
+      invalid++;
+      process.stderr.write(`${label}:${line}: ${msg}\n`);
+    };
+    const drain = async (): Promise<void> => {
+      for (const is of issues) report(is.line, is.message);
+      issues.length = 0;
+      for (const f of frames) {
+        const res = processor.process(f.buf, f.start, f.end, (a) => {
+          const w = out.write(text ? a.text : a.json);
+          if (w) pendingWrites.push(w);
+        });
+        progress.events += res.events;
+        for (const is of res.issues) {
+          report(f.line, is.item >= 0 ? `item ${is.item}: ${is.message}` : is.message);
+        }
+        if (pendingWrites.length) {
+          await Promise.all(pendingWrites);
+          pendingWrites.length = 0;
+        }
+      }
+      frames.length = 0;
+    };
+    const pendingWrites: Promise<void>[] = [];
+    try {
+      for await (const chunk of stream) {
+        progress.bytes += (chunk as Buffer).length;
+        framer.push(chunk as Buffer, frames, issues);
+        await drain();
+        progress.tick();
+      }
+    } catch (e) {
+      progress.done();
+      const err = e as NodeJS.ErrnoException;
+      report(0, `read error: ${err.code ?? ''} ${err.message}`.trim());
+      continue;
+    }
+    framer.finish(frames, issues);
+    await drain();
+    progress.done();
+  }
+  await out.flush();
+  return invalid > 0 ? 1 : 0;
+}

@@ -1,0 +1,104 @@
+// Evaluates whole JSON documents (an Event, an EventList, or an array of them):
+// parse → split into events → run the ruleset → format alerts. One instance per
+// thread; it owns its node table and event view and reuses them for every document.
+import { NodeTable } from '../events/nodes.js';
+import { EventView } from '../events/view.js';
+import { collectEvents, DEFAULT_MAX_EVENT_SIZE, type EventIssue, type EventRef } from '../events/audit.js';
+import { ErrorCode, type ErrorCodeValue } from '../errors.js';
+import type { CompiledRule, Ruleset } from '../rules/ruleset.js';
+import { AlertFormatter, type AlertFormatOptions } from '../outputs/falco-alert.js';
+import { type JsonBackend, jsBackend, JsonInputError } from './backend.js';
+
+export interface Alert {
+  rule: CompiledRule;
+  /** Falco JSON, one line. */
+  json: string;
+  /** The output text (`<time>: <Priority> <message>`). */
+  text: string;
+  /** Event time, ns. */
+  ts: bigint;
+}
+
+export interface DocumentIssue {
+  code: ErrorCodeValue;
+  message: string;
+  /** Item index within the document, -1 for the document itself. */
+  item: number;
+}
+
+export interface DocumentResult {
+  events: number;
+  alerts: number;
+  issues: DocumentIssue[];
+}
+
+export interface ProcessorOptions {
+  format: AlertFormatOptions;
+  maxEventSize?: number;
+  backend?: JsonBackend;
+  /** Also render the text output (scan --format text). */
+  wantText?: boolean;
+}
+
+export class Processor {
+  private table = new NodeTable(4096);
+  private view: EventView;
+  private events: EventRef[] = [];
+  private issues: EventIssue[] = [];
+  private matched: CompiledRule[] = [];
+  private formatter: AlertFormatter;
+  private eventNum = 0;
+  readonly backend: JsonBackend;
+
+  constructor(private ruleset: Ruleset, private readonly opts: ProcessorOptions) {
+    this.view = new EventView(this.table, ruleset.slots.count);
+    this.formatter = new AlertFormatter(opts.format);
+    this.backend = opts.backend ?? jsBackend;
+  }
+
+  /** Swaps the ruleset between documents (reload). */
+  setRuleset(ruleset: Ruleset): void {
+    this.ruleset = ruleset;
+    this.view = new EventView(this.table, ruleset.slots.count);
+  }
+
+  get rules(): Ruleset {
+    return this.ruleset;
+  }
+
+  /**
+   * Evaluates the document in buf[start, end). Alerts are handed to `onAlert` in event
+   * order; problems are returned, never thrown.
+   */
+  process(buf: Buffer, start: number, end: number, onAlert: (a: Alert) => void, cluster?: string): DocumentResult {
+    const issues: DocumentIssue[] = [];
+    let root: number;
+    try {
+      root = this.backend.parse(this.table, buf, start, end);
+    } catch (e) {
+      if (e instanceof JsonInputError) {
+        issues.push({ code: ErrorCode.INPUT_JSON, message: e.message, item: -1 });
+        return { events: 0, alerts: 0, issues };
+      }
+      throw e;
+    }
+    this.events.length = 0;
+    this.issues.length = 0;
+    collectEvents(this.table, root, this.events, this.issues, this.opts.maxEventSize ?? DEFAULT_MAX_EVENT_SIZE);
+    for (const i of this.issues) issues.push({ code: i.code, message: i.message, item: i.item });
+    let alerts = 0;
+    const view = this.view;
+    const matched = this.matched;
+    for (const ev of this.events) {
+      view.load(this.table, ev.root, ev.ts, ++this.eventNum, cluster);
+      const n = this.ruleset.match(view, matched);
+      for (let i = 0; i < n; i++) {
+        const rule = matched[i];
+        const text = this.formatter.text(rule, view);
+        onAlert({ rule, text, json: this.formatter.json(rule, view, text), ts: ev.ts });
+        alerts++;
+      }
+    }
+    return { events: this.events.length, alerts, issues };
+  }
+}

@@ -1,0 +1,47 @@
+// The event view: everything a compiled rule may read about one audit event.
+// Field extractors read the event only through `t` (a NodeTable filled by either the
+// TypeScript parser or the native extractor) and `root`; results are cached per event
+// in slots assigned at compile time, so the per-event path allocates only the values
+// that predicates or outputs actually touch.
+import type { NodeTable } from './nodes.js';
+
+/** One extracted field value: a string, a non-empty list, a number, or absent. */
+export type FieldValue = string | string[] | bigint | boolean | undefined;
+
+export class EventView {
+  t: NodeTable;
+  /** Root node of this event in `t`. */
+  root = -1;
+  /** Event time in nanoseconds since the epoch (uint64, as Falco stores it). */
+  ts = 0n;
+  /** 1-based number of the event in its stream (evt.num). */
+  num = 0;
+  /** Cluster name forced by the ingest credential (overrides annotations.cluster_name). */
+  cluster: string | undefined = undefined;
+  /** Generation of the cache: bumped for every event. */
+  gen = 1;
+  cacheGen: Uint32Array;
+  cacheVal: FieldValue[];
+
+  constructor(t: NodeTable, slots: number) {
+    this.t = t;
+    this.cacheGen = new Uint32Array(Math.max(1, slots));
+    this.cacheVal = new Array<FieldValue>(Math.max(1, slots)).fill(undefined);
+  }
+
+  /** Points the view at the next event. */
+  load(t: NodeTable, root: number, ts: bigint, num: number, cluster?: string): void {
+    this.t = t;
+    this.root = root;
+    this.ts = ts;
+    this.num = num;
+    this.cluster = cluster;
+    if (++this.gen === 0xffffffff) {
+      this.cacheGen.fill(0);
+      this.gen = 1;
+    }
+  }
+}
+
+/** A compiled field read: pure function of the event, cached in its slot by the caller. */
+export type Extractor = (ev: EventView) => FieldValue;

@@ -1,0 +1,89 @@
+// The json plugin's fields (json.* and their jevt.* aliases), as falcosecurity/plugins
+// json v0.7.4 computes them from the event data.
+import { STR, TYPE_MASK, getMember, compactRaw, stringOf, F_VAL_ESC } from '../events/nodes.js';
+import type { EventView, Extractor } from '../events/view.js';
+import { cString, asString } from './json-values.js';
+import { type FieldDef, type FieldArg, NO_ARG, KEY_ARG } from './types.js';
+
+/** The event data as the plugin holds it: compact JSON text. */
+export function eventText(ev: EventView): string {
+  return compactRaw(ev.t.buf, ev.t.vs[ev.root], ev.t.ve[ev.root]);
+}
+
+/** A JSON pointer split into member keys, as the plugin does it (no validation). */
+export function pointerKeys(pointer: string): Buffer[] {
+  const p = pointer.startsWith('/') ? pointer.slice(1) : pointer;
+  return p.split('/').map((k) => Buffer.from(k.replaceAll('~1', '/').replaceAll('~0', '~'), 'utf8'));
+}
+
+function valueField(arg: FieldArg): Extractor {
+  if (arg.key.length === 0) return (ev) => eventText(ev);
+  const path = pointerKeys(arg.key);
+  return (ev) => {
+    const t = ev.t;
+    let n = ev.root;
+    for (let i = 0; i < path.length; i++) {
+      n = getMember(t, n, path[i]);
+      if (n === -1) return undefined;
+    }
+    if ((t.kind[n] & TYPE_MASK) === STR) {
+      const s = stringOf(t, n);
+      return (t.kind[n] & F_VAL_ESC) !== 0 ? cString(s) : s;
+    }
+    return asString(t, n);
+  };
+}
+
+/** Go's json.Indent(dst, src, "", "  ") over compact JSON text. */
+export function goIndent(src: string): string {
+  let out = '';
+  let depth = 0;
+  let needIndent = false;
+  let inStr = false;
+  const nl = (d: number): string => '\n' + '  '.repeat(d);
+  for (let i = 0; i < src.length; i++) {
+    const c = src[i];
+    if (inStr) {
+      out += c;
+      if (c === '\\') { out += src[++i]; continue; }
+      if (c === '"') inStr = false;
+      continue;
+    }
+    if (c === ' ' || c === '\n' || c === '\t' || c === '\r') continue;
+    if (needIndent && c !== '}' && c !== ']') {
+      needIndent = false;
+      depth++;
+      out += nl(depth);
+    }
+    switch (c) {
+      case '"': inStr = true; out += c; break;
+      case '{': case '[': needIndent = true; out += c; break;
+      case ',': out += c + nl(depth); break;
+      case ':': out += ': '; break;
+      case '}': case ']':
+        if (needIndent) needIndent = false;
+        else { depth--; out += nl(depth); }
+        out += c;
+        break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+const objField = (): Extractor => (ev) => goIndent(eventText(ev));
+const rawtimeField = (): Extractor => (ev) => ev.ts.toString();
+
+function defs(prefix: string, alias: boolean): FieldDef[] {
+  const d = (what: string): string => (alias ? `Alias for json.${what}, provided for backwards compatibility.` : '');
+  return [
+    { name: `${prefix}.value`, type: 'string', list: false, arg: KEY_ARG, build: valueField,
+      desc: d('value') || 'Extracts a value from a JSON-encoded input. Syntax is json.value[<json pointer>], where <json pointer> is a json pointer (see https://datatracker.ietf.org/doc/html/rfc6901)' },
+    { name: `${prefix}.obj`, type: 'string', list: false, arg: NO_ARG, build: objField,
+      desc: d('obj') || 'The full json message as a text string.' },
+    { name: `${prefix}.rawtime`, type: 'string', list: false, arg: NO_ARG, build: rawtimeField,
+      desc: d('rawtime') || 'The time of the event, identical to evt.rawtime.' },
+  ];
+}
+
+export const JSON_FIELDS: FieldDef[] = [...defs('json', false), ...defs('jevt', true)];

@@ -1,0 +1,356 @@
+// The k8saudit plugin's fields (ka.*), computed from the event as the plugin's
+// extract.go does. Facts taken from falcosecurity/plugins k8saudit v0.18.0; our code.
+import {
+  type NodeTable, ARR, OBJ, STR, TRUE, TYPE_MASK, getMember, getPath, keyOf, stringOf,
+} from '../events/nodes.js';
+import type { EventView, Extractor, FieldValue } from '../events/view.js';
+import {
+  key, keys, asString, values, arrayAsStrings, arrayAsStringsSkipNil, list, elements,
+  stringOrEmpty, cString,
+} from './json-values.js';
+import { queryParam } from './uri.js';
+import { type FieldDef, type FieldArg, NO_ARG, INDEX_ARG, KEY_ARG } from './types.js';
+
+const AUDIT_ID = key('auditID');
+
+/** The plugin returns nothing at all for events without an auditID member. */
+function hasAuditId(ev: EventView): boolean {
+  return getMember(ev.t, ev.root, AUDIT_ID) !== -1;
+}
+
+type Fn = (t: NodeTable, root: number, arg: FieldArg, ev: EventView) => FieldValue;
+
+function ka(fn: Fn): (arg: FieldArg) => Extractor {
+  return (arg) => (ev) => (hasAuditId(ev) ? fn(ev.t, ev.root, arg, ev) : undefined);
+}
+
+/** extractFromKeys for a scalar field. */
+function fromKeys(...path: string[]): (arg: FieldArg) => Extractor {
+  const p = keys(...path);
+  return ka((t, root) => asString(t, getPath(t, root, p)));
+}
+
+/** extractFromKeys for a list field: the value must be an array. */
+function listFromKeys(...path: string[]): (arg: FieldArg) => Extractor {
+  const p = keys(...path);
+  return ka((t, root) => {
+    const n = getPath(t, root, p);
+    if (n === -1 || (t.kind[n] & TYPE_MASK) !== ARR) return undefined;
+    return list(arrayAsStrings(t, elements(t, n)));
+  });
+}
+
+const idx = (arg: FieldArg): number => (arg.present ? arg.index : -1);
+
+function containerValues(t: NodeTable, root: number, listName: string, indexFilter: number, sub: string[]): number[] | undefined {
+  return values(t, root, indexFilter, keys('requestObject', 'spec', listName, ...sub));
+}
+
+function readImages(t: NodeTable, root: number, listName: string, indexFilter: number): string[] | undefined {
+  const arr = containerValues(t, root, listName, indexFilter, ['image']);
+  return arr === undefined ? undefined : arrayAsStrings(t, arr);
+}
+
+function repository(image: string): string {
+  return image.split(':')[0].split('@')[0];
+}
+
+/** Joined string arrays (command, args) per container; missing ones skipped. */
+function readJoined(t: NodeTable, root: number, listName: string, indexFilter: number, sub: string): string[] | undefined {
+  const arr = containerValues(t, root, listName, indexFilter, [sub]);
+  if (arr === undefined) return undefined;
+  const res: string[] = [];
+  for (const n of arr) {
+    if (n === -1) continue;
+    if ((t.kind[n] & TYPE_MASK) !== ARR) return undefined;
+    const parts: string[] = [];
+    for (const c of elements(t, n)) {
+      if ((t.kind[c] & TYPE_MASK) !== STR) return undefined;
+      parts.push(stringOf(t, c));
+    }
+    res.push(cString(parts.join(' ')));
+  }
+  return list(res);
+}
+
+function readHostPorts(t: NodeTable, root: number, listName: string, indexFilter: number): string[] | undefined {
+  const arr = containerValues(t, root, listName, indexFilter, ['ports']);
+  if (arr === undefined) return undefined;
+  const res: string[] = [];
+  const hostPort = key('hostPort');
+  const containerPort = key('containerPort');
+  for (const ports of arr) {
+    if (ports === -1) continue;
+    if ((t.kind[ports] & TYPE_MASK) !== ARR) return undefined;
+    for (const port of elements(t, ports)) {
+      let v = getMember(t, port, hostPort);
+      if (v === -1) v = getMember(t, port, containerPort);
+      if (v !== -1) res.push(asString(t, v)!);
+    }
+  }
+  return list(res);
+}
+
+/** eff_run_as_user / eff_run_as_group: the container's own key, else the pod's, else "0". */
+function readEffective(t: NodeTable, root: number, listName: string, indexFilter: number, k: string): string[] | undefined {
+  let podId = '0';
+  const podValue = getPath(t, root, keys('requestObject', 'spec', k));
+  if (podValue !== -1) podId = asString(t, podValue)!;
+  const arr = containerValues(t, root, listName, indexFilter, [k]);
+  if (arr === undefined) return undefined;
+  return list(arr.map((n) => (n === -1 ? podId : asString(t, n)!)));
+}
+
+function skipNil(listName: string, ...sub: string[]): (arg: FieldArg) => Extractor {
+  return ka((t, root, arg) => {
+    const arr = containerValues(t, root, listName, idx(arg), sub);
+    return arr === undefined ? undefined : list(arrayAsStringsSkipNil(t, arr));
+  });
+}
+
+function containerFields(listName: string, label: string, withHostPort: boolean): FieldDef[] {
+  const prefix = `ka.req.pod.${listName}.`;
+  const f = (name: string, desc: string, build: (arg: FieldArg) => Extractor): FieldDef =>
+    ({ name: prefix + name, desc, type: 'string', list: true, arg: INDEX_ARG, build });
+  const defs: FieldDef[] = [
+    f('name', `When the request object refers to a pod, the ${label} names.`,
+      ka((t, root, arg) => {
+        const arr = containerValues(t, root, listName, idx(arg), ['name']);
+        return arr === undefined ? undefined : list(arrayAsStrings(t, arr));
+      })),
+    f('image', `When the request object refers to a pod, the ${label} images.`,
+      ka((t, root, arg) => list(readImages(t, root, listName, idx(arg))))),
+    f('image.repository', `The same as ${prefix}image, but only the repository part (e.g. falcosecurity/falco).`,
+      ka((t, root, arg) => list(readImages(t, root, listName, idx(arg))?.map(repository)))),
+    f('command', `When the request object refers to a pod, the ${label} commands.`,
+      ka((t, root, arg) => readJoined(t, root, listName, idx(arg), 'command'))),
+    f('args', `When the request object refers to a pod, the ${label} args.`,
+      ka((t, root, arg) => readJoined(t, root, listName, idx(arg), 'args'))),
+    f('privileged', `When the request object refers to a pod, the value of the privileged flag for all ${label}.`,
+      skipNil(listName, 'securityContext', 'privileged')),
+    f('allow_privilege_escalation', `When the request object refers to a pod, the value of the allowPrivilegeEscalation flag for all ${label}.`,
+      skipNil(listName, 'securityContext', 'allowPrivilegeEscalation')),
+    f('read_only_fs', `When the request object refers to a pod, the value of the readOnlyRootFilesystem flag for all ${label}.`,
+      skipNil(listName, 'securityContext', 'readOnlyRootFilesystem')),
+    f('run_as_user', `When the request object refers to a pod, the runAsUser uid for all ${label}.`,
+      skipNil(listName, 'securityContext', 'runAsUser')),
+    f('eff_run_as_user', `When the request object refers to a pod, the initial uid that will be used for all ${label}. This combines information from both the pod and container security contexts and uses 0 if no uid is specified.`,
+      ka((t, root, arg) => readEffective(t, root, listName, idx(arg), 'runAsUser'))),
+    f('run_as_group', `When the request object refers to a pod, the runAsGroup gid for all ${label}.`,
+      skipNil(listName, 'securityContext', 'runAsGroup')),
+    f('eff_run_as_group', `When the request object refers to a pod, the initial gid that will be used for all ${label}. This combines information from both the pod and container security contexts and uses 0 if no gid is specified.`,
+      ka((t, root, arg) => readEffective(t, root, listName, idx(arg), 'runAsGroup'))),
+    f('proc_mount', `When the request object refers to a pod, the procMount type for all ${label}.`,
+      skipNil(listName, 'securityContext', 'procMount')),
+    f('add_capabilities', `When the request object refers to a pod, the capabilities added for all ${label}.`,
+      skipNil(listName, 'securityContext', 'capabilities', 'add')),
+  ];
+  if (withHostPort) {
+    defs.push(f('host_port', `When the request object refers to a pod, all ${label} hostPort values.`,
+      ka((t, root, arg) => readHostPorts(t, root, listName, idx(arg)))));
+  }
+  return defs;
+}
+
+function subjectNames(kind: string): (arg: FieldArg) => Extractor {
+  const subjectsPath = keys('requestObject', 'subjects');
+  const kKind = key('kind');
+  const kName = key('name');
+  const kNamespace = key('namespace');
+  const namespaced = kind === 'NamespacedServiceAccount';
+  const want = namespaced ? 'ServiceAccount' : kind;
+  return ka((t, root) => {
+    const subjects = getPath(t, root, subjectsPath);
+    if (subjects === -1) return undefined;
+    if ((t.kind[subjects] & TYPE_MASK) !== ARR) return undefined;
+    const res: string[] = [];
+    for (const s of elements(t, subjects)) {
+      const kn = getMember(t, s, kKind);
+      const nn = getMember(t, s, kName);
+      if (kn === -1 || nn === -1) continue;
+      if (asString(t, kn) !== want) continue;
+      let name = asString(t, nn)!;
+      if (namespaced) {
+        const ns = asString(t, getMember(t, s, kNamespace));
+        if (ns === undefined) continue;
+        name = ns + ':' + name;
+      }
+      res.push(name);
+    }
+    return list(res);
+  });
+}
+
+/** extractRulesField: requestObject.rules[*].<k>, each an array of strings, flattened. */
+function rulesField(k: string): (arg: FieldArg) => Extractor {
+  const p = keys('requestObject', 'rules', k);
+  return ka((t, root, arg) => {
+    const arr = values(t, root, idx(arg), p);
+    if (arr === undefined) return undefined;
+    const res: string[] = [];
+    for (const n of arr) {
+      if (n !== -1 && (t.kind[n] & TYPE_MASK) === ARR) res.push(...arrayAsStringsSkipNil(t, elements(t, n)));
+    }
+    return list(res);
+  });
+}
+
+function volumeValues(...sub: string[]): (arg: FieldArg) => Extractor {
+  const p = keys('requestObject', 'spec', 'volumes', ...sub);
+  return ka((t, root, arg) => {
+    const arr = values(t, root, idx(arg), p);
+    return arr === undefined ? undefined : list(arrayAsStringsSkipNil(t, arr));
+  });
+}
+
+const s = (name: string, desc: string, build: (arg: FieldArg) => Extractor): FieldDef =>
+  ({ name, desc, type: 'string', list: false, arg: NO_ARG, build });
+const l = (name: string, desc: string, build: (arg: FieldArg) => Extractor, indexed = true): FieldDef =>
+  ({ name, desc, type: 'string', list: true, arg: indexed ? INDEX_ARG : NO_ARG, build });
+const keyed = (name: string, desc: string, build: (arg: FieldArg) => Extractor): FieldDef =>
+  ({ name, desc, type: 'string', list: false, arg: KEY_ARG, build });
+
+export const K8SAUDIT_FIELDS: FieldDef[] = [
+  s('ka.auditid', 'The unique id of the audit event', fromKeys('auditID')),
+  s('ka.stage', 'Stage of the request (e.g. RequestReceived, ResponseComplete, etc.)', fromKeys('stage')),
+  s('ka.auth.decision', 'The authorization decision', fromKeys('annotations', 'authorization.k8s.io/decision')),
+  s('ka.auth.reason', 'The authorization reason', fromKeys('annotations', 'authorization.k8s.io/reason')),
+  s('ka.auth.openshift.decision', 'The authentication decision of the openshfit apiserver extention. Only available on openshift clusters',
+    fromKeys('annotations', 'authentication.openshift.io/decision')),
+  s('ka.validations.admission.policy.failure', 'The validation failure reason from a Validation Admission Policy',
+    fromKeys('annotations', 'validation.policy.admission.k8s.io/validation_failure')),
+  s('ka.security.pod.violations', 'The violation reason for pod security policy ',
+    fromKeys('annotations', 'pod-security.kubernetes.io/audit-violations')),
+  s('ka.auth.openshift.username', 'The user name performing the openshift authentication operation. Only available on openshift clusters',
+    fromKeys('annotations', 'authentication.openshift.io/username')),
+  s('ka.user.name', 'The user name performing the request', fromKeys('user', 'username')),
+  l('ka.user.groups', 'The groups to which the user belongs', listFromKeys('user', 'groups'), false),
+  s('ka.impuser.name', 'The impersonated user name', fromKeys('impersonatedUser', 'username')),
+  s('ka.verb', 'The action being performed', fromKeys('verb')),
+  s('ka.uri', 'The request URI as sent from client to server', fromKeys('requestURI')),
+  keyed('ka.uri.param', 'The value of a given query parameter in the uri (e.g. when uri=/foo?key=val, ka.uri.param[key] is val).',
+    (arg) => {
+      const uriKey = key('requestURI');
+      return ka((t, root) => {
+        const uri = asString(t, getMember(t, root, uriKey));
+        if (uri === undefined) return undefined;
+        const v = queryParam(uri, arg.key);
+        return v === undefined ? undefined : cString(v);
+      })(arg);
+    }),
+  s('ka.target.name', 'The target object name', fromKeys('objectRef', 'name')),
+  s('ka.target.namespace', 'The target object namespace', fromKeys('objectRef', 'namespace')),
+  s('ka.target.resource', 'The target object resource', fromKeys('objectRef', 'resource')),
+  s('ka.target.subresource', 'The target object subresource', fromKeys('objectRef', 'subresource')),
+  s('ka.target.pod.name', 'The target pod name', (arg) => {
+    const resource = keys('objectRef', 'resource');
+    const subresource = keys('objectRef', 'subresource');
+    const name = keys('responseObject', 'metadata', 'name');
+    return ka((t, root) => {
+      if (stringOrEmpty(t, getPath(t, root, resource)) !== 'pods') return undefined;
+      if (stringOrEmpty(t, getPath(t, root, subresource)) !== '') return undefined;
+      return asString(t, getPath(t, root, name));
+    })(arg);
+  }),
+  l('ka.req.binding.subjects', 'When the request object refers to a cluster role binding, the subject (e.g. account/users) being linked by the binding',
+    listFromKeys('requestObject', 'subjects'), false),
+  l('ka.req.binding.subjects.user_names', 'When the request object refers to a cluster role binding, the subject user names being linked by the binding',
+    subjectNames('User'), false),
+  l('ka.req.binding.subjects.serviceaccount_names', 'When the request object refers to a cluster role binding, the subject service account names being linked by the binding',
+    subjectNames('ServiceAccount'), false),
+  l('ka.req.binding.subjects.serviceaccount_ns_names', 'When the request object refers to a cluster role binding, the subject serviceaccount namespaced names being linked by the binding, e.g. a list containing: mynamespace:myserviceaccount',
+    subjectNames('NamespacedServiceAccount'), false),
+  l('ka.req.binding.subjects.group_names', 'When the request object refers to a cluster role binding, the subject group names being linked by the binding',
+    subjectNames('Group'), false),
+  s('ka.req.binding.role', 'When the request object refers to a cluster role binding, the role being linked by the binding',
+    fromKeys('requestObject', 'roleRef', 'name')),
+  keyed('ka.req.binding.subject.has_name', 'Deprecated, always returns "N/A". Only provided for backwards compatibility',
+    ka(() => 'true')),
+  s('ka.req.configmap.name', 'If the request object refers to a configmap, the configmap name', fromKeys('objectRef', 'name')),
+  s('ka.req.configmap.obj', 'If the request object refers to a configmap, the entire configmap object', fromKeys('requestObject', 'data')),
+  ...containerFields('containers', 'containers', true),
+  s('ka.req.container.image', 'Deprecated by ka.req.pod.containers.image. Returns the image of the first container only',
+    ka((t, root) => readImages(t, root, 'containers', 0)?.[0])),
+  s('ka.req.container.image.repository', 'Deprecated by ka.req.pod.containers.image.repository. Returns the repository of the first container only',
+    ka((t, root) => {
+      const images = readImages(t, root, 'containers', 0);
+      return images === undefined || images.length === 0 ? undefined : repository(images[0]);
+    })),
+  s('ka.req.pod.host_ipc', 'When the request object refers to a pod, the value of the hostIPC flag.', fromKeys('requestObject', 'spec', 'hostIPC')),
+  s('ka.req.pod.host_network', 'When the request object refers to a pod, the value of the hostNetwork flag.', fromKeys('requestObject', 'spec', 'hostNetwork')),
+  s('ka.req.container.host_network', 'Deprecated alias for ka.req.pod.host_network', fromKeys('requestObject', 'spec', 'hostNetwork')),
+  s('ka.req.pod.host_pid', 'When the request object refers to a pod, the value of the hostPID flag.', fromKeys('requestObject', 'spec', 'hostPID')),
+  s('ka.req.container.privileged', 'Deprecated by ka.req.pod.containers.privileged. Returns true if any container has privileged=true',
+    ka((t, root) => {
+      const arr = containerValues(t, root, 'containers', -1, ['securityContext', 'privileged']);
+      if (arr === undefined) return undefined;
+      for (const n of arr) if (n !== -1 && (t.kind[n] & TYPE_MASK) === TRUE) return 'true';
+      return 'false';
+    })),
+  s('ka.req.pod.run_as_user', 'When the request object refers to a pod, the runAsUser uid specified in the security context for the pod. See ....containers.run_as_user for the runAsUser for individual containers',
+    fromKeys('requestObject', 'spec', 'securityContext', 'runAsUser')),
+  s('ka.req.pod.run_as_group', 'When the request object refers to a pod, the runAsGroup gid specified in the security context for the pod. See ....containers.run_as_group for the runAsGroup for individual containers',
+    fromKeys('requestObject', 'spec', 'securityContext', 'runAsGroup')),
+  l('ka.req.role.rules', 'When the request object refers to a role/cluster role, the rules associated with the role',
+    listFromKeys('requestObject', 'rules'), false),
+  l('ka.req.role.rules.apiGroups', "When the request object refers to a role/cluster role, the api groups associated with the role's rules", rulesField('apiGroups')),
+  l('ka.req.role.rules.nonResourceURLs', "When the request object refers to a role/cluster role, the non resource urls associated with the role's rules", rulesField('nonResourceURLs')),
+  l('ka.req.role.rules.verbs', "When the request object refers to a role/cluster role, the verbs associated with the role's rules", rulesField('verbs')),
+  l('ka.req.role.rules.resources', "When the request object refers to a role/cluster role, the resources associated with the role's rules", rulesField('resources')),
+  s('ka.req.pod.fs_group', 'When the request object refers to a pod, the fsGroup gid specified by the security context.',
+    fromKeys('requestObject', 'spec', 'securityContext', 'fsGroup')),
+  l('ka.req.pod.supplemental_groups', 'When the request object refers to a pod, the supplementalGroup gids specified by the security context.',
+    listFromKeys('requestObject', 'spec', 'securityContext', 'supplementalGroups'), false),
+  s('ka.req.service.type', 'When the request object refers to a service, the service type', fromKeys('requestObject', 'spec', 'type')),
+  l('ka.req.service.ports', "When the request object refers to a service, the service's ports", (arg) => {
+    const p = keys('requestObject', 'spec', 'ports');
+    return ka((t, root) => {
+      const arr = values(t, root, idx(arg), p);
+      return arr === undefined ? undefined : list(arrayAsStringsSkipNil(t, arr));
+    })(arg);
+  }),
+  l('ka.req.pod.volumes.hostpath', 'When the request object refers to a pod, all hostPath paths specified for all volumes', volumeValues('hostPath', 'path')),
+  keyed('ka.req.volume.hostpath', 'Deprecated by ka.req.pod.volumes.hostpath. Return true if the provided (host) path prefix is used by any volume',
+    (arg) => {
+      const p = keys('requestObject', 'spec', 'volumes', 'hostPath', 'path');
+      const isPrefix = arg.key.endsWith('*');
+      const prefix = arg.key.slice(0, -1);
+      return ka((t, root) => {
+        const arr = values(t, root, -1, p);
+        if (arr === undefined) return undefined;
+        for (const v of arrayAsStringsSkipNil(t, arr)) {
+          if ((isPrefix && v.startsWith(prefix)) || v === arg.key) return 'true';
+        }
+        return 'false';
+      })(arg);
+    }),
+  l('ka.req.pod.volumes.flexvolume_driver', 'When the request object refers to a pod, all flexvolume drivers specified for all volumes', volumeValues('flexVolume', 'driver')),
+  l('ka.req.pod.volumes.volume_type', 'When the request object refers to a pod, all volume types for all volumes', (arg) => {
+    const p = keys('requestObject', 'spec', 'volumes', '');
+    return ka((t, root) => {
+      const arr = values(t, root, idx(arg), p);
+      if (arr === undefined) return undefined;
+      const res: string[] = [];
+      for (const v of arr) {
+        if (v === -1 || (t.kind[v] & TYPE_MASK) !== OBJ) continue;
+        for (const c of elements(t, v)) {
+          const k = keyOf(t, c);
+          if (k !== 'name') res.push(cString(k));
+        }
+      }
+      return list(res);
+    })(arg);
+  }),
+  s('ka.resp.name', 'The response object name', fromKeys('responseObject', 'metadata', 'name')),
+  s('ka.response.code', 'The response code', fromKeys('responseStatus', 'code')),
+  s('ka.response.reason', 'The response reason (usually present only for failures)', fromKeys('responseStatus', 'reason')),
+  s('ka.useragent', 'The useragent of the client who made the request to the apiserver', fromKeys('userAgent')),
+  l('ka.sourceips', 'The IP addresses of the client who made the request to the apiserver', rulesField('sourceIPs')),
+  s('ka.cluster.name', 'The name of the k8s cluster', (arg) => {
+    const inner = fromKeys('annotations', 'cluster_name')(arg);
+    // A credential-bound cluster (serve) overrides whatever the event claims.
+    return (ev) => (ev.cluster !== undefined ? ev.cluster : inner(ev));
+  }),
+  ...containerFields('initContainers', 'init containers', true),
+  ...containerFields('ephemeralContainers', 'ephemeral containers', false),
+];

@@ -1,0 +1,35 @@
+import type { Extractor } from '../events/view.js';
+
+export type FieldType = 'string' | 'uint64' | 'abstime' | 'reltime' | 'bool';
+
+export interface ArgSpec {
+  /** An argument may be given. */
+  allowed: boolean;
+  /** An argument must be given. */
+  required: boolean;
+  /** The argument is a non-negative index (digits only). */
+  index: boolean;
+  /** The argument is a free-form key. */
+  key: boolean;
+}
+
+export interface FieldArg {
+  present: boolean;
+  /** The raw argument text (keys). */
+  key: string;
+  /** Parsed index, or -1. */
+  index: number;
+}
+
+export interface FieldDef {
+  name: string;
+  desc: string;
+  type: FieldType;
+  list: boolean;
+  arg: ArgSpec;
+  build(arg: FieldArg): Extractor;
+}
+
+export const NO_ARG: ArgSpec = { allowed: false, required: false, index: false, key: false };
+export const INDEX_ARG: ArgSpec = { allowed: true, required: false, index: true, key: false };
+export const KEY_ARG: ArgSpec = { allowed: true, required: true, index: false, key: true };

@@ -1,0 +1,484 @@
+// Stage 4 of the rules pipeline: a resolved condition AST becomes a plain predicate
+// over an EventView. Everything here runs once per ruleset; the closures it returns
+// are the per-event path. Semantics follow libsinsp's filter compiler and checks.
+import type { EventView, FieldValue } from '../events/view.js';
+import { resolveField, FieldError } from '../fields/registry.js';
+import type { FieldType } from '../fields/types.js';
+import type { Expr, Operand, Pos, TransformerArg, ValueSource } from './condition-ast.js';
+import { sourceToString } from './condition-ast.js';
+import {
+  asciiLower, asciiUpper, byteLength, compileGlob, compilePathPrefixes, compileRegex, isSimpleRegex,
+  RegexSyntaxError, strcmp,
+} from './matchers.js';
+
+export type Predicate = (ev: EventView) => boolean;
+
+export class CompileError extends Error {
+  constructor(message: string, readonly pos: Pos) {
+    super(message);
+  }
+}
+
+export interface CompileWarning {
+  message: string;
+  pos: Pos;
+}
+
+/** A compiled value source: a field, possibly transformed. */
+export interface Source {
+  get: (ev: EventView) => FieldValue;
+  type: FieldType;
+  list: boolean;
+  name: string;
+}
+
+/** Shared across one ruleset: maps each distinct field read to its cache slot. */
+export class FieldSlots {
+  private slots = new Map<string, number>();
+  private extractors = new Map<string, (ev: EventView) => FieldValue>();
+
+  get count(): number {
+    return this.slots.size;
+  }
+
+  /** Names of the fields read, for the field plan. */
+  names(): string[] {
+    return [...this.slots.keys()];
+  }
+
+  cached(key: string, build: () => (ev: EventView) => FieldValue): (ev: EventView) => FieldValue {
+    const existing = this.extractors.get(key);
+    if (existing) return existing;
+    const slot = this.slots.size;
+    this.slots.set(key, slot);
+    const ex = build();
+    const get = (ev: EventView): FieldValue => {
+      if (ev.cacheGen[slot] === ev.gen) return ev.cacheVal[slot];
+      const v = ex(ev);
+      ev.cacheGen[slot] = ev.gen;
+      ev.cacheVal[slot] = v;
+      return v;
+    };
+    this.extractors.set(key, get);
+    return get;
+  }
+}
+
+export interface CompileOptions {
+  /** Accept Falco-pre-0.36 operators on list fields (any element matches) with a warning. */
+  legacyListOperators: boolean;
+}
+
+const LIST_OK = new Set(['in', 'intersects', 'exists']);
+const NUMERIC_OK = new Set(['=', '==', '!=', '<', '<=', '>', '>=', 'in', 'intersects', 'exists']);
+const BOOL_OK = new Set(['=', '==', '!=', 'in', 'intersects', 'exists']);
+const STRING_BAD = new Set(['bcontains', 'bstartswith']);
+
+export class ConditionCompiler {
+  readonly warnings: CompileWarning[] = [];
+  /** Legacy list-operator uses (for `rules check --strict`). */
+  readonly legacy: CompileWarning[] = [];
+
+  constructor(readonly slots: FieldSlots, readonly opts: CompileOptions) {}
+
+  compile(e: Expr): Predicate {
+    switch (e.type) {
+      case 'and': {
+        const cs = e.children.map((c) => this.compile(c));
+        if (cs.length === 2) { const [a, b] = cs; return (ev) => a(ev) && b(ev); }
+        if (cs.length === 3) { const [a, b, c] = cs; return (ev) => a(ev) && b(ev) && c(ev); }
+        return (ev) => { for (let i = 0; i < cs.length; i++) if (!cs[i](ev)) return false; return true; };
+      }
+      case 'or': {
+        const cs = e.children.map((c) => this.compile(c));
+        if (cs.length === 2) { const [a, b] = cs; return (ev) => a(ev) || b(ev); }
+        if (cs.length === 3) { const [a, b, c] = cs; return (ev) => a(ev) || b(ev) || c(ev); }
+        return (ev) => { for (let i = 0; i < cs.length; i++) if (cs[i](ev)) return true; return false; };
+      }
+      case 'not': {
+        const c = this.compile(e.child);
+        return (ev) => !c(ev);
+      }
+      case 'identifier':
+        throw new CompileError(`unexpected identifier '${e.name}'`, e.pos);
+      case 'unary': {
+        const src = this.source(e.left);
+        if (e.op !== 'exists') throw new CompileError(`unrecognized filter comparison operator '${e.op}'`, e.pos);
+        const get = src.get;
+        return (ev) => get(ev) !== undefined;
+      }
+      case 'binary':
+        return this.binary(e.left, e.op, e.right, e.pos);
+    }
+  }
+
+  /** A field or transformer expression as a value source. */
+  source(e: TransformerArg, allowVal = false): Source {
+    switch (e.type) {
+      case 'field': {
+        let resolved;
+        try {
+          resolved = resolveField(e.name, e.arg);
+        } catch (err) {
+          if (err instanceof FieldError) throw new CompileError(err.message, e.pos);
+          throw err;
+        }
+        const { def, arg } = resolved;
+        const name = sourceToString(e);
+        const get = this.slots.cached(name, () => def.build(arg));
+        return { get, type: def.type, list: def.list, name };
+      }
+      case 'value': {
+        const v = e.value;
+        return { get: () => v, type: 'string', list: false, name: JSON.stringify(v) };
+      }
+      case 'tlist': {
+        const vals: string[] = [];
+        for (const c of e.children) {
+          if (c.type !== 'value') throw new CompileError('transformer lists may hold only constant values here', c.pos);
+          vals.push(c.value);
+        }
+        return { get: () => (vals.length ? vals : undefined), type: 'string', list: true, name: sourceToString(e) };
+      }
+      case 'transformer':
+        return this.transformer(e, allowVal);
+    }
+  }
+
+  private transformer(e: Extract<TransformerArg, { type: 'transformer' }>, allowVal: boolean): Source {
+    const name = e.name;
+    if (name === 'val') {
+      if (!allowVal) throw new CompileError("'val' may only be used on the right-hand side of a comparison", e.pos);
+      if (e.arg !== undefined) throw new CompileError("transformer 'val' does not support field arguments", e.pos);
+      return this.source(e.args[0]);
+    }
+    if (e.args.length === 1) {
+      if (e.arg !== undefined) throw new CompileError(`transformer '${name}' does not support field arguments`, e.pos);
+      const inner = this.source(e.args[0]);
+      return this.singleTransformer(name, inner, e.pos);
+    }
+    const args = e.args.map((a) => this.source(a));
+    if (e.arg !== undefined && name !== 'getopt') throw new CompileError(`transformer '${name}' does not support field arguments`, e.pos);
+    if (name === 'join') {
+      if (args.length !== 2) throw new CompileError('join() requires exactly 2 arguments: separator and list', e.pos);
+      if (args[0].list) throw new CompileError('join() first argument (separator) must be a single value, not a list', e.pos);
+      if (!args[1].list) throw new CompileError('join() second argument must be a list', e.pos);
+      const [sepSrc, listSrc] = args;
+      return {
+        type: 'string', list: false, name: sourceToString(e),
+        get: (ev) => {
+          const sep = sepSrc.get(ev);
+          if (sep === undefined) return undefined;
+          const l = listSrc.get(ev);
+          if (l === undefined) return undefined;
+          return (l as string[]).join(String(sep));
+        },
+      };
+    }
+    if (name === 'concat') {
+      if (args.length < 2) throw new CompileError('concat() requires at least 2 arguments', e.pos);
+      for (const a of args) if (a.type !== 'string' || a.list) throw new CompileError('concat() arguments must be strings', e.pos);
+      return {
+        type: 'string', list: false, name: sourceToString(e),
+        get: (ev) => {
+          let out = '';
+          for (const a of args) {
+            const v = a.get(ev);
+            if (v === undefined) return undefined;
+            out += v as string;
+          }
+          return out;
+        },
+      };
+    }
+    if (name === 'getopt') throw new CompileError("transformer 'getopt' is not supported by Peregrine", e.pos);
+    throw new CompileError(`transformer '${name}' takes exactly one argument`, e.pos);
+  }
+
+  private singleTransformer(name: string, inner: Source, pos: Pos): Source {
+    const typeErr = (): never => {
+      throw new CompileError(`can't add field transformer: type '${inner.type === 'string' ? 'charbuf' : inner.type}' is not supported by '${name}' transformer applied on ${inner.list ? 'list ' : ''}field '${inner.name}'`, pos);
+    };
+    const tname = `${name}(${inner.name})`;
+    const stringWise = (fn: (s: string) => string | undefined): Source => {
+      if (inner.type !== 'string') typeErr();
+      const get = inner.get;
+      if (inner.list) {
+        return {
+          type: 'string', list: true, name: tname,
+          get: (ev) => {
+            const v = get(ev) as string[] | undefined;
+            if (v === undefined) return undefined;
+            const out: string[] = [];
+            for (const s of v) {
+              const r = fn(s);
+              if (r === undefined) return undefined;
+              out.push(r);
+            }
+            return out;
+          },
+        };
+      }
+      return {
+        type: 'string', list: false, name: tname,
+        get: (ev) => {
+          const v = get(ev);
+          return v === undefined ? undefined : fn(v as string);
+        },
+      };
+    };
+    switch (name) {
+      case 'tolower': return stringWise(asciiLower);
+      case 'toupper': return stringWise(asciiUpper);
+      case 'basename': return stringWise((s) => s.slice(s.lastIndexOf('/') + 1));
+      case 'b64': return stringWise(base64Decode);
+      case 'len': {
+        const get = inner.get;
+        if (inner.list) return { type: 'uint64', list: false, name: tname, get: (ev) => { const v = get(ev); return v === undefined ? undefined : BigInt((v as string[]).length); } };
+        if (inner.type !== 'string') typeErr();
+        return { type: 'uint64', list: false, name: tname, get: (ev) => { const v = get(ev); return v === undefined ? undefined : BigInt(byteLength(v as string)); } };
+      }
+      default:
+        throw new CompileError(`transformer '${name}' is not supported`, pos);
+    }
+  }
+
+  private binary(left: ValueSource, opText: string, right: Operand, pos: Pos): Predicate {
+    const lhs = this.source(left);
+    const sp = opText.indexOf(' ');
+    const op = sp < 0 ? opText : opText.slice(0, sp);
+    const mod = sp < 0 ? '' : opText.slice(sp + 1);
+    let legacyList = false;
+    // Operator / type compatibility (flt_is_comparable).
+    if (op !== 'exists') {
+      if (lhs.list) {
+        if (!LIST_OK.has(op) || mod !== '') {
+          if (lhs.type === 'string' && this.opts.legacyListOperators && mod === '' && right.type !== 'field' && right.type !== 'transformer') {
+            legacyList = true;
+            const w = { message: `'${op}' on list field '${lhs.name}' is not supported by current Falco ('${op}' operator not supported list filters); evaluated as "any element ${op}". Use 'intersects' or rewrite the condition.`, pos };
+            this.warnings.push(w);
+            this.legacy.push(w);
+          } else {
+            throw new CompileError(`filter error: '${op}' operator not supported list filters`, pos);
+          }
+        }
+      } else if (lhs.type === 'string') {
+        if (STRING_BAD.has(op)) throw new CompileError(`filter error: '${op}' operator not supported for string filters`, pos);
+      } else if (lhs.type === 'bool') {
+        if (!BOOL_OK.has(op)) throw new CompileError(`filter error: '${op}' operator not supported for numeric filters`, pos);
+      } else if (!NUMERIC_OK.has(op)) {
+        throw new CompileError(`filter error: '${op}' operator not supported for numeric filters`, pos);
+      }
+    }
+
+    if (right.type === 'field' || right.type === 'transformer') {
+      const rhs = this.source(right, true);
+      if (op === 'pmatch' || op === 'regex') throw new CompileError(`operator '${op}' doesn't support right-hand side fields`, pos);
+      if (rhs.type !== lhs.type || rhs.list !== lhs.list) {
+        throw new CompileError(`field '${lhs.name}' has type '${lhs.type}${lhs.list ? ' (list)' : ''}' while the right-hand side field '${rhs.name}' has incompatible type '${rhs.type}${rhs.list ? ' (list)' : ''}'`, pos);
+      }
+      const lget = lhs.get;
+      const rget = rhs.get;
+      const cmp = this.comparator(lhs, op, mod, pos);
+      return (ev) => {
+        const l = lget(ev);
+        if (l === undefined) return false;
+        const r = rget(ev);
+        if (r === undefined) return false;
+        return cmp(l, Array.isArray(r) ? r : [r as string | bigint | boolean]);
+      };
+    }
+
+    const values = right.type === 'list' ? right.values : [right.value];
+    for (const v of values) {
+      if (v.includes('\0')) throw new CompileError('filter error: filter value cannot contain a NUL byte (\\x00)', right.pos);
+      this.valueWarnings(op, v, right.pos);
+    }
+    const get = lhs.get;
+    if (op === 'exists') return (ev) => get(ev) !== undefined;
+    const test = this.constComparator(lhs, op, mod, values, pos, legacyList);
+    return (ev) => {
+      const v = get(ev);
+      return v !== undefined && test(v);
+    };
+  }
+
+  private valueWarnings(op: string, v: string, pos: Pos): void {
+    if (op === 'regex' && isSimpleRegex(v)) {
+      this.warnings.push({ message: `regex check with '${v}' may be optimized with simpler operators such as '=', 'contains', 'startswith', 'endswith'`, pos });
+    }
+    const nospaces = v.replace(/[ \t\n\v\f\r]/g, '');
+    try {
+      resolveField(nospaces.replace(/\[.*$/, ''), undefined);
+      this.warnings.push({ message: `'${v}' may be a valid field misused as a const string value`, pos });
+    } catch {
+      // not a field name
+    }
+  }
+
+  /** Comparison against constant values, compiled for the lhs type. */
+  private constComparator(lhs: Source, op: string, mod: string, values: string[], pos: Pos, legacyList: boolean): (v: NonNullable<FieldValue>) => boolean {
+    if (lhs.type === 'uint64' || lhs.type === 'abstime' || lhs.type === 'reltime') {
+      const nums = values.map((s) => {
+        const n = parseU64(s);
+        if (n === undefined) throw new CompileError(`filter error: ${s} is not a valid number`, pos);
+        return n;
+      });
+      return numericCompare(op, nums) as (v: NonNullable<FieldValue>) => boolean;
+    }
+    if (lhs.type === 'bool') {
+      const bools = values.map((s) => {
+        if (s !== 'true' && s !== 'false') throw new CompileError(`filter error: unrecognized boolean value ${s}`, pos);
+        return s === 'true';
+      });
+      const set = new Set(bools);
+      if (op === '!=') return (v) => v !== bools[0];
+      if (op === 'in' || op === 'intersects') return (v) => set.has(v as boolean);
+      return (v) => v === bools[0];
+    }
+    if (lhs.list) {
+      const set = new Set(values);
+      if (op === 'in') return (v) => { for (const s of v as string[]) if (!set.has(s)) return false; return true; };
+      if (op === 'intersects') return (v) => { for (const s of v as string[]) if (set.has(s)) return true; return false; };
+      if (legacyList) {
+        const one = this.stringTest(op, values, pos);
+        return (v) => { for (const s of v as string[]) if (one(s)) return true; return false; };
+      }
+    }
+    if (mod !== '') {
+      const tests = values.map((c) => this.stringTest(op, [c], pos));
+      if (tests.length === 0) return () => false;
+      if (mod === 'anyof') return (v) => { for (const t of tests) if (t(v as string)) return true; return false; };
+      if (mod === 'allof') return (v) => { for (const t of tests) if (!t(v as string)) return false; return true; };
+      return (v) => {
+        let n = 0;
+        for (const t of tests) if (t(v as string) && ++n > 1) return false;
+        return n === 1;
+      };
+    }
+    const t = this.stringTest(op, values, pos);
+    return (v) => t(v as string);
+  }
+
+  private stringTest(op: string, values: string[], pos: Pos): (s: string) => boolean {
+    const c = values[0] ?? '';
+    switch (op) {
+      case '=': case '==': return (s) => s === c;
+      case '!=': return (s) => s !== c;
+      case 'contains': return (s) => s.includes(c);
+      case 'icontains': { const lc = asciiLower(c); return (s) => asciiLower(s).includes(lc); }
+      case 'startswith': return (s) => s.startsWith(c);
+      case 'endswith': return (s) => s.endsWith(c);
+      case 'glob': return compileGlob(c, false);
+      case 'iglob': return compileGlob(c, true);
+      case 'regex': {
+        try {
+          return compileRegex(c);
+        } catch (e) {
+          if (e instanceof RegexSyntaxError) throw new CompileError(`invalid regex pattern: ${e.message}`, pos);
+          throw e;
+        }
+      }
+      case '<': return (s) => strcmp(s, c) < 0;
+      case '<=': return (s) => strcmp(s, c) <= 0;
+      case '>': return (s) => strcmp(s, c) > 0;
+      case '>=': return (s) => strcmp(s, c) >= 0;
+      case 'in': case 'intersects': {
+        if (values.length === 1) return (s) => s === c;
+        const set = new Set(values);
+        return (s) => set.has(s);
+      }
+      case 'pmatch': return compilePathPrefixes(values);
+      case 'bcontains': case 'bstartswith':
+        throw new CompileError(`filter error: '${op}' operator not supported for string filters`, pos);
+      default:
+        throw new CompileError(`unrecognized filter comparison operator '${op}'`, pos);
+    }
+  }
+
+  /** Comparison against values extracted from a right-hand side field. */
+  private comparator(lhs: Source, op: string, mod: string, pos: Pos): (l: NonNullable<FieldValue>, r: Array<string | bigint | boolean>) => boolean {
+    if (lhs.type !== 'string') {
+      return (l, r) => numericCompare(op, r as bigint[])(l as bigint);
+    }
+    if (lhs.list) {
+      return (l, r) => {
+        const set = new Set(r as string[]);
+        if (op === 'in') { for (const s of l as string[]) if (!set.has(s)) return false; return true; }
+        for (const s of l as string[]) if (set.has(s)) return true;
+        return false;
+      };
+    }
+    return (l, r) => {
+      if (mod !== '') {
+        const tests = r.map((c) => this.stringTest(op, [c as string], pos));
+        if (mod === 'anyof') return tests.some((t) => t(l as string));
+        if (mod === 'allof') return tests.every((t) => t(l as string));
+        return tests.filter((t) => t(l as string)).length === 1;
+      }
+      return this.stringTest(op, r as string[], pos)(l as string);
+    };
+  }
+}
+
+function numericCompare(op: string, nums: bigint[]): (v: bigint) => boolean {
+  const c = nums[0];
+  switch (op) {
+    case '=': case '==': return (v) => v === c;
+    case '!=': return (v) => v !== c;
+    case '<': return (v) => v < c;
+    case '<=': return (v) => v <= c;
+    case '>': return (v) => v > c;
+    case '>=': return (v) => v >= c;
+    default: return (v) => nums.includes(v);
+  }
+}
+
+/** sscanf("%lu") without trailing characters, as libsinsp parses uint64 values. */
+export function parseU64(s: string): bigint | undefined {
+  const m = /^[ \t\n\v\f\r]*([+-]?)([0-9]+)$/.exec(s);
+  if (!m) return undefined;
+  let v = BigInt(m[2]);
+  if (v > 0xffffffffffffffffn) v = 0xffffffffffffffffn;
+  return m[1] === '-' ? BigInt.asUintN(64, -v) : v;
+}
+
+const B64 = new Int16Array(256).fill(-1);
+'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'.split('').forEach((c, i) => { B64[c.charCodeAt(0)] = i; });
+
+/** libsinsp Base64::decodeWithoutPadding; undefined when the input is not valid base64. */
+export function base64Decode(s: string): string | undefined {
+  const input = Buffer.from(s, 'utf8');
+  if (input.length === 0) return '';
+  let n = input.length;
+  if (input[n - 1] === 0x3d) {
+    n--;
+    if (n > 0 && input[n - 1] === 0x3d) n--;
+  }
+  if (n === 0) return undefined;
+  let max = Math.floor((n + 3) / 4) * 3;
+  if (n % 4 === 3) max -= 1;
+  if (n % 4 === 2) max -= 2;
+  const out: number[] = [];
+  const last = n - 1;
+  for (let i = 0; i <= last; i++) {
+    const c = B64[input[i]];
+    if (c < 0) return undefined;
+    const pos = i % 4;
+    if (i < last) {
+      if (pos === 0) out.push((c << 2) & 0xff);
+      else if (pos === 1) { out[out.length - 1] |= c >> 4; out.push((c << 4) & 0xff); }
+      else if (pos === 2) { out[out.length - 1] |= c >> 2; out.push((c << 6) & 0xff); }
+      else out[out.length - 1] |= c;
+    } else {
+      if (pos === 0) return undefined;
+      if (pos === 1) { out[out.length - 1] |= c >> 4; if ((c & 0xf) !== 0) return undefined; }
+      else if (pos === 2) { out[out.length - 1] |= c >> 2; if ((c & 0x3) !== 0) return undefined; }
+      else out[out.length - 1] |= c;
+    }
+  }
+  if (out.length !== max) return undefined;
+  const str = Buffer.from(out).toString('utf8');
+  const nul = str.indexOf('\0');
+  return nul < 0 ? str : str.slice(0, nul);
+}

@@ -1,0 +1,45 @@
+// Condition AST, shaped like libsinsp's filter AST.
+
+export interface Pos {
+  /** 0-based offset in the condition text. */
+  idx: number;
+  line: number;
+  col: number;
+}
+
+export type Expr =
+  | { type: 'and'; children: Expr[]; pos: Pos }
+  | { type: 'or'; children: Expr[]; pos: Pos }
+  | { type: 'not'; child: Expr; pos: Pos }
+  | { type: 'identifier'; name: string; pos: Pos }
+  | { type: 'unary'; left: ValueSource; op: string; pos: Pos }
+  | { type: 'binary'; left: ValueSource; op: string; right: Operand; pos: Pos };
+
+export type FieldExpr = { type: 'field'; name: string; arg: string | undefined; pos: Pos };
+export type TransformerExpr = { type: 'transformer'; name: string; args: TransformerArg[]; arg: string | undefined; pos: Pos };
+export type ValueExpr = { type: 'value'; value: string; pos: Pos };
+export type ListExpr = { type: 'list'; values: string[]; pos: Pos };
+export type TransformerListExpr = { type: 'tlist'; children: TransformerArg[]; pos: Pos };
+
+/** Something that yields field values: a field or a transformer over fields. */
+export type ValueSource = FieldExpr | TransformerExpr;
+export type TransformerArg = FieldExpr | TransformerExpr | ValueExpr | TransformerListExpr;
+export type Operand = ValueExpr | ListExpr | ValueSource;
+
+export function cloneExpr(e: Expr): Expr {
+  return structuredClone(e);
+}
+
+/** Textual form of a field or transformer, as libsinsp's ast::as_string prints it. */
+export function sourceToString(e: TransformerArg): string {
+  switch (e.type) {
+    case 'field':
+      return e.arg === undefined ? e.name : `${e.name}[${e.arg}]`;
+    case 'transformer':
+      return `${e.name}(${e.args.map(sourceToString).join(', ')})${e.arg === undefined ? '' : `[${e.arg}]`}`;
+    case 'value':
+      return JSON.stringify(e.value);
+    case 'tlist':
+      return `(${e.children.map(sourceToString).join(', ')})`;
+  }
+}

@@ -1,0 +1,227 @@
+// The rules pipeline end to end: collect → resolve (lists, exceptions, macros) →
+// parse → compile. A Ruleset is immutable once built; evaluating an event is a loop
+// over plain predicates in Falco's rule order.
+import { ErrorCode, PeregrineError, type Warning } from '../errors.js';
+import type { EventView } from '../events/view.js';
+import { type RuleCollector, RuleCollector as Collector, isOperatorWithModifier, type RuleInfo } from './collect.js';
+import type { Expr } from './condition-ast.js';
+import { ConditionParser, ConditionSyntaxError } from './condition-parser.js';
+import { CompileError, ConditionCompiler, FieldSlots, type Predicate } from './compile-condition.js';
+import { OutputFormat, OutputFormatError } from './output-format.js';
+import { priorityName } from './priority.js';
+import {
+  buildExceptionCondition, ExceptionError, MacroError, resolveLists, resolveMacros, substituteLists,
+} from './resolve.js';
+import type { SourceText } from './source-text.js';
+import { locOf } from './yaml-source.js';
+
+export type RuleMatching = 'first' | 'all';
+
+export interface RulesetOptions {
+  /** Least severe priority kept (0 = Emergency … 7 = Debug). */
+  minPriority: number;
+  ruleMatching: RuleMatching;
+  /** Accept operators on list fields that Falco ≥ 0.36 rejects (with a warning). */
+  legacyListOperators: boolean;
+}
+
+export const DEFAULT_OPTIONS: RulesetOptions = { minPriority: 7, ruleMatching: 'first', legacyListOperators: true };
+
+export interface RuleFile {
+  name: string;
+  text: string;
+}
+
+export interface CompiledRule {
+  name: string;
+  index: number;
+  priority: number;
+  priorityName: string;
+  source: string;
+  /** Sorted, as Falco prints them. */
+  tags: string[];
+  description: string;
+  predicate: Predicate;
+  output: OutputFormat;
+}
+
+const CONDITION_MAX_DEPTH = 1000;
+
+function isUnknownFieldError(msg: string): boolean {
+  return msg.startsWith('unknown field') || msg.startsWith('unknown filter');
+}
+
+function parseCondition(text: SourceText): Expr {
+  const p = new ConditionParser(text.text, CONDITION_MAX_DEPTH);
+  try {
+    return p.parse();
+  } catch (e) {
+    if (e instanceof ConditionSyntaxError) {
+      throw new PeregrineError(ErrorCode.COMPILE_CONDITION, `${e.message} (in condition: ${excerpt(text.text, e.pos.idx)})`, text.loc(e.pos.idx));
+    }
+    throw e;
+  }
+}
+
+function excerpt(text: string, idx: number): string {
+  const oneLine = text.replace(/\s+/g, ' ');
+  if (oneLine.length <= 120) return JSON.stringify(oneLine);
+  const from = Math.max(0, Math.min(idx, oneLine.length) - 60);
+  return JSON.stringify((from > 0 ? '…' : '') + oneLine.slice(from, from + 120) + '…');
+}
+
+export class Ruleset {
+  private constructor(
+    readonly rules: CompiledRule[],
+    /** Every compiled rule, enabled or not (for reports). */
+    readonly allRules: CompiledRule[],
+    readonly slots: FieldSlots,
+    readonly warnings: Warning[],
+    readonly options: RulesetOptions,
+    readonly files: string[],
+    /** Uses of list operators current Falco rejects. */
+    readonly legacy: Warning[],
+  ) {}
+
+  /** Loads files in order; like Falco, the rules loaded so far must compile after each file. */
+  static compile(files: RuleFile[], options: Partial<RulesetOptions> = {}): Ruleset {
+    const opts = { ...DEFAULT_OPTIONS, ...options };
+    const col = new Collector();
+    let built: Ruleset | undefined;
+    for (const f of files) {
+      col.load(f.name, f.text);
+      built = Ruleset.fromCollector(col, opts);
+    }
+    if (built === undefined) built = Ruleset.fromCollector(col, opts);
+    return built;
+  }
+
+  private static fromCollector(col: RuleCollector, opts: RulesetOptions): Ruleset {
+    const warnings: Warning[] = [...col.warnings];
+    const slots = new FieldSlots();
+    const compiler = new ConditionCompiler(slots, { legacyListOperators: opts.legacyListOperators });
+    const lists = resolveLists(col);
+
+    // Macros: parse each, then resolve against the macros defined before it.
+    const macroInfos = [...col.macros.values()].sort((a, b) => a.index - b.index);
+    const macroAst = new Map<string, Expr>();
+    const macroText = new Map<string, SourceText>();
+    for (const m of macroInfos) {
+      const text = substituteLists(m.cond, lists);
+      macroText.set(m.name, text);
+      macroAst.set(m.name, parseCondition(text));
+    }
+    const usedMacros = new Set<string>();
+    for (const m of macroInfos) {
+      const visible = new Map<string, Expr>();
+      for (const o of macroInfos) if (o.index < m.visibility) visible.set(o.name, macroAst.get(o.name)!);
+      const text = macroText.get(m.name)!;
+      try {
+        macroAst.set(m.name, resolveMacros(macroAst.get(m.name)!, visible, usedMacros));
+      } catch (e) {
+        if (e instanceof MacroError) throw new PeregrineError(ErrorCode.VALIDATE, e.message, text.loc(e.pos.idx));
+        throw e;
+      }
+    }
+
+    const compiled: CompiledRule[] = [];
+    const ruleInfos = [...col.rules.values()].sort((a, b) => a.index - b.index);
+    const enabledByName = new Map<string, boolean>();
+    for (const r of ruleInfos) {
+      if (r.unknownSource) continue;
+      const rule = Ruleset.compileRule(r, compiler, lists, macroAst, usedMacros, warnings);
+      if (rule) {
+        compiled.push(rule);
+        enabledByName.set(r.name, r.enabled);
+      }
+    }
+    for (const w of compiler.warnings) warnings.push({ code: 'LOAD_COMPILE_CONDITION', message: w.message });
+
+    for (const m of macroInfos) {
+      if (!usedMacros.has(m.name)) warnings.push({ code: 'LOAD_UNUSED_MACRO', message: `Macro '${m.name}' not referred to by any other rule/macro`, loc: locOf(m.node) });
+    }
+    for (const l of lists) {
+      if (!l.used) warnings.push({ code: 'LOAD_UNUSED_LIST', message: `List '${l.name}' not referred to by any other rule/macro`, loc: locOf(l.info.node) });
+    }
+    const active = compiled.filter((r) => enabledByName.get(r.name) && r.priority <= opts.minPriority);
+    const legacy = compiler.legacy.map((w) => ({ code: 'LOAD_LEGACY_LIST_OPERATOR', message: w.message }));
+    return new Ruleset(active, compiled, slots, warnings, opts, [...col.files], legacy);
+  }
+
+  private static compileRule(
+    r: RuleInfo, compiler: ConditionCompiler, lists: ReturnType<typeof resolveLists>,
+    macroAst: Map<string, Expr>, usedMacros: Set<string>, warnings: Warning[],
+  ): CompiledRule | undefined {
+    let cond = r.cond;
+    if (r.exceptions.length > 0) {
+      try {
+        cond = buildExceptionCondition(cond, r.exceptions, isOperatorWithModifier);
+      } catch (e) {
+        if (e instanceof ExceptionError) throw new PeregrineError(ErrorCode.VALIDATE, e.message, locOf(e.ex.node));
+        throw e;
+      }
+    }
+    let output: OutputFormat;
+    try {
+      output = new OutputFormat(r.output, compiler);
+    } catch (e) {
+      if (e instanceof OutputFormatError || e instanceof CompileError) {
+        if (r.skipIfUnknownFilter && isUnknownFieldError(e.message)) {
+          warnings.push({ code: 'LOAD_UNKNOWN_FILTER', message: `rule '${r.name}' skipped: ${e.message}`, loc: locOf(r.outputNode) });
+          return undefined;
+        }
+        throw new PeregrineError(ErrorCode.COMPILE_OUTPUT, `${e.message} (in output of rule '${r.name}')`, locOf(r.outputNode));
+      }
+      throw e;
+    }
+    const text = substituteLists(cond, lists);
+    let ast = parseCondition(text);
+    try {
+      ast = resolveMacros(ast, macroAst, usedMacros);
+    } catch (e) {
+      if (e instanceof MacroError) throw new PeregrineError(ErrorCode.VALIDATE, `${e.message} (rule '${r.name}')`, text.loc(e.pos.idx));
+      throw e;
+    }
+    let predicate: Predicate;
+    try {
+      predicate = compiler.compile(ast);
+    } catch (e) {
+      if (e instanceof CompileError) {
+        if (r.skipIfUnknownFilter && isUnknownFieldError(e.message)) {
+          warnings.push({ code: 'LOAD_UNKNOWN_FILTER', message: `rule '${r.name}' skipped: ${e.message}`, loc: text.loc(e.pos.idx) });
+          return undefined;
+        }
+        throw new PeregrineError(ErrorCode.COMPILE_CONDITION, `${e.message} (rule '${r.name}')`, text.loc(e.pos.idx));
+      }
+      throw e;
+    }
+    return {
+      name: r.name,
+      index: r.index,
+      priority: r.priority,
+      priorityName: priorityName(r.priority),
+      source: r.source,
+      tags: [...r.tags].sort(),
+      description: r.desc,
+      predicate,
+      output,
+    };
+  }
+
+  /** Fills `out` with the rules the event matches; returns how many. */
+  match(ev: EventView, out: CompiledRule[]): number {
+    const rules = this.rules;
+    let n = 0;
+    if (this.options.ruleMatching === 'first') {
+      for (let i = 0; i < rules.length; i++) {
+        if (rules[i].predicate(ev)) {
+          out[0] = rules[i];
+          return 1;
+        }
+      }
+      return 0;
+    }
+    for (let i = 0; i < rules.length; i++) if (rules[i].predicate(ev)) out[n++] = rules[i];
+    return n;
+  }
+}
