@@ -3,7 +3,7 @@
 // thread; it owns its node table and event view and reuses them for every document.
 import { NodeTable } from '../events/nodes.js';
 import { EventView } from '../events/view.js';
-import { collectEvents, DEFAULT_MAX_EVENT_SIZE, type EventIssue, type EventRef } from '../events/audit.js';
+import { collectEvents, collectItem, DEFAULT_MAX_EVENT_SIZE, type EventIssue, type EventRef } from '../events/audit.js';
 import { ErrorCode, type ErrorCodeValue } from '../errors.js';
 import type { CompiledRule, Ruleset } from '../rules/ruleset.js';
 import { AlertFormatter, type AlertFormatOptions } from '../outputs/falco-alert.js';
@@ -71,6 +71,18 @@ export class Processor {
    * order; problems are returned, never thrown.
    */
   process(buf: Buffer, start: number, end: number, onAlert: (a: Alert) => void, cluster?: string): DocumentResult {
+    return this.run(buf, start, end, onAlert, cluster, false);
+  }
+
+  /**
+   * Evaluates one event given as its own JSON object: an EventList item, accepted
+   * whatever its `kind`, exactly as the plugin treats items of an EventList.
+   */
+  processItem(buf: Buffer, start: number, end: number, onAlert: (a: Alert) => void, cluster?: string): DocumentResult {
+    return this.run(buf, start, end, onAlert, cluster, true);
+  }
+
+  private run(buf: Buffer, start: number, end: number, onAlert: (a: Alert) => void, cluster: string | undefined, item: boolean): DocumentResult {
     const issues: DocumentIssue[] = [];
     let root: number;
     try {
@@ -84,7 +96,9 @@ export class Processor {
     }
     this.events.length = 0;
     this.issues.length = 0;
-    collectEvents(this.table, root, this.events, this.issues, this.opts.maxEventSize ?? DEFAULT_MAX_EVENT_SIZE);
+    const max = this.opts.maxEventSize ?? DEFAULT_MAX_EVENT_SIZE;
+    if (item) collectItem(this.table, root, this.events, this.issues, max);
+    else collectEvents(this.table, root, this.events, this.issues, max);
     for (const i of this.issues) issues.push({ code: i.code, message: i.message, item: i.item });
     let alerts = 0;
     const view = this.view;

@@ -71,6 +71,13 @@ function walk(t: NodeTable, n: number, events: EventRef[], issues: EventIssue[],
   return false;
 }
 
+/** Appends one EventList item (whatever its `kind`) if it has a usable time and size. */
+export function collectItem(t: NodeTable, root: number, events: EventRef[], issues: EventIssue[], maxEventSize = DEFAULT_MAX_EVENT_SIZE): boolean {
+  const before = events.length;
+  single(t, root, events, issues, maxEventSize, 0);
+  return events.length > before;
+}
+
 function single(t: NodeTable, n: number, events: EventRef[], issues: EventIssue[], max: number, item: number): void {
   const st = getMember(t, n, K_STAGE_TS);
   if (st === -1) {
