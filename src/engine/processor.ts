@@ -104,12 +104,12 @@ export class Processor {
     const view = this.view;
     const matched = this.matched;
     for (const ev of this.events) {
-      view.load(this.table, ev.root, ev.ts, ++this.eventNum, cluster);
+      view.load(this.table, ev.root, ev.sec, ev.nsec, ++this.eventNum, cluster);
       const n = this.ruleset.match(view, matched);
       for (let i = 0; i < n; i++) {
         const rule = matched[i];
         const text = this.formatter.text(rule, view);
-        onAlert({ rule, text, json: this.formatter.json(rule, view, text), ts: ev.ts });
+        onAlert({ rule, text, json: this.formatter.json(rule, view, text), ts: view.time() });
         alerts++;
       }
     }

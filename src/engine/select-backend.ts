@@ -1,7 +1,25 @@
 // Chooses the JSON backend: the native simdjson extractor when it is built and not
 // disabled with PEREGRINE_NATIVE=0, else the pure-TypeScript parser.
 import { jsBackend, type JsonBackend } from './backend.js';
+import { nativeBackend } from './native-backend.js';
+import { loadNative, nativeLoadError } from '../native/loader.js';
+
+export interface BackendChoice {
+  backend: JsonBackend;
+  /** Why the fallback runs, when it does. */
+  reason?: string;
+}
+
+export function chooseBackend(env: NodeJS.ProcessEnv = process.env): BackendChoice {
+  if (env.PEREGRINE_NATIVE === '0') return { backend: jsBackend, reason: 'PEREGRINE_NATIVE=0' };
+  const addon = loadNative();
+  if (addon === undefined) {
+    if (env.PEREGRINE_NATIVE === '1') throw new Error(`PEREGRINE_NATIVE=1 but ${nativeLoadError()}`);
+    return { backend: jsBackend, reason: nativeLoadError() };
+  }
+  return { backend: nativeBackend(addon) };
+}
 
 export async function selectBackend(): Promise<JsonBackend> {
-  return jsBackend;
+  return chooseBackend().backend;
 }

@@ -1,7 +1,7 @@
 // Which JSON documents are audit events, and each event's time, decided exactly as the
 // k8saudit plugin's ParseAuditEventsJSON / parseSingleAuditEventJSON do.
 import { ARR, OBJ, STR, TYPE_MASK, type NodeTable, getMember, stringOf, compactLength } from './nodes.js';
-import { parseEventTime, TimeParseError } from './time.js';
+import { type EventTime, parseEventTime, parseEventTimeBytes, TimeParseError } from './time.js';
 import { ErrorCode, type ErrorCodeValue } from '../errors.js';
 
 /** The plugin's default maxEventSize: 256 KiB of compact JSON. */
@@ -15,7 +15,9 @@ const K_STAGE_TS = Buffer.from('stageTimestamp');
 
 export interface EventRef {
   root: number;
-  ts: bigint;
+  /** Event time (see EventTime). */
+  sec: number;
+  nsec: number;
   /** 0-based position among the document's events (items), for messages. */
   item: number;
 }
@@ -78,19 +80,23 @@ export function collectItem(t: NodeTable, root: number, events: EventRef[], issu
   return events.length > before;
 }
 
+const SCRATCH: EventTime = { sec: 0, nsec: 0 };
+
 function single(t: NodeTable, n: number, events: EventRef[], issues: EventIssue[], max: number, item: number): void {
   const st = getMember(t, n, K_STAGE_TS);
   if (st === -1) {
     issues.push({ code: ErrorCode.INPUT_TIMESTAMP, message: "can't read stageTimestamp", item });
     return;
   }
-  let ts: bigint;
-  try {
-    ts = parseEventTime((t.kind[st] & TYPE_MASK) === STR ? stringOf(t, st) : '');
-  } catch (e) {
-    if (!(e instanceof TimeParseError)) throw e;
-    issues.push({ code: ErrorCode.INPUT_TIMESTAMP, message: e.message, item });
-    return;
+  const time = SCRATCH;
+  if (t.kind[st] !== STR || !parseEventTimeBytes(t.buf, t.vs[st], t.ve[st], time)) {
+    try {
+      parseEventTime((t.kind[st] & TYPE_MASK) === STR ? stringOf(t, st) : '', time);
+    } catch (e) {
+      if (!(e instanceof TimeParseError)) throw e;
+      issues.push({ code: ErrorCode.INPUT_TIMESTAMP, message: e.message, item });
+      return;
+    }
   }
   const raw = t.ve[n] - t.vs[n];
   if (raw > max) {
@@ -100,5 +106,5 @@ function single(t: NodeTable, n: number, events: EventRef[], issues: EventIssue[
       return;
     }
   }
-  events.push({ root: n, ts, item });
+  events.push({ root: n, sec: time.sec, nsec: time.nsec, item });
 }

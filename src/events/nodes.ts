@@ -20,30 +20,55 @@ export const F_VAL_ESC = 0x10;
 /** The member key contains backslash escapes. */
 export const F_KEY_ESC = 0x20;
 
+/** Bytes of the table buffer for `cap` nodes; the native extractor uses the same layout. */
+export function tableBytes(cap: number): number {
+  return ((cap + 3) & ~3) + cap * 28;
+}
+
 export class NodeTable {
-  kind: Uint8Array;
+  /** One buffer holding every column (kind, vs, ve, ks, ke, first, next, count). */
+  mem!: ArrayBuffer;
+  capacity = 0;
+  kind!: Uint8Array;
   /** Value start: strings after the opening quote, others at their first byte. */
-  vs: Uint32Array;
+  vs!: Uint32Array;
   /** Value end (exclusive): strings at the closing quote, containers after the bracket. */
-  ve: Uint32Array;
+  ve!: Uint32Array;
   /** Member key range inside the quotes (object members only). */
-  ks: Uint32Array;
-  ke: Uint32Array;
-  first: Int32Array;
-  next: Int32Array;
-  count: Uint32Array;
+  ks!: Uint32Array;
+  ke!: Uint32Array;
+  first!: Int32Array;
+  next!: Int32Array;
+  count!: Uint32Array;
   size = 0;
   buf: Buffer = Buffer.alloc(0);
 
   constructor(capacity = 1024) {
-    this.kind = new Uint8Array(capacity);
-    this.vs = new Uint32Array(capacity);
-    this.ve = new Uint32Array(capacity);
-    this.ks = new Uint32Array(capacity);
-    this.ke = new Uint32Array(capacity);
-    this.first = new Int32Array(capacity);
-    this.next = new Int32Array(capacity);
-    this.count = new Uint32Array(capacity);
+    this.allocate(capacity);
+  }
+
+  /** (Re)allocates room for `cap` nodes, keeping the first `size` nodes. */
+  allocate(cap: number): void {
+    const mem = new ArrayBuffer(tableBytes(cap));
+    const k = (cap + 3) & ~3;
+    const kind = new Uint8Array(mem, 0, cap);
+    const vs = new Uint32Array(mem, k, cap);
+    const ve = new Uint32Array(mem, k + cap * 4, cap);
+    const ks = new Uint32Array(mem, k + cap * 8, cap);
+    const ke = new Uint32Array(mem, k + cap * 12, cap);
+    const first = new Int32Array(mem, k + cap * 16, cap);
+    const next = new Int32Array(mem, k + cap * 20, cap);
+    const count = new Uint32Array(mem, k + cap * 24, cap);
+    if (this.size > 0) {
+      const n = this.size;
+      kind.set(this.kind.subarray(0, n)); vs.set(this.vs.subarray(0, n)); ve.set(this.ve.subarray(0, n));
+      ks.set(this.ks.subarray(0, n)); ke.set(this.ke.subarray(0, n)); first.set(this.first.subarray(0, n));
+      next.set(this.next.subarray(0, n)); count.set(this.count.subarray(0, n));
+    }
+    this.mem = mem;
+    this.capacity = cap;
+    this.kind = kind; this.vs = vs; this.ve = ve; this.ks = ks; this.ke = ke;
+    this.first = first; this.next = next; this.count = count;
   }
 
   reset(buf: Buffer): void {
@@ -53,7 +78,7 @@ export class NodeTable {
 
   /** Appends a node and returns its index. */
   add(kind: number, vs: number): number {
-    if (this.size === this.kind.length) this.grow();
+    if (this.size === this.capacity) this.allocate(this.capacity * 2);
     const n = this.size++;
     this.kind[n] = kind;
     this.vs[n] = vs;
@@ -64,18 +89,6 @@ export class NodeTable {
     this.next[n] = -1;
     this.count[n] = 0;
     return n;
-  }
-
-  private grow(): void {
-    const cap = this.kind.length * 2;
-    const k = new Uint8Array(cap); k.set(this.kind); this.kind = k;
-    const vs = new Uint32Array(cap); vs.set(this.vs); this.vs = vs;
-    const ve = new Uint32Array(cap); ve.set(this.ve); this.ve = ve;
-    const ks = new Uint32Array(cap); ks.set(this.ks); this.ks = ks;
-    const ke = new Uint32Array(cap); ke.set(this.ke); this.ke = ke;
-    const f = new Int32Array(cap); f.set(this.first); this.first = f;
-    const nx = new Int32Array(cap); nx.set(this.next); this.next = nx;
-    const c = new Uint32Array(cap); c.set(this.count); this.count = c;
   }
 }
 

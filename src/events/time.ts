@@ -33,12 +33,75 @@ export function daysFromCivil(y: number, m: number, d: number): number {
   return era * 146097 + doe - 719468;
 }
 
+/** Go's UnixNano (int64, wrapping) stored as uint64, from seconds and nanoseconds. */
+export function eventNanos(sec: number, nsec: number): bigint {
+  return BigInt.asUintN(64, BigInt(sec) * 1_000_000_000n + BigInt(nsec));
+}
+
+/** Parsed time: seconds since the epoch and nanoseconds. */
+export interface EventTime {
+  sec: number;
+  nsec: number;
+}
+
+const DIGIT = (b: number): number => b - 48;
+
+/**
+ * Fast path for the usual `YYYY-MM-DDTHH:MM:SS[.fff…](Z|±HH:MM)` bytes (what Go's own
+ * RFC 3339 fast path accepts); returns false when the general parser must decide.
+ */
+export function parseEventTimeBytes(buf: Buffer, s: number, e: number, out: EventTime): boolean {
+  const len = e - s;
+  if (len < 20) return false;
+  for (const k of [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]) {
+    const c = buf[s + k];
+    if (c < 48 || c > 57) return false;
+  }
+  if (buf[s + 4] !== 0x2d || buf[s + 7] !== 0x2d || buf[s + 10] !== 0x54 || buf[s + 13] !== 0x3a || buf[s + 16] !== 0x3a) return false;
+  const year = DIGIT(buf[s]) * 1000 + DIGIT(buf[s + 1]) * 100 + DIGIT(buf[s + 2]) * 10 + DIGIT(buf[s + 3]);
+  const month = DIGIT(buf[s + 5]) * 10 + DIGIT(buf[s + 6]);
+  const day = DIGIT(buf[s + 8]) * 10 + DIGIT(buf[s + 9]);
+  const hour = DIGIT(buf[s + 11]) * 10 + DIGIT(buf[s + 12]);
+  const min = DIGIT(buf[s + 14]) * 10 + DIGIT(buf[s + 15]);
+  const sec = DIGIT(buf[s + 17]) * 10 + DIGIT(buf[s + 18]);
+  if (month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || hour > 23 || min > 59 || sec > 59) return false;
+  let i = s + 19;
+  let nsec = 0;
+  if (buf[i] === 0x2e && i + 1 < e && buf[i + 1] >= 48 && buf[i + 1] <= 57) {
+    i++;
+    let digits = 0;
+    while (i < e && buf[i] >= 48 && buf[i] <= 57) {
+      if (digits < 9) { nsec = nsec * 10 + DIGIT(buf[i]); digits++; }
+      i++;
+    }
+    for (; digits < 9; digits++) nsec *= 10;
+  }
+  let offset = 0;
+  if (i === e - 1 && buf[i] === 0x5a) {
+    // Z
+  } else if (i === e - 6 && (buf[i] === 0x2b || buf[i] === 0x2d) && buf[i + 3] === 0x3a) {
+    for (const k of [1, 2, 4, 5]) {
+      const c = buf[i + k];
+      if (c < 48 || c > 57) return false;
+    }
+    const hh = DIGIT(buf[i + 1]) * 10 + DIGIT(buf[i + 2]);
+    const mm = DIGIT(buf[i + 4]) * 10 + DIGIT(buf[i + 5]);
+    if (hh > 23 || mm > 59) return false;
+    offset = (hh * 60 + mm) * 60 * (buf[i] === 0x2d ? -1 : 1);
+  } else {
+    return false;
+  }
+  out.sec = daysFromCivil(year, month, day) * 86400 + hour * 3600 + min * 60 + sec - offset;
+  out.nsec = nsec;
+  return true;
+}
+
 /**
  * Parses an RFC 3339 timestamp with Go's rules (including its leniencies: one-digit
  * hours, ',' before the fraction, more than nine fraction digits truncated).
  * Returns the event time in nanoseconds as Falco stores it (uint64).
  */
-export function parseEventTime(value: string): bigint {
+export function parseEventTime(value: string, out?: EventTime): bigint {
   let v = value;
   const getnum = (fixed: boolean): number => {
     if (!isDigit(v, 0)) return -1;
@@ -114,8 +177,11 @@ export function parseEventTime(value: string): bigint {
   if (v.length > 0) throw new TimeParseError(`parsing time ${q(value)}: extra text: ${q(v)}`);
   if (day < 1 || day > daysIn(month, year)) throw new TimeParseError(`parsing time ${q(value)}: day out of range`);
   const secs = daysFromCivil(year, month, day) * 86400 + hour * 3600 + min * 60 + sec - offset;
-  // Go's UnixNano wraps in int64; Falco keeps the bits as uint64.
-  return BigInt.asUintN(64, BigInt(secs) * 1_000_000_000n + BigInt(nsec));
+  if (out) {
+    out.sec = secs;
+    out.nsec = nsec;
+  }
+  return eventNanos(secs, nsec);
 }
 
 const NS = 1_000_000_000n;

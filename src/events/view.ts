@@ -4,6 +4,7 @@
 // in slots assigned at compile time, so the per-event path allocates only the values
 // that predicates or outputs actually touch.
 import type { NodeTable } from './nodes.js';
+import { eventNanos } from './time.js';
 
 /** One extracted field value: a string, a non-empty list, a number, or absent. */
 export type FieldValue = string | string[] | bigint | boolean | undefined;
@@ -12,12 +13,18 @@ export class EventView {
   t: NodeTable;
   /** Root node of this event in `t`. */
   root = -1;
-  /** Event time in nanoseconds since the epoch (uint64, as Falco stores it). */
-  ts = 0n;
+  /** Event time: seconds since the epoch and nanoseconds (see time()). */
+  sec = 0;
+  nsec = 0;
+  private tsGen = 0;
+  private tsValue = 0n;
   /** 1-based number of the event in its stream (evt.num). */
   num = 0;
   /** Cluster name forced by the ingest credential (overrides annotations.cluster_name). */
   cluster: string | undefined = undefined;
+  /** Whether the event has an auditID member (valid when auditIdGen === gen). */
+  hasAuditId = false;
+  auditIdGen = 0;
   /** Generation of the cache: bumped for every event. */
   gen = 1;
   cacheGen: Uint32Array;
@@ -30,16 +37,28 @@ export class EventView {
   }
 
   /** Points the view at the next event. */
-  load(t: NodeTable, root: number, ts: bigint, num: number, cluster?: string): void {
+  load(t: NodeTable, root: number, sec: number, nsec: number, num: number, cluster?: string): void {
     this.t = t;
     this.root = root;
-    this.ts = ts;
+    this.sec = sec;
+    this.nsec = nsec;
     this.num = num;
     this.cluster = cluster;
     if (++this.gen === 0xffffffff) {
       this.cacheGen.fill(0);
+      this.auditIdGen = 0;
+      this.tsGen = 0;
       this.gen = 1;
     }
+  }
+
+  /** Event time in nanoseconds since the epoch, as Falco stores it (Go UnixNano bits as uint64). */
+  time(): bigint {
+    if (this.tsGen !== this.gen) {
+      this.tsGen = this.gen;
+      this.tsValue = eventNanos(this.sec, this.nsec);
+    }
+    return this.tsValue;
   }
 }
 

@@ -15,7 +15,11 @@ const AUDIT_ID = key('auditID');
 
 /** The plugin returns nothing at all for events without an auditID member. */
 function hasAuditId(ev: EventView): boolean {
-  return getMember(ev.t, ev.root, AUDIT_ID) !== -1;
+  if (ev.auditIdGen !== ev.gen) {
+    ev.auditIdGen = ev.gen;
+    ev.hasAuditId = getMember(ev.t, ev.root, AUDIT_ID) !== -1;
+  }
+  return ev.hasAuditId;
 }
 
 type Fn = (t: NodeTable, root: number, arg: FieldArg, ev: EventView) => FieldValue;

@@ -33,7 +33,7 @@ export class AlertFormatter {
 
   /** The `output` text: `<time>: <Priority> <rule output>`. */
   text(rule: CompiledRule, ev: EventView): string {
-    const time = this.opts.timeIso8601 ? iso8601Time(ev.ts) : localTimeString(ev.ts, this.zone(), false, true);
+    const time = this.opts.timeIso8601 ? iso8601Time(ev.time()) : localTimeString(ev.time(), this.zone(), false, true);
     return `${time}: ${rule.priorityName} ${rule.output.render(ev)}`;
   }
 
@@ -41,7 +41,7 @@ export class AlertFormatter {
   json(rule: CompiledRule, ev: EventView, output = this.text(rule, ev)): string {
     const fields = new Map<string, string>();
     rule.output.collectJson(ev, fields);
-    fields.set(this.opts.timeIso8601 ? 'evt.time.iso8601' : 'evt.time', BigInt.asIntN(64, ev.ts).toString());
+    fields.set(this.opts.timeIso8601 ? 'evt.time.iso8601' : 'evt.time', BigInt.asIntN(64, ev.time()).toString());
     const keys = [...fields.keys()].sort(compareKeys);
     let of = '{';
     for (let i = 0; i < keys.length; i++) {
@@ -51,6 +51,6 @@ export class AlertFormatter {
     of += '}';
     return `{"hostname":${JSON.stringify(this.opts.hostname)},"output":${JSON.stringify(output)},"output_fields":${of},`
       + `"priority":${JSON.stringify(rule.priorityName)},"rule":${JSON.stringify(rule.name)},"source":${JSON.stringify(rule.source)},`
-      + `"tags":[${rule.tags.map((t) => JSON.stringify(t)).join(',')}],"time":${JSON.stringify(isoTime(ev.ts))}}`;
+      + `"tags":[${rule.tags.map((t) => JSON.stringify(t)).join(',')}],"time":${JSON.stringify(isoTime(ev.time()))}}`;
   }
 }

@@ -105,7 +105,7 @@ export class OutputFormat {
   collectJson(ev: EventView, fields: Map<string, string>): void {
     for (const r of this.resolutions) {
       const v = r.source.get(ev);
-      fields.set(r.name, TIME_FIELDS.has(r.name) && v !== undefined ? BigInt.asIntN(64, ev.ts).toString() : valueToJson(v));
+      fields.set(r.name, TIME_FIELDS.has(r.name) && v !== undefined ? BigInt.asIntN(64, ev.time()).toString() : valueToJson(v));
     }
   }
 }

@@ -14,6 +14,9 @@ import {
 } from './resolve.js';
 import type { SourceText } from './source-text.js';
 import { locOf } from './yaml-source.js';
+import { buildIndex, candidates, constraintsOf, type IndexNode, type IndexedRule } from './rule-index.js';
+import type { FieldExpr } from './condition-ast.js';
+import { findField } from '../fields/registry.js';
 
 export type RuleMatching = 'first' | 'all';
 
@@ -43,6 +46,8 @@ export interface CompiledRule {
   description: string;
   predicate: Predicate;
   output: OutputFormat;
+  /** The resolved condition (for the candidate index and reports). */
+  ast: Expr;
 }
 
 const CONDITION_MAX_DEPTH = 1000;
@@ -71,6 +76,8 @@ function excerpt(text: string, idx: number): string {
 }
 
 export class Ruleset {
+  private readonly index: IndexNode<CompiledRule> | CompiledRule[];
+
   private constructor(
     readonly rules: CompiledRule[],
     /** Every compiled rule, enabled or not (for reports). */
@@ -81,7 +88,16 @@ export class Ruleset {
     readonly files: string[],
     /** Uses of list operators current Falco rejects. */
     readonly legacy: Warning[],
-  ) {}
+    compiler: ConditionCompiler,
+  ) {
+    const fields = new Map<string, FieldExpr>();
+    const accept = (f: FieldExpr): boolean => {
+      const def = findField(f.name);
+      return def !== undefined && !def.list && def.type === 'string';
+    };
+    const indexed: IndexedRule<CompiledRule>[] = rules.map((rule) => ({ rule, constraints: constraintsOf(rule.ast, accept, fields) }));
+    this.index = buildIndex(indexed, (key) => compiler.source(fields.get(key)!).get);
+  }
 
   /** Loads files in order; like Falco, the rules loaded so far must compile after each file. */
   static compile(files: RuleFile[], options: Partial<RulesetOptions> = {}): Ruleset {
@@ -145,7 +161,7 @@ export class Ruleset {
     }
     const active = compiled.filter((r) => enabledByName.get(r.name) && r.priority <= opts.minPriority);
     const legacy = compiler.legacy.map((w) => ({ code: 'LOAD_LEGACY_LIST_OPERATOR', message: w.message }));
-    return new Ruleset(active, compiled, slots, warnings, opts, [...col.files], legacy);
+    return new Ruleset(active, compiled, slots, warnings, opts, [...col.files], legacy, compiler);
   }
 
   private static compileRule(
@@ -205,12 +221,13 @@ export class Ruleset {
       description: r.desc,
       predicate,
       output,
+      ast,
     };
   }
 
   /** Fills `out` with the rules the event matches; returns how many. */
   match(ev: EventView, out: CompiledRule[]): number {
-    const rules = this.rules;
+    const rules = candidates(this.index, ev);
     let n = 0;
     if (this.options.ruleMatching === 'first') {
       for (let i = 0; i < rules.length; i++) {

@@ -1,0 +1,37 @@
+// Loads the native extractor (build/Release/peregrine_json.node) if it was built.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export interface NativeAddon {
+  /** Fills the node table; >0 node count, 0 invalid JSON, <0 -(capacity needed). */
+  parse(buf: Uint8Array, start: number, end: number, table: ArrayBuffer, capacity: number): number;
+  implementation(): string;
+  simdjsonVersion: string;
+}
+
+export const ADDON_PATH = fileURLToPath(new URL('../../build/Release/peregrine_json.node', import.meta.url));
+
+let cached: NativeAddon | null | undefined;
+let loadError: string | undefined;
+
+/** The addon, or undefined (with `nativeLoadError()` saying why). */
+export function loadNative(): NativeAddon | undefined {
+  if (cached !== undefined) return cached ?? undefined;
+  if (!existsSync(ADDON_PATH)) {
+    loadError = `native extractor not built (${ADDON_PATH} missing; run npm run build:native)`;
+    cached = null;
+    return undefined;
+  }
+  try {
+    cached = createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
+  } catch (e) {
+    loadError = `native extractor failed to load: ${(e as Error).message}`;
+    cached = null;
+  }
+  return cached ?? undefined;
+}
+
+export function nativeLoadError(): string | undefined {
+  return loadError;
+}

@@ -1,0 +1,117 @@
+// Candidate-rule index. Most rules require, as a top-level conjunct, that some scalar
+// field equals one of a few constants (`ka.target.resource=pods`, `ka.verb in (...)`).
+// For an event whose value for that field is not among them, the rule cannot match, so
+// rules are bucketed by those values in a small decision tree built once per ruleset.
+// Each bucket keeps the rules in their original order, so `rule_matching: first` and
+// `all` give exactly the results of evaluating every rule.
+import type { EventView, FieldValue } from '../events/view.js';
+import type { Expr, FieldExpr } from './condition-ast.js';
+import { sourceToString } from './condition-ast.js';
+
+/** field key → the values the field must take for the rule to possibly match. */
+export type Constraints = Map<string, Set<string>>;
+
+const EQUALITY = new Set(['=', '==', 'in', 'intersects', '= anyof', '== anyof']);
+
+/**
+ * Necessary conditions of `e`: for each constrained field, the set its value must be
+ * in. Only fields `accept` admits (plain scalar string fields) are considered; their
+ * expressions are recorded in `fields` by key.
+ */
+export function constraintsOf(e: Expr, accept: (f: FieldExpr) => boolean, fields: Map<string, FieldExpr>): Constraints {
+  switch (e.type) {
+    case 'and': {
+      const out: Constraints = new Map();
+      for (const c of e.children) {
+        for (const [k, s] of constraintsOf(c, accept, fields)) {
+          const prev = out.get(k);
+          out.set(k, prev ? new Set([...prev].filter((v) => s.has(v))) : s);
+        }
+      }
+      return out;
+    }
+    case 'or': {
+      const parts = e.children.map((c) => constraintsOf(c, accept, fields));
+      const out: Constraints = new Map();
+      for (const [k, s] of parts[0] ?? new Map<string, Set<string>>()) {
+        if (parts.every((p) => p.has(k))) out.set(k, new Set(parts.flatMap((p) => [...p.get(k)!])));
+      }
+      return out;
+    }
+    case 'binary': {
+      if (e.left.type !== 'field' || !EQUALITY.has(e.op)) return new Map();
+      if (e.right.type !== 'value' && e.right.type !== 'list') return new Map();
+      if (!accept(e.left)) return new Map();
+      const key = sourceToString(e.left);
+      fields.set(key, e.left);
+      const values = e.right.type === 'list' ? e.right.values : [e.right.value];
+      return new Map([[key, new Set(values)]]);
+    }
+    default:
+      return new Map();
+  }
+}
+
+export interface IndexedRule<R> {
+  rule: R;
+  constraints: Constraints;
+}
+
+type Getter = (ev: EventView) => FieldValue;
+
+export interface IndexNode<R> {
+  get: Getter;
+  byValue: Map<string, IndexNode<R> | R[]>;
+  /** Rules for values not listed, and for an absent or non-string value. */
+  other: IndexNode<R> | R[];
+}
+
+const MAX_DEPTH = 3;
+const LEAF_SIZE = 3;
+
+/** Builds the decision tree; `getter(key)` returns the cached extractor of a field key. */
+export function buildIndex<R>(rules: IndexedRule<R>[], getter: (key: string) => Getter, depth = 0, used = new Set<string>()): IndexNode<R> | R[] {
+  if (rules.length <= LEAF_SIZE || depth >= MAX_DEPTH) return rules.map((r) => r.rule);
+  const fields = new Set<string>();
+  for (const r of rules) for (const k of r.constraints.keys()) if (!used.has(k)) fields.add(k);
+  let best: string | undefined;
+  let bestCost = rules.length * 0.75;
+  for (const f of fields) {
+    const values = new Set<string>();
+    let free = 0;
+    for (const r of rules) {
+      const s = r.constraints.get(f);
+      if (s === undefined) free++;
+      else for (const v of s) values.add(v);
+    }
+    // Expected bucket size if the event's value were spread evenly over the values.
+    let total = free;
+    for (const v of values) total += free + rules.filter((r) => r.constraints.get(f)?.has(v)).length;
+    const cost = total / (values.size + 1);
+    if (cost < bestCost) {
+      bestCost = cost;
+      best = f;
+    }
+  }
+  if (best === undefined) return rules.map((r) => r.rule);
+  const f = best;
+  const nextUsed = new Set(used).add(f);
+  const values = new Set<string>();
+  for (const r of rules) for (const v of r.constraints.get(f) ?? []) values.add(v);
+  const byValue = new Map<string, IndexNode<R> | R[]>();
+  for (const v of values) {
+    const bucket = rules.filter((r) => { const s = r.constraints.get(f); return s === undefined || s.has(v); });
+    byValue.set(v, buildIndex(bucket, getter, depth + 1, nextUsed));
+  }
+  const other = buildIndex(rules.filter((r) => !r.constraints.has(f)), getter, depth + 1, nextUsed);
+  return { get: getter(f), byValue, other };
+}
+
+/** The candidate rules for an event, in rule order. */
+export function candidates<R>(node: IndexNode<R> | R[], ev: EventView): R[] {
+  while (!Array.isArray(node)) {
+    const v = node.get(ev);
+    node = (typeof v === 'string' ? node.byValue.get(v) : undefined) ?? node.other;
+  }
+  return node;
+}

@@ -1,0 +1,149 @@
+// The native extractor and the TypeScript parser must fill identical node tables and
+// reject exactly the same inputs, on real traces, generated events and fuzzed bytes.
+import { describe, expect, it } from 'vitest';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { NodeTable } from '../src/events/nodes.js';
+import { jsBackend } from '../src/engine/backend.js';
+import { nativeBackend } from '../src/engine/native-backend.js';
+import { loadNative } from '../src/native/loader.js';
+// @ts-expect-error plain ES module without types
+import { generateLines, rng } from '../native-bench/corpus.mjs';
+import { CONFORMANCE, runScan } from './conformance-lib.js';
+
+const addon = loadNative();
+if (addon === undefined) throw new Error('native extractor not built: npm ci should have built it');
+const native = nativeBackend(addon);
+
+type Parsed = { ok: true; table: string } | { ok: false; error: string };
+
+function snapshot(t: NodeTable): string {
+  const n = t.size;
+  const cols = [t.kind, t.vs, t.ve, t.ks, t.ke, t.first, t.next, t.count].map((c) => Array.from(c.subarray(0, n)).join(','));
+  return cols.join('|');
+}
+
+function parseWith(backend: typeof native, buf: Buffer, start = 0, end = buf.length): Parsed {
+  const t = new NodeTable(16);
+  try {
+    backend.parse(t, buf, start, end);
+    return { ok: true, table: snapshot(t) };
+  } catch (e) {
+    return { ok: false, error: (e as Error).message };
+  }
+}
+
+function same(buf: Buffer, start = 0, end = buf.length): void {
+  const a = parseWith(jsBackend, buf, start, end);
+  const b = parseWith(native, buf, start, end);
+  expect(b).toEqual(a);
+  // The native side itself (not its TypeScript fallback) must accept exactly what TS accepts.
+  expect(direct(buf.subarray(start, end)) > 0).toBe(a.ok);
+}
+
+/** Calls the addon directly: it must never crash, only return. */
+function direct(buf: Buffer): number {
+  const t = new NodeTable(64);
+  for (;;) {
+    const r = addon!.parse(buf, 0, buf.length, t.mem, t.capacity);
+    if (r >= 0) return r;
+    t.allocate(-r);
+  }
+}
+
+describe('native extractor vs TypeScript parser', () => {
+  it('agree on every conformance trace and real corpus line', () => {
+    const files = [
+      ...readdirSync(join(CONFORMANCE, 'traces')).map((f) => join(CONFORMANCE, 'traces', f)),
+      ...readdirSync(join(CONFORMANCE, '../../corpora/real-audit')).filter((f) => f.endsWith('.jsonl')).map((f) => join(CONFORMANCE, '../../corpora/real-audit', f)),
+    ];
+    let lines = 0;
+    for (const f of files) {
+      for (const line of readFileSync(f, 'utf8').split('\n')) {
+        if (line.trim() === '') continue;
+        same(Buffer.from(line));
+        lines++;
+      }
+    }
+    expect(lines).toBeGreaterThan(150);
+  });
+
+  it('agree on generated events, whole and as sub-ranges of a larger buffer', () => {
+    const lines: string[] = generateLines(300, 7);
+    const all = Buffer.from(lines.join('\n'));
+    let off = 0;
+    for (const l of lines) {
+      const len = Buffer.byteLength(l);
+      same(all, off, off + len);
+      off += len + 1;
+    }
+  });
+
+  it('agree on malformed and edge-case JSON', () => {
+    const cases = [
+      '', ' ', '{', '}', '[', ']', '{"a":}', '{"a" 1}', '{"a":1,}', '[1,]', '[1 2]', '{"a":1}{"b":2}', '{"a":1} x',
+      '"abc', '"a\\x"', '"a\\u12"', '"a\\u12g4"', '01', '-', '1.', '1e', '1e+', '.5', '+1', 'tru', 'nul', 'truex',
+      '{"a":tru}', '[true,false,null]', '{"k\\"":{"x":{}}}', '"\u0001"', '{"a":"b\nc"}', '[[[[[[]]]]]]', '{"":""}',
+      '{"a":1.5e-7,"b":-0,"c":0.0,"d":123456789012345678901234567890}', '"\\ud800"', '"\\ud83d\\ude00"', '{"a":[{}, [], "x"]}',
+      '\uFEFF{}', '{"a":"\u00e9\u20ac\ud83d\ude00"}', '[1,2,3]   ', '  {"a" : [ 1 , 2 ] }  ', '{"a":"1"2}', '"abc"def', '[,1]', '{,}',
+    ];
+    for (const c of cases) same(Buffer.from(c));
+    // invalid UTF-8, overlong and surrogate encodings
+    for (const bytes of [[0x22, 0xff, 0x22], [0x22, 0xc0, 0xaf, 0x22], [0x22, 0xed, 0xa0, 0x80, 0x22], [0x22, 0xe2, 0x82, 0x22]]) {
+      same(Buffer.from(bytes));
+    }
+  });
+
+  it('enforce the same nesting limit', () => {
+    for (const d of [299, 300, 301, 1000]) {
+      same(Buffer.from('['.repeat(d) + ']'.repeat(d)));
+      same(Buffer.from('{"a":'.repeat(d) + '1' + '}'.repeat(d)));
+    }
+  });
+
+  it('survive fuzzing (random bytes, truncations, splices, huge strings) without crashing', () => {
+    const r = rng(1234);
+    const seeds: string[] = generateLines(40, 99);
+    const iterations = Number(process.env.PEREGRINE_FUZZ_ITERATIONS ?? 3000);
+    for (let i = 0; i < iterations; i++) {
+      const s = Buffer.from(seeds[i % seeds.length]);
+      let buf: Buffer;
+      switch (i % 5) {
+        case 0: buf = s.subarray(0, Math.floor(r() * s.length)); break;
+        case 1: {
+          buf = Buffer.from(s);
+          for (let k = 0; k < 1 + Math.floor(r() * 8); k++) buf[Math.floor(r() * buf.length)] = Math.floor(r() * 256);
+          break;
+        }
+        case 2: {
+          const a = Math.floor(r() * s.length);
+          const b = Math.floor(r() * s.length);
+          buf = Buffer.concat([s.subarray(0, Math.min(a, b)), s.subarray(Math.max(a, b))]);
+          break;
+        }
+        case 3: buf = Buffer.from(Array.from({ length: Math.floor(r() * 200) }, () => Math.floor(r() * 256))); break;
+        default: buf = Buffer.from(`{"a":"${'x'.repeat(Math.floor(r() * 300000))}","b":[${'1,'.repeat(Math.floor(r() * 1000))}2]}`);
+      }
+      direct(buf);
+      same(buf);
+    }
+  });
+});
+
+describe('scan with either backend', () => {
+  it('prints identical alerts and errors over the conformance traces and corpora', () => {
+    const rules = ['rules/falco_rules.lists.yaml', 'rules/k8s_audit_rules.latest.yaml'].map((r) => join(CONFORMANCE, r));
+    const inputs = [
+      ...readdirSync(join(CONFORMANCE, 'traces')).map((f) => join(CONFORMANCE, 'traces', f)),
+      join(CONFORMANCE, '../../corpora/real-audit/panther-analysis.jsonl'),
+      join(CONFORMANCE, '../../corpora/real-audit/audit2rbac-demo.jsonl'),
+    ];
+    const args = [...rules.flatMap((r) => ['--rules', r]), '--rule-matching', 'all', ...inputs];
+    const js = runScan(args, { PEREGRINE_NATIVE: '0' });
+    const nat = runScan(args, { PEREGRINE_NATIVE: '1' });
+    expect(nat.status).toBe(js.status);
+    expect(nat.stdout).toBe(js.stdout);
+    expect(nat.stderr).toBe(js.stderr);
+    expect(js.alerts.length).toBeGreaterThan(30);
+  });
+});
