@@ -47,7 +47,7 @@ function direct(buf: Buffer): number {
   for (;;) {
     const r = addon!.parse(buf, 0, buf.length, t.mem, t.capacity);
     if (r >= 0) return r;
-    t.allocate(-r);
+    t.allocate(t.capacity * 2);
   }
 }
 

@@ -1,6 +1,8 @@
 // The seam between documents and node tables. The pure-TypeScript backend parses the
-// whole document; the native backend (src/native) fills the same table with simdjson.
+// whole document; the native backend (native-backend.ts) fills the same table with
+// simdjson and can follow a field plan (materialize only what rules read).
 import type { NodeTable } from '../events/nodes.js';
+import type { FieldPlan, Rows } from '../events/plan.js';
 import { JsonSyntaxError, parseJson } from '../events/json-parse.js';
 
 export class JsonInputError extends Error {
@@ -9,10 +11,23 @@ export class JsonInputError extends Error {
   }
 }
 
+/** A field plan made ready for one backend (compiled once per ruleset and thread). */
+export interface PreparedPlan {
+  readonly handle: unknown;
+  readonly slotCount: number;
+  readonly symbols: string[];
+  /** Per slot: 1 when the backend records it. */
+  readonly recorded: Uint8Array;
+}
+
 export interface JsonBackend {
   readonly name: string;
-  /** Fills `t` from buf[start, end); returns the root node. Throws JsonInputError. */
+  /** Fills `t` from buf[start, end) completely; returns the root node. Throws JsonInputError. */
   parse(t: NodeTable, buf: Buffer, start: number, end: number): number;
+  /** Prepares a field plan, when the backend can follow one. */
+  preparePlan?(plan: FieldPlan): PreparedPlan | undefined;
+  /** Like parse, materializing only what the plan needs and filling per-event rows. */
+  parsePlanned?(t: NodeTable, buf: Buffer, start: number, end: number, plan: PreparedPlan, rows: Rows): number;
 }
 
 export const jsBackend: JsonBackend = {

@@ -1,10 +1,12 @@
 // The native (simdjson) backend: same node table as the TypeScript parser. On invalid
 // input it defers to the TypeScript parser, so both report identical errors.
 import type { NodeTable } from '../events/nodes.js';
+import type { FieldPlan, Rows } from '../events/plan.js';
 import type { NativeAddon } from '../native/loader.js';
-import { jsBackend, type JsonBackend } from './backend.js';
+import { jsBackend, type JsonBackend, type PreparedPlan } from './backend.js';
 
 export function nativeBackend(addon: NativeAddon): JsonBackend {
+  const prepared = new WeakMap<FieldPlan, PreparedPlan>();
   return {
     name: `native (simdjson ${addon.simdjsonVersion}, ${addon.implementation()})`,
     parse(t: NodeTable, buf: Buffer, start: number, end: number): number {
@@ -16,7 +18,38 @@ export function nativeBackend(addon: NativeAddon): JsonBackend {
           return 0;
         }
         if (r === 0) return jsBackend.parse(t, buf, start, end);
-        t.allocate(Math.max(-r, t.capacity * 2));
+        t.allocate(t.capacity * 2);
+      }
+    },
+    preparePlan(plan: FieldPlan): PreparedPlan | undefined {
+      if (plan.everything) return undefined;
+      let p = prepared.get(plan);
+      if (p === undefined) {
+        const { program, strings, symbols } = plan.encode();
+        p = {
+          handle: addon.compilePlan(program, strings),
+          slotCount: plan.slotCount,
+          symbols,
+          recorded: Uint8Array.from(plan.recorded, (b) => (b ? 1 : 0)),
+        };
+        prepared.set(plan, p);
+      }
+      return p;
+    },
+    parsePlanned(t: NodeTable, buf: Buffer, start: number, end: number, plan: PreparedPlan, rows: Rows): number {
+      t.reset(buf);
+      for (;;) {
+        const r = addon.parse(buf, start, end, t.mem, t.capacity, plan.handle, rows.data, rows.cap, plan.slotCount);
+        if (r > 0) {
+          t.size = r;
+          return 0;
+        }
+        if (r === 0) {
+          rows.data[0] = 0;
+          return jsBackend.parse(t, buf, start, end);
+        }
+        if (r === -1) t.allocate(Math.max(t.capacity * 2, rows.data[1]));
+        else rows.grow(Math.max(rows.cap * 2, rows.data[2]));
       }
     },
   };

@@ -7,7 +7,8 @@ import { collectEvents, collectItem, DEFAULT_MAX_EVENT_SIZE, type EventIssue, ty
 import { ErrorCode, type ErrorCodeValue } from '../errors.js';
 import type { CompiledRule, Ruleset } from '../rules/ruleset.js';
 import { AlertFormatter, type AlertFormatOptions } from '../outputs/falco-alert.js';
-import { type JsonBackend, jsBackend, JsonInputError } from './backend.js';
+import { type JsonBackend, jsBackend, JsonInputError, type PreparedPlan } from './backend.js';
+import { Rows } from '../events/plan.js';
 
 export interface Alert {
   rule: CompiledRule;
@@ -48,18 +49,31 @@ export class Processor {
   private matched: CompiledRule[] = [];
   private formatter: AlertFormatter;
   private eventNum = 0;
+  private plan: PreparedPlan | undefined;
+  private rows: Rows | undefined;
   readonly backend: JsonBackend;
 
   constructor(private ruleset: Ruleset, private readonly opts: ProcessorOptions) {
-    this.view = new EventView(this.table, ruleset.slots.count);
-    this.formatter = new AlertFormatter(opts.format);
     this.backend = opts.backend ?? jsBackend;
+    this.view = this.newView(ruleset);
+    this.formatter = new AlertFormatter(opts.format);
+  }
+
+  private newView(ruleset: Ruleset): EventView {
+    const view = new EventView(this.table, ruleset.slots.count);
+    this.plan = this.backend.preparePlan?.(ruleset.slots.plan);
+    this.rows = this.plan ? new Rows(this.plan.slotCount) : undefined;
+    if (this.plan) {
+      view.recorded = this.plan.recorded;
+      view.symbols = this.plan.symbols;
+    }
+    return view;
   }
 
   /** Swaps the ruleset between documents (reload). */
   setRuleset(ruleset: Ruleset): void {
     this.ruleset = ruleset;
-    this.view = new EventView(this.table, ruleset.slots.count);
+    this.view = this.newView(ruleset);
   }
 
   get rules(): Ruleset {
@@ -86,7 +100,9 @@ export class Processor {
     const issues: DocumentIssue[] = [];
     let root: number;
     try {
-      root = this.backend.parse(this.table, buf, start, end);
+      root = this.plan && this.backend.parsePlanned
+        ? this.backend.parsePlanned(this.table, buf, start, end, this.plan, this.rows!)
+        : this.backend.parse(this.table, buf, start, end);
     } catch (e) {
       if (e instanceof JsonInputError) {
         issues.push({ code: ErrorCode.INPUT_JSON, message: e.message, item: -1 });
@@ -103,8 +119,17 @@ export class Processor {
     let alerts = 0;
     const view = this.view;
     const matched = this.matched;
+    const rows = this.plan ? this.rows : undefined;
+    const rowCount = rows ? rows.count : 0;
+    let r = 0;
     for (const ev of this.events) {
-      view.load(this.table, ev.root, ev.sec, ev.nsec, ++this.eventNum, cluster);
+      // Rows and events are both in document order.
+      let row = -1;
+      if (rows !== undefined) {
+        while (r < rowCount && rows.rowNode(r) < ev.root) r++;
+        if (r < rowCount && rows.rowNode(r) === ev.root) row = r;
+      }
+      view.load(this.table, ev.root, ev.sec, ev.nsec, ++this.eventNum, cluster, rows, row);
       const n = this.ruleset.match(view, matched);
       for (let i = 0; i < n; i++) {
         const rule = matched[i];

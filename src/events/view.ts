@@ -3,7 +3,8 @@
 // TypeScript parser or the native extractor) and `root`; results are cached per event
 // in slots assigned at compile time, so the per-event path allocates only the values
 // that predicates or outputs actually touch.
-import type { NodeTable } from './nodes.js';
+import { type NodeTable, getPath } from './nodes.js';
+import type { Rows } from './plan.js';
 import { eventNanos } from './time.js';
 
 /** One extracted field value: a string, a non-empty list, a number, or absent. */
@@ -22,6 +23,15 @@ export class EventView {
   num = 0;
   /** Cluster name forced by the ingest credential (overrides annotations.cluster_name). */
   cluster: string | undefined = undefined;
+  /** Slots recorded by the native extractor for this event, or row = -1. */
+  rows: Rows | undefined = undefined;
+  row = -1;
+  private slotBase = 0;
+  private symBase = 0;
+  /** Per slot: 1 when the extractor records it (else found by key search). */
+  recorded: Uint8Array = new Uint8Array(0);
+  /** Symbol strings of the ruleset's plan. */
+  symbols: string[] = [];
   /** Whether the event has an auditID member (valid when auditIdGen === gen). */
   hasAuditId = false;
   auditIdGen = 0;
@@ -37,9 +47,15 @@ export class EventView {
   }
 
   /** Points the view at the next event. */
-  load(t: NodeTable, root: number, sec: number, nsec: number, num: number, cluster?: string): void {
+  load(t: NodeTable, root: number, sec: number, nsec: number, num: number, cluster?: string, rows?: Rows, row = -1): void {
     this.t = t;
     this.root = root;
+    this.rows = rows;
+    this.row = row;
+    if (rows !== undefined && row >= 0) {
+      this.slotBase = rows.slotBase(row);
+      this.symBase = rows.symBase(row);
+    }
     this.sec = sec;
     this.nsec = nsec;
     this.num = num;
@@ -50,6 +66,18 @@ export class EventView {
       this.tsGen = 0;
       this.gen = 1;
     }
+  }
+
+  /** Node of a Get-chain path (slot `slot`, keys `keys`) from the event root, or -1. */
+  pathNode(slot: number, keys: readonly Buffer[]): number {
+    if (this.row >= 0 && this.recorded[slot] === 1) return this.rows!.data[this.slotBase + slot];
+    return getPath(this.t, this.root, keys);
+  }
+
+  /** Symbol of that path's string value when it equals one of the plan's constants, else -1. */
+  pathSymbol(slot: number): number {
+    if (this.row >= 0 && this.recorded[slot] === 1) return this.rows!.data[this.symBase + slot];
+    return -1;
   }
 
   /** Event time in nanoseconds since the epoch, as Falco stores it (Go UnixNano bits as uint64). */

@@ -1,9 +1,9 @@
 // The json plugin's fields (json.* and their jevt.* aliases), as falcosecurity/plugins
 // json v0.7.4 computes them from the event data.
-import { STR, TYPE_MASK, getMember, compactRaw, stringOf, F_VAL_ESC } from '../events/nodes.js';
+import { STR, TYPE_MASK, compactRaw, stringOf, F_VAL_ESC } from '../events/nodes.js';
 import type { EventView, Extractor } from '../events/view.js';
 import { cString, asString } from './json-values.js';
-import { type FieldDef, type FieldArg, NO_ARG, KEY_ARG } from './types.js';
+import { type FieldDef, type FieldArg, type BuildContext, NO_ARG, KEY_ARG } from './types.js';
 
 /** The event data as the plugin holds it: compact JSON text. */
 export function eventText(ev: EventView): string {
@@ -16,16 +16,20 @@ export function pointerKeys(pointer: string): Buffer[] {
   return p.split('/').map((k) => Buffer.from(k.replaceAll('~1', '/').replaceAll('~0', '~'), 'utf8'));
 }
 
-function valueField(arg: FieldArg): Extractor {
+function pointerStrings(pointer: string): string[] {
+  return pointerKeys(pointer).map((k) => k.toString('utf8'));
+}
+
+function valueField(arg: FieldArg, ctx: BuildContext): Extractor {
   if (arg.key.length === 0) return (ev) => eventText(ev);
   const path = pointerKeys(arg.key);
+  const slot = ctx.plan.slot(pointerStrings(arg.key));
   return (ev) => {
     const t = ev.t;
-    let n = ev.root;
-    for (let i = 0; i < path.length; i++) {
-      n = getMember(t, n, path[i]);
-      if (n === -1) return undefined;
-    }
+    const n = ev.pathNode(slot, path);
+    if (n === -1) return undefined;
+    const sym = ev.pathSymbol(slot);
+    if (sym >= 0) return ev.symbols[sym];
     if ((t.kind[n] & TYPE_MASK) === STR) {
       const s = stringOf(t, n);
       return (t.kind[n] & F_VAL_ESC) !== 0 ? cString(s) : s;
@@ -78,6 +82,7 @@ function defs(prefix: string, alias: boolean): FieldDef[] {
   const d = (what: string): string => (alias ? `Alias for json.${what}, provided for backwards compatibility.` : '');
   return [
     { name: `${prefix}.value`, type: 'string', list: false, arg: KEY_ARG, build: valueField,
+      symbolSlot: (arg, ctx) => (arg.key.length === 0 ? -1 : ctx.plan.slot(pointerStrings(arg.key))),
       desc: d('value') || 'Extracts a value from a JSON-encoded input. Syntax is json.value[<json pointer>], where <json pointer> is a json pointer (see https://datatracker.ietf.org/doc/html/rfc6901)' },
     { name: `${prefix}.obj`, type: 'string', list: false, arg: NO_ARG, build: objField,
       desc: d('obj') || 'The full json message as a text string.' },

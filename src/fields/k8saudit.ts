@@ -9,45 +9,87 @@ import {
   stringOrEmpty, cString,
 } from './json-values.js';
 import { queryParam } from './uri.js';
-import { type FieldDef, type FieldArg, NO_ARG, INDEX_ARG, KEY_ARG } from './types.js';
+import { type FieldDef, type FieldArg, type BuildContext, NO_ARG, INDEX_ARG, KEY_ARG } from './types.js';
 
-const AUDIT_ID = key('auditID');
+const AUDIT_ID = [key('auditID')];
 
 /** The plugin returns nothing at all for events without an auditID member. */
-function hasAuditId(ev: EventView): boolean {
+function hasAuditId(ev: EventView, slot: number): boolean {
   if (ev.auditIdGen !== ev.gen) {
     ev.auditIdGen = ev.gen;
-    ev.hasAuditId = getMember(ev.t, ev.root, AUDIT_ID) !== -1;
+    ev.hasAuditId = ev.pathNode(slot, AUDIT_ID) !== -1;
   }
   return ev.hasAuditId;
 }
 
 type Fn = (t: NodeTable, root: number, arg: FieldArg, ev: EventView) => FieldValue;
-
-function ka(fn: Fn): (arg: FieldArg) => Extractor {
-  return (arg) => (ev) => (hasAuditId(ev) ? fn(ev.t, ev.root, arg, ev) : undefined);
+type Build = (arg: FieldArg, ctx: BuildContext) => Extractor;
+interface Builder {
+  build: Build;
+  symbolSlot?: (arg: FieldArg, ctx: BuildContext) => number;
 }
 
-/** extractFromKeys for a scalar field. */
-function fromKeys(...path: string[]): (arg: FieldArg) => Extractor {
+/** A field computed by `fn` from the subtrees at `reads` (declared in the plan). */
+function ka(fn: Fn, reads: (arg: FieldArg) => string[][] = () => []): Build {
+  return (arg, ctx) => {
+    const audit = ctx.plan.slot(['auditID']);
+    for (const r of reads(arg)) ctx.plan.need(r);
+    return (ev) => (hasAuditId(ev, audit) ? fn(ev.t, ev.root, arg, ev) : undefined);
+  };
+}
+
+/** extractFromKeys for a scalar field: a plan slot, matched against the rules' constants. */
+function fromKeys(...path: string[]): Builder {
   const p = keys(...path);
-  return ka((t, root) => asString(t, getPath(t, root, p)));
+  return {
+    build: (_arg, ctx) => {
+      const audit = ctx.plan.slot(['auditID']);
+      const slot = ctx.plan.slot(path);
+      return (ev) => {
+        if (!hasAuditId(ev, audit)) return undefined;
+        const n = ev.pathNode(slot, p);
+        if (n === -1) return undefined;
+        const sym = ev.pathSymbol(slot);
+        return sym >= 0 ? ev.symbols[sym] : asString(ev.t, n);
+      };
+    },
+    symbolSlot: (_arg, ctx) => ctx.plan.slot(path),
+  };
 }
 
 /** extractFromKeys for a list field: the value must be an array. */
-function listFromKeys(...path: string[]): (arg: FieldArg) => Extractor {
+function listFromKeys(...path: string[]): Build {
   const p = keys(...path);
-  return ka((t, root) => {
-    const n = getPath(t, root, p);
-    if (n === -1 || (t.kind[n] & TYPE_MASK) !== ARR) return undefined;
-    return list(arrayAsStrings(t, elements(t, n)));
-  });
+  return (_arg, ctx) => {
+    const audit = ctx.plan.slot(['auditID']);
+    const slot = ctx.plan.slot(path);
+    return (ev) => {
+      if (!hasAuditId(ev, audit)) return undefined;
+      const t = ev.t;
+      const n = ev.pathNode(slot, p);
+      if (n === -1 || (t.kind[n] & TYPE_MASK) !== ARR) return undefined;
+      return list(arrayAsStrings(t, elements(t, n)));
+    };
+  };
 }
 
 const idx = (arg: FieldArg): number => (arg.present ? arg.index : -1);
 
+const pathCache = new Map<string, Buffer[]>();
+
+/** Encoded key paths, built once per distinct path (never per event). */
+function cachedKeys(...path: string[]): Buffer[] {
+  const id = path.join('\u0000');
+  let k = pathCache.get(id);
+  if (k === undefined) {
+    k = keys(...path);
+    pathCache.set(id, k);
+  }
+  return k;
+}
+
 function containerValues(t: NodeTable, root: number, listName: string, indexFilter: number, sub: string[]): number[] | undefined {
-  return values(t, root, indexFilter, keys('requestObject', 'spec', listName, ...sub));
+  return values(t, root, indexFilter, cachedKeys('requestObject', 'spec', listName, ...sub));
 }
 
 function readImages(t: NodeTable, root: number, listName: string, indexFilter: number): string[] | undefined {
@@ -98,38 +140,44 @@ function readHostPorts(t: NodeTable, root: number, listName: string, indexFilter
 /** eff_run_as_user / eff_run_as_group: the container's own key, else the pod's, else "0". */
 function readEffective(t: NodeTable, root: number, listName: string, indexFilter: number, k: string): string[] | undefined {
   let podId = '0';
-  const podValue = getPath(t, root, keys('requestObject', 'spec', k));
+  const podValue = getPath(t, root, cachedKeys('requestObject', 'spec', k));
   if (podValue !== -1) podId = asString(t, podValue)!;
   const arr = containerValues(t, root, listName, indexFilter, [k]);
   if (arr === undefined) return undefined;
   return list(arr.map((n) => (n === -1 ? podId : asString(t, n)!)));
 }
 
-function skipNil(listName: string, ...sub: string[]): (arg: FieldArg) => Extractor {
+/** What the container fields read: the container list and the pod-level defaults. */
+const podReads = (listName: string) => (): string[][] => [
+  ['requestObject', 'spec', listName], ['requestObject', 'spec', 'runAsUser'], ['requestObject', 'spec', 'runAsGroup'],
+];
+
+function skipNil(listName: string, ...sub: string[]): Build {
   return ka((t, root, arg) => {
     const arr = containerValues(t, root, listName, idx(arg), sub);
     return arr === undefined ? undefined : list(arrayAsStringsSkipNil(t, arr));
-  });
+  }, podReads(listName));
 }
 
 function containerFields(listName: string, label: string, withHostPort: boolean): FieldDef[] {
   const prefix = `ka.req.pod.${listName}.`;
-  const f = (name: string, desc: string, build: (arg: FieldArg) => Extractor): FieldDef =>
+  const f = (name: string, desc: string, build: Build): FieldDef =>
     ({ name: prefix + name, desc, type: 'string', list: true, arg: INDEX_ARG, build });
+  const reads = podReads(listName);
   const defs: FieldDef[] = [
     f('name', `When the request object refers to a pod, the ${label} names.`,
       ka((t, root, arg) => {
         const arr = containerValues(t, root, listName, idx(arg), ['name']);
         return arr === undefined ? undefined : list(arrayAsStrings(t, arr));
-      })),
+      }, reads)),
     f('image', `When the request object refers to a pod, the ${label} images.`,
-      ka((t, root, arg) => list(readImages(t, root, listName, idx(arg))))),
+      ka((t, root, arg) => list(readImages(t, root, listName, idx(arg))), reads)),
     f('image.repository', `The same as ${prefix}image, but only the repository part (e.g. falcosecurity/falco).`,
-      ka((t, root, arg) => list(readImages(t, root, listName, idx(arg))?.map(repository)))),
+      ka((t, root, arg) => list(readImages(t, root, listName, idx(arg))?.map(repository)), reads)),
     f('command', `When the request object refers to a pod, the ${label} commands.`,
-      ka((t, root, arg) => readJoined(t, root, listName, idx(arg), 'command'))),
+      ka((t, root, arg) => readJoined(t, root, listName, idx(arg), 'command'), reads)),
     f('args', `When the request object refers to a pod, the ${label} args.`,
-      ka((t, root, arg) => readJoined(t, root, listName, idx(arg), 'args'))),
+      ka((t, root, arg) => readJoined(t, root, listName, idx(arg), 'args'), reads)),
     f('privileged', `When the request object refers to a pod, the value of the privileged flag for all ${label}.`,
       skipNil(listName, 'securityContext', 'privileged')),
     f('allow_privilege_escalation', `When the request object refers to a pod, the value of the allowPrivilegeEscalation flag for all ${label}.`,
@@ -139,11 +187,11 @@ function containerFields(listName: string, label: string, withHostPort: boolean)
     f('run_as_user', `When the request object refers to a pod, the runAsUser uid for all ${label}.`,
       skipNil(listName, 'securityContext', 'runAsUser')),
     f('eff_run_as_user', `When the request object refers to a pod, the initial uid that will be used for all ${label}. This combines information from both the pod and container security contexts and uses 0 if no uid is specified.`,
-      ka((t, root, arg) => readEffective(t, root, listName, idx(arg), 'runAsUser'))),
+      ka((t, root, arg) => readEffective(t, root, listName, idx(arg), 'runAsUser'), reads)),
     f('run_as_group', `When the request object refers to a pod, the runAsGroup gid for all ${label}.`,
       skipNil(listName, 'securityContext', 'runAsGroup')),
     f('eff_run_as_group', `When the request object refers to a pod, the initial gid that will be used for all ${label}. This combines information from both the pod and container security contexts and uses 0 if no gid is specified.`,
-      ka((t, root, arg) => readEffective(t, root, listName, idx(arg), 'runAsGroup'))),
+      ka((t, root, arg) => readEffective(t, root, listName, idx(arg), 'runAsGroup'), reads)),
     f('proc_mount', `When the request object refers to a pod, the procMount type for all ${label}.`,
       skipNil(listName, 'securityContext', 'procMount')),
     f('add_capabilities', `When the request object refers to a pod, the capabilities added for all ${label}.`,
@@ -151,12 +199,12 @@ function containerFields(listName: string, label: string, withHostPort: boolean)
   ];
   if (withHostPort) {
     defs.push(f('host_port', `When the request object refers to a pod, all ${label} hostPort values.`,
-      ka((t, root, arg) => readHostPorts(t, root, listName, idx(arg)))));
+      ka((t, root, arg) => readHostPorts(t, root, listName, idx(arg)), reads)));
   }
   return defs;
 }
 
-function subjectNames(kind: string): (arg: FieldArg) => Extractor {
+function subjectNames(kind: string): Build {
   const subjectsPath = keys('requestObject', 'subjects');
   const kKind = key('kind');
   const kName = key('name');
@@ -182,11 +230,11 @@ function subjectNames(kind: string): (arg: FieldArg) => Extractor {
       res.push(name);
     }
     return list(res);
-  });
+  }, () => [['requestObject', 'subjects']]);
 }
 
 /** extractRulesField: requestObject.rules[*].<k>, each an array of strings, flattened. */
-function rulesField(k: string): (arg: FieldArg) => Extractor {
+function rulesField(k: string): Build {
   const p = keys('requestObject', 'rules', k);
   return ka((t, root, arg) => {
     const arr = values(t, root, idx(arg), p);
@@ -196,22 +244,25 @@ function rulesField(k: string): (arg: FieldArg) => Extractor {
       if (n !== -1 && (t.kind[n] & TYPE_MASK) === ARR) res.push(...arrayAsStringsSkipNil(t, elements(t, n)));
     }
     return list(res);
-  });
+  }, () => [['requestObject', 'rules']]);
 }
 
-function volumeValues(...sub: string[]): (arg: FieldArg) => Extractor {
+const VOLUMES = (): string[][] => [['requestObject', 'spec', 'volumes']];
+
+function volumeValues(...sub: string[]): Build {
   const p = keys('requestObject', 'spec', 'volumes', ...sub);
   return ka((t, root, arg) => {
     const arr = values(t, root, idx(arg), p);
     return arr === undefined ? undefined : list(arrayAsStringsSkipNil(t, arr));
-  });
+  }, VOLUMES);
 }
 
-const s = (name: string, desc: string, build: (arg: FieldArg) => Extractor): FieldDef =>
-  ({ name, desc, type: 'string', list: false, arg: NO_ARG, build });
-const l = (name: string, desc: string, build: (arg: FieldArg) => Extractor, indexed = true): FieldDef =>
+const builder = (b: Build | Builder): Builder => (typeof b === 'function' ? { build: b } : b);
+const s = (name: string, desc: string, b: Build | Builder): FieldDef =>
+  ({ name, desc, type: 'string', list: false, arg: NO_ARG, ...builder(b) });
+const l = (name: string, desc: string, build: Build, indexed = true): FieldDef =>
   ({ name, desc, type: 'string', list: true, arg: indexed ? INDEX_ARG : NO_ARG, build });
-const keyed = (name: string, desc: string, build: (arg: FieldArg) => Extractor): FieldDef =>
+const keyed = (name: string, desc: string, build: Build): FieldDef =>
   ({ name, desc, type: 'string', list: false, arg: KEY_ARG, build });
 
 export const K8SAUDIT_FIELDS: FieldDef[] = [
@@ -233,28 +284,32 @@ export const K8SAUDIT_FIELDS: FieldDef[] = [
   s('ka.verb', 'The action being performed', fromKeys('verb')),
   s('ka.uri', 'The request URI as sent from client to server', fromKeys('requestURI')),
   keyed('ka.uri.param', 'The value of a given query parameter in the uri (e.g. when uri=/foo?key=val, ka.uri.param[key] is val).',
-    (arg) => {
-      const uriKey = key('requestURI');
-      return ka((t, root) => {
-        const uri = asString(t, getMember(t, root, uriKey));
+    (arg, ctx) => {
+      const uriKeys = keys('requestURI');
+      const slot = ctx.plan.slot(['requestURI']);
+      return ka((t, _root, _arg, ev) => {
+        const uri = asString(t, ev.pathNode(slot, uriKeys));
         if (uri === undefined) return undefined;
         const v = queryParam(uri, arg.key);
         return v === undefined ? undefined : cString(v);
-      })(arg);
+      })(arg, ctx);
     }),
   s('ka.target.name', 'The target object name', fromKeys('objectRef', 'name')),
   s('ka.target.namespace', 'The target object namespace', fromKeys('objectRef', 'namespace')),
   s('ka.target.resource', 'The target object resource', fromKeys('objectRef', 'resource')),
   s('ka.target.subresource', 'The target object subresource', fromKeys('objectRef', 'subresource')),
-  s('ka.target.pod.name', 'The target pod name', (arg) => {
+  s('ka.target.pod.name', 'The target pod name', (arg, ctx) => {
     const resource = keys('objectRef', 'resource');
     const subresource = keys('objectRef', 'subresource');
     const name = keys('responseObject', 'metadata', 'name');
-    return ka((t, root) => {
-      if (stringOrEmpty(t, getPath(t, root, resource)) !== 'pods') return undefined;
-      if (stringOrEmpty(t, getPath(t, root, subresource)) !== '') return undefined;
-      return asString(t, getPath(t, root, name));
-    })(arg);
+    const rs = ctx.plan.slot(['objectRef', 'resource']);
+    const ss = ctx.plan.slot(['objectRef', 'subresource']);
+    const ns = ctx.plan.slot(['responseObject', 'metadata', 'name']);
+    return ka((t, _root, _arg, ev) => {
+      if (stringOrEmpty(t, ev.pathNode(rs, resource)) !== 'pods') return undefined;
+      if (stringOrEmpty(t, ev.pathNode(ss, subresource)) !== '') return undefined;
+      return asString(t, ev.pathNode(ns, name));
+    })(arg, ctx);
   }),
   l('ka.req.binding.subjects', 'When the request object refers to a cluster role binding, the subject (e.g. account/users) being linked by the binding',
     listFromKeys('requestObject', 'subjects'), false),
@@ -274,12 +329,12 @@ export const K8SAUDIT_FIELDS: FieldDef[] = [
   s('ka.req.configmap.obj', 'If the request object refers to a configmap, the entire configmap object', fromKeys('requestObject', 'data')),
   ...containerFields('containers', 'containers', true),
   s('ka.req.container.image', 'Deprecated by ka.req.pod.containers.image. Returns the image of the first container only',
-    ka((t, root) => readImages(t, root, 'containers', 0)?.[0])),
+    ka((t, root) => readImages(t, root, 'containers', 0)?.[0], podReads('containers'))),
   s('ka.req.container.image.repository', 'Deprecated by ka.req.pod.containers.image.repository. Returns the repository of the first container only',
     ka((t, root) => {
       const images = readImages(t, root, 'containers', 0);
       return images === undefined || images.length === 0 ? undefined : repository(images[0]);
-    })),
+    }, podReads('containers'))),
   s('ka.req.pod.host_ipc', 'When the request object refers to a pod, the value of the hostIPC flag.', fromKeys('requestObject', 'spec', 'hostIPC')),
   s('ka.req.pod.host_network', 'When the request object refers to a pod, the value of the hostNetwork flag.', fromKeys('requestObject', 'spec', 'hostNetwork')),
   s('ka.req.container.host_network', 'Deprecated alias for ka.req.pod.host_network', fromKeys('requestObject', 'spec', 'hostNetwork')),
@@ -290,7 +345,7 @@ export const K8SAUDIT_FIELDS: FieldDef[] = [
       if (arr === undefined) return undefined;
       for (const n of arr) if (n !== -1 && (t.kind[n] & TYPE_MASK) === TRUE) return 'true';
       return 'false';
-    })),
+    }, podReads('containers'))),
   s('ka.req.pod.run_as_user', 'When the request object refers to a pod, the runAsUser uid specified in the security context for the pod. See ....containers.run_as_user for the runAsUser for individual containers',
     fromKeys('requestObject', 'spec', 'securityContext', 'runAsUser')),
   s('ka.req.pod.run_as_group', 'When the request object refers to a pod, the runAsGroup gid specified in the security context for the pod. See ....containers.run_as_group for the runAsGroup for individual containers',
@@ -306,16 +361,16 @@ export const K8SAUDIT_FIELDS: FieldDef[] = [
   l('ka.req.pod.supplemental_groups', 'When the request object refers to a pod, the supplementalGroup gids specified by the security context.',
     listFromKeys('requestObject', 'spec', 'securityContext', 'supplementalGroups'), false),
   s('ka.req.service.type', 'When the request object refers to a service, the service type', fromKeys('requestObject', 'spec', 'type')),
-  l('ka.req.service.ports', "When the request object refers to a service, the service's ports", (arg) => {
+  l('ka.req.service.ports', "When the request object refers to a service, the service's ports", (arg, ctx) => {
     const p = keys('requestObject', 'spec', 'ports');
     return ka((t, root) => {
       const arr = values(t, root, idx(arg), p);
       return arr === undefined ? undefined : list(arrayAsStringsSkipNil(t, arr));
-    })(arg);
+    }, () => [['requestObject', 'spec', 'ports']])(arg, ctx);
   }),
   l('ka.req.pod.volumes.hostpath', 'When the request object refers to a pod, all hostPath paths specified for all volumes', volumeValues('hostPath', 'path')),
   keyed('ka.req.volume.hostpath', 'Deprecated by ka.req.pod.volumes.hostpath. Return true if the provided (host) path prefix is used by any volume',
-    (arg) => {
+    (arg, ctx) => {
       const p = keys('requestObject', 'spec', 'volumes', 'hostPath', 'path');
       const isPrefix = arg.key.endsWith('*');
       const prefix = arg.key.slice(0, -1);
@@ -326,10 +381,10 @@ export const K8SAUDIT_FIELDS: FieldDef[] = [
           if ((isPrefix && v.startsWith(prefix)) || v === arg.key) return 'true';
         }
         return 'false';
-      })(arg);
+      }, VOLUMES)(arg, ctx);
     }),
   l('ka.req.pod.volumes.flexvolume_driver', 'When the request object refers to a pod, all flexvolume drivers specified for all volumes', volumeValues('flexVolume', 'driver')),
-  l('ka.req.pod.volumes.volume_type', 'When the request object refers to a pod, all volume types for all volumes', (arg) => {
+  l('ka.req.pod.volumes.volume_type', 'When the request object refers to a pod, all volume types for all volumes', (arg, ctx) => {
     const p = keys('requestObject', 'spec', 'volumes', '');
     return ka((t, root) => {
       const arr = values(t, root, idx(arg), p);
@@ -343,15 +398,15 @@ export const K8SAUDIT_FIELDS: FieldDef[] = [
         }
       }
       return list(res);
-    })(arg);
+    }, VOLUMES)(arg, ctx);
   }),
   s('ka.resp.name', 'The response object name', fromKeys('responseObject', 'metadata', 'name')),
   s('ka.response.code', 'The response code', fromKeys('responseStatus', 'code')),
   s('ka.response.reason', 'The response reason (usually present only for failures)', fromKeys('responseStatus', 'reason')),
   s('ka.useragent', 'The useragent of the client who made the request to the apiserver', fromKeys('userAgent')),
   l('ka.sourceips', 'The IP addresses of the client who made the request to the apiserver', rulesField('sourceIPs')),
-  s('ka.cluster.name', 'The name of the k8s cluster', (arg) => {
-    const inner = fromKeys('annotations', 'cluster_name')(arg);
+  s('ka.cluster.name', 'The name of the k8s cluster', (arg, ctx) => {
+    const inner = fromKeys('annotations', 'cluster_name').build(arg, ctx);
     // A credential-bound cluster (serve) overrides whatever the event claims.
     return (ev) => (ev.cluster !== undefined ? ev.cluster : inner(ev));
   }),

@@ -1,4 +1,10 @@
 import type { Extractor } from '../events/view.js';
+import type { FieldPlan } from '../events/plan.js';
+
+/** What a field's extractor is built with: the ruleset's field plan, to declare reads. */
+export interface BuildContext {
+  plan: FieldPlan;
+}
 
 export type FieldType = 'string' | 'uint64' | 'abstime' | 'reltime' | 'bool';
 
@@ -27,7 +33,13 @@ export interface FieldDef {
   type: FieldType;
   list: boolean;
   arg: ArgSpec;
-  build(arg: FieldArg): Extractor;
+  /** Builds the extractor; declares in ctx.plan what the field reads. */
+  build(arg: FieldArg, ctx: BuildContext): Extractor;
+  /**
+   * For fields whose value is exactly one Get-chain string of the event: the plan slot
+   * holding it, so constants compared with the field can be matched natively.
+   */
+  symbolSlot?(arg: FieldArg, ctx: BuildContext): number;
 }
 
 export const NO_ARG: ArgSpec = { allowed: false, required: false, index: false, key: false };

@@ -4,8 +4,13 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export interface NativeAddon {
-  /** Fills the node table; >0 node count, 0 invalid JSON, <0 -(capacity needed). */
-  parse(buf: Uint8Array, start: number, end: number, table: ArrayBuffer, capacity: number): number;
+  /**
+   * Fills the node table; >0 node count, 0 invalid JSON, -1 table too small, -2 rows too
+   * few (with a plan: rows[1] / rows[2] say how many are needed).
+   */
+  parse(buf: Uint8Array, start: number, end: number, table: ArrayBuffer, capacity: number,
+    plan?: unknown, rows?: Int32Array, rowCap?: number, slotsPerRow?: number): number;
+  compilePlan(program: Int32Array, strings: Uint8Array): unknown;
   implementation(): string;
   simdjsonVersion: string;
 }

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <vector>
 #include "simdjson.h"
 
@@ -92,11 +93,94 @@ bool check_number(const uint8_t *p, const uint8_t *e) {
   return p == e;
 }
 
+// A field plan compiled from the ruleset (see src/events/plan.ts for the encoding):
+// which members to materialize, which values to record per event ("slots"), and the
+// constants each slot's string is matched against ("symbols").
+struct PlanNode {
+  bool full = false;
+  bool eventRoot = false;
+  int32_t slot = -1;
+  int32_t dict = -1;
+  // Children bucketed by key length (keys of 32+ bytes share the last bucket).
+  std::vector<std::pair<std::string, int32_t>> byLen[33];
+};
+
+struct Plan {
+  std::vector<PlanNode> nodes;
+  // dicts[d][len] = (bytes, symbol) entries of that length
+  std::vector<std::vector<std::vector<std::pair<std::string, int32_t>>>> dicts;
+  uint32_t nslots = 0;
+  int32_t fullNode = -1;
+
+  void add_child(int32_t node, std::string key, int32_t child) {
+    size_t b = key.size() < 32 ? key.size() : 32;
+    nodes[size_t(node)].byLen[b].emplace_back(std::move(key), child);
+  }
+
+  int32_t child(int32_t node, const uint8_t *key, uint32_t len) const {
+    const PlanNode &p = nodes[size_t(node)];
+    const auto &bucket = p.byLen[len < 32 ? len : 32];
+    for (const auto &c : bucket) {
+      if (c.first.size() == len && (len == 0 || (c.first[0] == char(key[0]) && memcmp(c.first.data(), key, len) == 0))) return c.second;
+    }
+    return p.full ? fullNode : -1;
+  }
+
+  int32_t symbol(int32_t dict, const uint8_t *s, uint32_t len) const {
+    const auto &byLen = dicts[size_t(dict)];
+    if (len >= byLen.size()) return -1;
+    for (const auto &e : byLen[len]) {
+      if (memcmp(e.first.data(), s, len) == 0) return e.second;
+    }
+    return -1;
+  }
+};
+
+// Output rows, one per event root: rowNode[r], then slots[r*P+k] (node or -1), then
+// syms[r*P+k] (symbol or -1).
+struct Rows {
+  int32_t *rowNode = nullptr;
+  int32_t *slots = nullptr;
+  int32_t *syms = nullptr;
+  uint32_t cap = 0;
+  uint32_t count = 0;
+  uint32_t P = 0;
+};
+
+// Decodes an escaped key into `out` (JSON escapes; \u as UTF-8).
+void unescape_key(const uint8_t *p, const uint8_t *e, std::string &out) {
+  out.clear();
+  while (p < e) {
+    if (*p != '\\') { out.push_back(char(*p++)); continue; }
+    uint8_t c = p[1];
+    p += 2;
+    switch (c) {
+      case 'b': out.push_back('\b'); break;
+      case 'f': out.push_back('\f'); break;
+      case 'n': out.push_back('\n'); break;
+      case 'r': out.push_back('\r'); break;
+      case 't': out.push_back('\t'); break;
+      case 'u': {
+        auto hex = [](uint8_t h) { return h <= '9' ? h - '0' : (h | 0x20) - 'a' + 10; };
+        uint32_t cp = (hex(p[0]) << 12) | (hex(p[1]) << 8) | (hex(p[2]) << 4) | hex(p[3]);
+        p += 4;
+        if (cp < 0x80) out.push_back(char(cp));
+        else if (cp < 0x800) { out.push_back(char(0xc0 | (cp >> 6))); out.push_back(char(0x80 | (cp & 0x3f))); }
+        else { out.push_back(char(0xe0 | (cp >> 12))); out.push_back(char(0x80 | ((cp >> 6) & 0x3f))); out.push_back(char(0x80 | (cp & 0x3f))); }
+        break;
+      }
+      default: out.push_back(char(c));
+    }
+  }
+}
+
 class Extractor {
  public:
   // Parses buf[0, len) (offsets reported + `base`); returns node count, 0 on invalid
-  // JSON, or -(needed capacity) when the table is too small.
-  int64_t parse(const uint8_t *buf, uint32_t len, uint32_t base, Table &t) {
+  // JSON, -1 when the node table is too small (meta[1] = needed), -2 when the rows
+  // are too few (meta[2] = needed). `plan` may be null: then everything is
+  // materialized and no rows are recorded.
+  int64_t parse(const uint8_t *buf, uint32_t len, uint32_t base, Table &t, const Plan *plan, Rows &rows, int32_t *meta) {
     if (len == 0) return 0;
     if (!impl_ || impl_->capacity() < len) {
       size_t cap = len < 65536 ? 65536 : size_t(len) + len / 4;
@@ -109,34 +193,45 @@ class Extractor {
     }
     if (impl_->stage1(buf, len, simdjson::stage1_mode::regular) != simdjson::SUCCESS) return 0;
     const uint32_t n = impl_->n_structural_indexes;
-    if (n > t.cap) return -int64_t(n);
     const uint32_t *si = impl_->structural_indexes.get();
-    return stage2(buf, len, base, si, n, t);
+    return stage2(buf, len, base, si, n, t, plan, rows, meta);
   }
 
  private:
   std::unique_ptr<simdjson::internal::dom_parser_implementation> impl_;
-  std::vector<int32_t> stack_;
-  std::vector<int32_t> last_;
+  struct Frame {
+    int32_t node;       // -1: skipped (validated, not materialized)
+    int32_t plan;       // plan node, -1 when skipped, -2 when there is no plan
+    int32_t lastChild;
+    int32_t row;        // event row slots are recorded into, -1 none
+    bool obj;
+    bool viaArray;      // slots are Get chains: no array between event root and value
+    bool closed;
+  };
+  std::vector<Frame> stack_;
+  std::string keybuf_;
 
-  // End (exclusive) of a scalar token starting at `start`, given the next structural.
   static uint32_t token_end(const uint8_t *buf, uint32_t start, uint32_t next) {
     uint32_t e = next;
     while (e > start && is_ws(buf[e - 1])) e--;
     return e;
   }
 
-  int64_t stage2(const uint8_t *buf, uint32_t len, uint32_t base, const uint32_t *si, uint32_t n, Table &t) {
+  int64_t stage2(const uint8_t *buf, uint32_t len, uint32_t base, const uint32_t *si, uint32_t n, Table &t,
+                 const Plan *plan, Rows &rows, int32_t *meta) {
     stack_.clear();
-    last_.clear();
+    rows.count = 0;
+    t.size = 0;
     uint32_t i = 0;
-    int32_t cur = -1;
-    int32_t lastChild = -1;
+    const uint32_t P = rows.P;
     for (;;) {
+      // Where this value goes: its plan node, whether it is materialized.
+      Frame *parent = stack_.empty() ? nullptr : &stack_.back();
       uint32_t keyStart = 0, keyEnd = 0;
       uint8_t keyEsc = 0;
+      int32_t pn = plan ? 0 : -2;
       if (i >= n) return 0;
-      if (cur != -1 && (t.kind[cur] & 0x0f) == OBJ) {
+      if (parent != nullptr && parent->obj) {
         uint32_t k = si[i];
         if (buf[k] != '"') return 0;
         uint32_t next = i + 1 < n ? si[i + 1] : len;
@@ -151,12 +246,23 @@ class Extractor {
         if (i >= n || buf[si[i]] != ':') return 0;
         i++;
         if (i >= n) return 0;
+        if (parent->plan >= 0) {
+          if (esc) {
+            unescape_key(buf + keyStart, buf + keyEnd, keybuf_);
+            pn = plan->child(parent->plan, reinterpret_cast<const uint8_t *>(keybuf_.data()), uint32_t(keybuf_.size()));
+          } else {
+            pn = plan->child(parent->plan, buf + keyStart, keyEnd - keyStart);
+          }
+        } else {
+          pn = parent->plan;
+        }
+      } else if (parent != nullptr) {
+        pn = parent->plan;
       }
+      const bool keep = pn != -1;
       uint32_t p = si[i];
       uint8_t c = buf[p];
       uint32_t next = i + 1 < n ? si[i + 1] : len;
-      int32_t node = int32_t(t.size);
-      if (t.size >= t.cap) return -int64_t(n);
       bool opened = false;
       uint8_t kind;
       uint32_t vs = p, ve = p;
@@ -186,55 +292,76 @@ class Extractor {
         ve = e;
       }
       i++;
-      t.size++;
-      t.kind[node] = kind;
-      t.vs[node] = vs + base;
-      t.ve[node] = ve + base;
-      t.ks[node] = 0;
-      t.ke[node] = 0;
-      t.first[node] = -1;
-      t.next[node] = -1;
-      t.count[node] = 0;
-      if (cur != -1) {
-        if ((t.kind[cur] & 0x0f) == OBJ) {
-          t.kind[node] |= keyEsc;
-          t.ks[node] = keyStart + base;
-          t.ke[node] = keyEnd + base;
+      int32_t node = -1;
+      if (keep && (parent == nullptr || parent->node != -1)) {
+        if (t.size >= t.cap) { meta[1] = int32_t(n + 1); return -1; }
+        node = int32_t(t.size++);
+        t.kind[node] = uint8_t(kind | keyEsc);
+        t.vs[node] = vs + base;
+        t.ve[node] = ve + base;
+        t.ks[node] = parent != nullptr && parent->obj ? keyStart + base : 0;
+        t.ke[node] = parent != nullptr && parent->obj ? keyEnd + base : 0;
+        t.first[node] = -1;
+        t.next[node] = -1;
+        t.count[node] = 0;
+        if (parent != nullptr) {
+          if (parent->lastChild == -1) t.first[parent->node] = node;
+          else t.next[parent->lastChild] = node;
+          parent->lastChild = node;
+          t.count[parent->node]++;
         }
-        if (lastChild == -1) t.first[cur] = node;
-        else t.next[lastChild] = node;
-        lastChild = node;
-        t.count[cur]++;
+        // Slot: a planned Get-chain value of the current event (first occurrence wins).
+        if (pn >= 0 && parent != nullptr && parent->row >= 0 && !parent->viaArray && parent->obj) {
+          const PlanNode &pln = plan->nodes[size_t(pn)];
+          if (pln.slot >= 0) {
+            size_t at = size_t(parent->row) * P + size_t(pln.slot);
+            if (rows.slots[at] == -1) {
+              rows.slots[at] = node;
+              if (pln.dict >= 0 && kind == STR) rows.syms[at] = plan->symbol(pln.dict, buf + vs, ve - vs);
+            }
+          }
+        }
       }
       if (opened) {
-        if (stack_.size() + (cur != -1 ? 2 : 1) > MAX_DEPTH) return 0;
-        if (cur != -1) { stack_.push_back(cur); last_.push_back(lastChild); }
-        cur = node;
-        lastChild = -1;
+        size_t depth = stack_.size() + 1;
+        if (depth > MAX_DEPTH) return 0;
+        Frame f;
+        f.node = node;
+        f.plan = keep ? pn : -1;
+        f.lastChild = -1;
+        f.obj = kind == OBJ;
+        f.closed = false;
+        f.row = parent != nullptr ? parent->row : -1;
+        f.viaArray = parent != nullptr ? (parent->viaArray || !parent->obj) : false;
+        if (node != -1 && f.obj && pn >= 0 && plan->nodes[size_t(pn)].eventRoot) {
+          if (rows.count >= rows.cap) { meta[2] = int32_t(rows.count + 1) * 2; return -2; }
+          uint32_t r = rows.count++;
+          rows.rowNode[r] = node;
+          for (uint32_t k = 0; k < P; k++) { rows.slots[size_t(r) * P + k] = -1; rows.syms[size_t(r) * P + k] = -1; }
+          f.row = int32_t(r);
+          f.viaArray = false;
+        }
+        stack_.push_back(f);
         uint8_t close = c == '{' ? '}' : ']';
         if (i < n && buf[si[i]] == close) {
-          t.ve[node] = si[i] + 1 + base;
+          if (node != -1) t.ve[node] = si[i] + 1 + base;
+          stack_.back().closed = true;
           i++;
-          // Closed empty container: fall through to the "after value" handling.
         } else {
           continue;
         }
       }
       // After a value: close containers or take a comma.
       for (;;) {
-        if (cur == -1) return i == n ? int64_t(t.size) : 0;
-        if (t.ve[cur] != t.vs[cur]) {
-          if (stack_.empty()) { cur = -1; lastChild = -1; continue; }
-          cur = stack_.back(); stack_.pop_back();
-          lastChild = last_.back(); last_.pop_back();
-          continue;
-        }
+        if (stack_.empty()) { meta[0] = int32_t(rows.count); return i == n ? int64_t(t.size) : 0; }
+        Frame &cur = stack_.back();
+        if (cur.closed) { stack_.pop_back(); continue; }
         if (i >= n) return 0;
         uint8_t b = buf[si[i]];
         if (b == ',') { i++; break; }
-        uint8_t close = (t.kind[cur] & 0x0f) == OBJ ? '}' : ']';
-        if (b == close) {
-          t.ve[cur] = si[i] + 1 + base;
+        if (b == (cur.obj ? '}' : ']')) {
+          if (cur.node != -1) t.ve[cur.node] = si[i] + 1 + base;
+          cur.closed = true;
           i++;
           continue;
         }
@@ -249,11 +376,67 @@ Extractor &extractor() {
   return e;
 }
 
-// parse(buf: Uint8Array, start, end, table: ArrayBuffer, capacity) -> number
+void FinalizePlan(Napi::Env, Plan *p) { delete p; }
+
+// compilePlan(program: Int32Array, strings: Uint8Array) -> External<Plan>
+Napi::Value CompilePlan(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsTypedArray() || !info[1].IsTypedArray()) {
+    Napi::TypeError::New(env, "compilePlan(program, strings)").ThrowAsJavaScriptException();
+    return env.Null();
+  }
+  auto prog = info[0].As<Napi::Int32Array>();
+  auto blob = info[1].As<Napi::Uint8Array>();
+  const int32_t *q = prog.Data();
+  const int32_t *qe = q + prog.ElementLength();
+  const char *str = reinterpret_cast<const char *>(blob.Data());
+  const size_t slen = blob.ByteLength();
+  auto bad = [&]() { Napi::RangeError::New(env, "malformed field plan").ThrowAsJavaScriptException(); return env.Null(); };
+  auto take = [&](int32_t &v) { if (q >= qe) return false; v = *q++; return true; };
+  auto *plan = new Plan();
+  std::unique_ptr<Plan> guard(plan);
+  int32_t nNodes, nDicts, nSlots;
+  if (!take(nNodes) || !take(nDicts) || !take(nSlots) || nNodes < 1 || nDicts < 0 || nSlots < 0) return bad();
+  plan->nslots = uint32_t(nSlots);
+  plan->nodes.resize(size_t(nNodes) + 1);
+  for (int32_t k = 0; k < nNodes; k++) {
+    int32_t full, ev, slot, dict, nc;
+    if (!take(full) || !take(ev) || !take(slot) || !take(dict) || !take(nc) || nc < 0) return bad();
+    if (slot >= nSlots || dict >= nDicts) return bad();
+    PlanNode &pn = plan->nodes[size_t(k)];
+    pn.full = full != 0; pn.eventRoot = ev != 0; pn.slot = slot; pn.dict = dict;
+    for (int32_t c = 0; c < nc; c++) {
+      int32_t off, len, child;
+      if (!take(off) || !take(len) || !take(child) || off < 0 || len < 0 || size_t(off) + size_t(len) > slen || child < 0 || child >= nNodes) return bad();
+      plan->add_child(k, std::string(str + off, size_t(len)), child);
+    }
+  }
+  plan->fullNode = nNodes;
+  plan->nodes[size_t(nNodes)].full = true;
+  plan->dicts.resize(size_t(nDicts));
+  for (int32_t d = 0; d < nDicts; d++) {
+    int32_t ne;
+    if (!take(ne) || ne < 0) return bad();
+    for (int32_t e = 0; e < ne; e++) {
+      int32_t off, len, sym;
+      if (!take(off) || !take(len) || !take(sym) || off < 0 || len < 0 || size_t(off) + size_t(len) > slen) return bad();
+      auto &byLen = plan->dicts[size_t(d)];
+      if (byLen.size() <= size_t(len)) byLen.resize(size_t(len) + 1);
+      byLen[size_t(len)].emplace_back(std::string(str + off, size_t(len)), sym);
+    }
+  }
+  guard.release();
+  return Napi::External<Plan>::New(env, plan, FinalizePlan);
+}
+
+// parse(buf, start, end, table: ArrayBuffer, capacity, plan|null, rows: Int32Array|null, rowCap, slotsPerRow)
+//   -> node count (>0), 0 invalid JSON, -1 more nodes needed, -2 more rows needed.
+// rows layout: [meta(4) | rowNode(rowCap) | slots(rowCap*P) | syms(rowCap*P)];
+// meta[0] = rows used, meta[1] = nodes needed, meta[2] = rows needed.
 Napi::Value Parse(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   if (info.Length() < 5 || !info[0].IsTypedArray() || !info[3].IsArrayBuffer()) {
-    Napi::TypeError::New(env, "parse(buf, start, end, table, capacity)").ThrowAsJavaScriptException();
+    Napi::TypeError::New(env, "parse(buf, start, end, table, capacity[, plan, rows, rowCap, slotsPerRow])").ThrowAsJavaScriptException();
     return env.Null();
   }
   auto arr = info[0].As<Napi::Uint8Array>();
@@ -270,9 +453,31 @@ Napi::Value Parse(const Napi::CallbackInfo &info) {
     Napi::RangeError::New(env, "node table smaller than its capacity").ThrowAsJavaScriptException();
     return env.Null();
   }
+  const Plan *plan = nullptr;
+  Rows rows;
+  int32_t metaLocal[4] = {0, 0, 0, 0};
+  int32_t *meta = metaLocal;
+  if (info.Length() >= 9 && info[5].IsExternal() && info[6].IsTypedArray()) {
+    plan = info[5].As<Napi::External<Plan>>().Data();
+    auto ra = info[6].As<Napi::Int32Array>();
+    uint32_t rowCap = info[7].As<Napi::Number>().Uint32Value();
+    uint32_t P = info[8].As<Napi::Number>().Uint32Value();
+    if (P != plan->nslots || ra.ElementLength() < 4 + size_t(rowCap) * (1 + 2 * size_t(P))) {
+      Napi::RangeError::New(env, "rows buffer does not match the plan").ThrowAsJavaScriptException();
+      return env.Null();
+    }
+    int32_t *base = ra.Data();
+    meta = base;
+    rows.rowNode = base + 4;
+    rows.slots = rows.rowNode + rowCap;
+    rows.syms = rows.slots + size_t(rowCap) * P;
+    rows.cap = rowCap;
+    rows.P = P;
+  }
+  meta[0] = meta[1] = meta[2] = 0;
   Table t = table_view(static_cast<uint8_t *>(ab.Data()), cap);
   const uint8_t *data = arr.Data();
-  int64_t r = extractor().parse(data + start, end - start, start, t);
+  int64_t r = extractor().parse(data + start, end - start, start, t, plan, rows, meta);
   return Napi::Number::New(env, double(r));
 }
 
@@ -282,6 +487,7 @@ Napi::Value Implementation(const Napi::CallbackInfo &info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("parse", Napi::Function::New(env, Parse));
+  exports.Set("compilePlan", Napi::Function::New(env, CompilePlan));
   exports.Set("implementation", Napi::Function::New(env, Implementation));
   exports.Set("simdjsonVersion", Napi::String::New(env, SIMDJSON_VERSION));
   return exports;

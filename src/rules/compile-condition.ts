@@ -3,7 +3,8 @@
 // are the per-event path. Semantics follow libsinsp's filter compiler and checks.
 import type { EventView, FieldValue } from '../events/view.js';
 import { resolveField, FieldError } from '../fields/registry.js';
-import type { FieldType } from '../fields/types.js';
+import type { BuildContext, FieldType } from '../fields/types.js';
+import { FieldPlan } from '../events/plan.js';
 import type { Expr, Operand, Pos, TransformerArg, ValueSource } from './condition-ast.js';
 import { sourceToString } from './condition-ast.js';
 import {
@@ -30,12 +31,17 @@ export interface Source {
   type: FieldType;
   list: boolean;
   name: string;
+  /** Plan slot whose string is this (untransformed) field's value, or -1. */
+  symbolSlot?: number;
 }
 
 /** Shared across one ruleset: maps each distinct field read to its cache slot. */
 export class FieldSlots {
   private slots = new Map<string, number>();
   private extractors = new Map<string, (ev: EventView) => FieldValue>();
+  /** What the ruleset's fields read, for the native extractor. */
+  readonly plan = new FieldPlan();
+  readonly ctx: BuildContext = { plan: this.plan };
 
   get count(): number {
     return this.slots.size;
@@ -125,8 +131,9 @@ export class ConditionCompiler {
         }
         const { def, arg } = resolved;
         const name = sourceToString(e);
-        const get = this.slots.cached(name, () => def.build(arg));
-        return { get, type: def.type, list: def.list, name };
+        const get = this.slots.cached(name, () => def.build(arg, this.slots.ctx));
+        const symbolSlot = def.symbolSlot ? def.symbolSlot(arg, this.slots.ctx) : -1;
+        return { get, type: def.type, list: def.list, name, symbolSlot };
       }
       case 'value': {
         const v = e.value;
@@ -294,6 +301,8 @@ export class ConditionCompiler {
       if (v.includes('\0')) throw new CompileError('filter error: filter value cannot contain a NUL byte (\\x00)', right.pos);
       this.valueWarnings(op, v, right.pos);
     }
+    // Let the extractor hand back these constants themselves when the value equals one.
+    if (lhs.symbolSlot !== undefined && lhs.symbolSlot >= 0) this.slots.plan.addConstants(lhs.symbolSlot, values);
     const get = lhs.get;
     if (op === 'exists') return (ev) => get(ev) !== undefined;
     const test = this.constComparator(lhs, op, mod, values, pos, legacyList);
