@@ -46,6 +46,7 @@ export interface CompiledRule {
 }
 
 const CONDITION_MAX_DEPTH = 1000;
+const LEGACY_LIST_OPERATOR = 'LOAD_LEGACY_LIST_OPERATOR';
 
 function isUnknownFieldError(msg: string): boolean {
   return msg.startsWith('unknown field') || msg.startsWith('unknown filter');
@@ -135,7 +136,10 @@ export class Ruleset {
         enabledByName.set(r.name, r.enabled);
       }
     }
-    for (const w of compiler.warnings) warnings.push({ code: 'LOAD_COMPILE_CONDITION', message: w.message });
+    const legacyUses = new Set(compiler.legacy);
+    for (const w of compiler.warnings) {
+      warnings.push({ code: legacyUses.has(w) ? LEGACY_LIST_OPERATOR : 'LOAD_COMPILE_CONDITION', message: w.message, loc: w.loc });
+    }
 
     for (const m of macroInfos) {
       if (!usedMacros.has(m.name)) warnings.push({ code: 'LOAD_UNUSED_MACRO', message: `Macro '${m.name}' not referred to by any other rule/macro`, loc: locOf(m.node) });
@@ -144,7 +148,7 @@ export class Ruleset {
       if (!l.used) warnings.push({ code: 'LOAD_UNUSED_LIST', message: `List '${l.name}' not referred to by any other rule/macro`, loc: locOf(l.info.node) });
     }
     const active = compiled.filter((r) => enabledByName.get(r.name) && r.priority <= opts.minPriority);
-    const legacy = compiler.legacy.map((w) => ({ code: 'LOAD_LEGACY_LIST_OPERATOR', message: w.message }));
+    const legacy = compiler.legacy.map((w) => ({ code: LEGACY_LIST_OPERATOR, message: w.message, loc: w.loc }));
     return new Ruleset(active, compiled, slots, warnings, opts, [...col.files], legacy);
   }
 
@@ -183,8 +187,13 @@ export class Ruleset {
       throw e;
     }
     let predicate: Predicate;
+    const firstWarning = compiler.warnings.length;
     try {
       predicate = compiler.compile(ast);
+      for (let i = firstWarning; i < compiler.warnings.length; i++) {
+        const w = compiler.warnings[i];
+        w.loc = text.loc(w.pos.idx);
+      }
     } catch (e) {
       if (e instanceof CompileError) {
         if (r.skipIfUnknownFilter && isUnknownFieldError(e.message)) {
