@@ -4,7 +4,7 @@
 import { ErrorCode, PeregrineError, type Warning } from '../errors.js';
 import type { EventView } from '../events/view.js';
 import { type RuleCollector, RuleCollector as Collector, isOperatorWithModifier, type RuleInfo } from './collect.js';
-import type { Expr } from './condition-ast.js';
+import { type Expr, type Pos, forEachPos } from './condition-ast.js';
 import { ConditionParser, ConditionSyntaxError } from './condition-parser.js';
 import { CompileError, ConditionCompiler, FieldSlots, type Predicate } from './compile-condition.js';
 import { OutputFormat, OutputFormatError } from './output-format.js';
@@ -13,7 +13,7 @@ import {
   buildExceptionCondition, ExceptionError, MacroError, resolveLists, resolveMacros, substituteLists,
 } from './resolve.js';
 import type { SourceText } from './source-text.js';
-import { locOf } from './yaml-source.js';
+import { type Loc, locOf } from './yaml-source.js';
 
 export type RuleMatching = 'first' | 'all';
 
@@ -52,10 +52,22 @@ function isUnknownFieldError(msg: string): boolean {
   return msg.startsWith('unknown field') || msg.startsWith('unknown filter');
 }
 
+function outputLoc(r: RuleInfo, e: Error): Loc {
+  return e instanceof OutputFormatError ? r.outputText.loc(e.offset) : locOf(r.outputNode);
+}
+
+/** Where a position of a parsed condition is in the rules files. */
+function posLoc(pos: Pos, text: SourceText): Loc {
+  return pos.loc ?? text.loc(pos.idx);
+}
+
 function parseCondition(text: SourceText): Expr {
   const p = new ConditionParser(text.text, CONDITION_MAX_DEPTH);
   try {
-    return p.parse();
+    const ast = p.parse();
+    // Macro bodies are pasted into rules as trees: each node keeps its own origin.
+    forEachPos(ast, (pos) => { pos.loc = text.loc(pos.idx); });
+    return ast;
   } catch (e) {
     if (e instanceof ConditionSyntaxError) {
       throw new PeregrineError(ErrorCode.COMPILE_CONDITION, `${e.message} (in condition: ${excerpt(text.text, e.pos.idx)})`, text.loc(e.pos.idx));
@@ -120,7 +132,7 @@ export class Ruleset {
       try {
         macroAst.set(m.name, resolveMacros(macroAst.get(m.name)!, visible, usedMacros));
       } catch (e) {
-        if (e instanceof MacroError) throw new PeregrineError(ErrorCode.VALIDATE, e.message, text.loc(e.pos.idx));
+        if (e instanceof MacroError) throw new PeregrineError(ErrorCode.VALIDATE, e.message, posLoc(e.pos, text));
         throw e;
       }
     }
@@ -171,10 +183,10 @@ export class Ruleset {
     } catch (e) {
       if (e instanceof OutputFormatError || e instanceof CompileError) {
         if (r.skipIfUnknownFilter && isUnknownFieldError(e.message)) {
-          warnings.push({ code: 'LOAD_UNKNOWN_FILTER', message: `rule '${r.name}' skipped: ${e.message}`, loc: locOf(r.outputNode) });
+          warnings.push({ code: 'LOAD_UNKNOWN_FILTER', message: `rule '${r.name}' skipped: ${e.message}`, loc: outputLoc(r, e) });
           return undefined;
         }
-        throw new PeregrineError(ErrorCode.COMPILE_OUTPUT, `${e.message} (in output of rule '${r.name}')`, locOf(r.outputNode));
+        throw new PeregrineError(ErrorCode.COMPILE_OUTPUT, `${e.message} (in output of rule '${r.name}')`, outputLoc(r, e));
       }
       throw e;
     }
@@ -183,7 +195,7 @@ export class Ruleset {
     try {
       ast = resolveMacros(ast, macroAst, usedMacros);
     } catch (e) {
-      if (e instanceof MacroError) throw new PeregrineError(ErrorCode.VALIDATE, `${e.message} (rule '${r.name}')`, text.loc(e.pos.idx));
+      if (e instanceof MacroError) throw new PeregrineError(ErrorCode.VALIDATE, `${e.message} (rule '${r.name}')`, posLoc(e.pos, text));
       throw e;
     }
     let predicate: Predicate;
@@ -192,15 +204,15 @@ export class Ruleset {
       predicate = compiler.compile(ast);
       for (let i = firstWarning; i < compiler.warnings.length; i++) {
         const w = compiler.warnings[i];
-        w.loc = text.loc(w.pos.idx);
+        w.loc = posLoc(w.pos, text);
       }
     } catch (e) {
       if (e instanceof CompileError) {
         if (r.skipIfUnknownFilter && isUnknownFieldError(e.message)) {
-          warnings.push({ code: 'LOAD_UNKNOWN_FILTER', message: `rule '${r.name}' skipped: ${e.message}`, loc: text.loc(e.pos.idx) });
+          warnings.push({ code: 'LOAD_UNKNOWN_FILTER', message: `rule '${r.name}' skipped: ${e.message}`, loc: posLoc(e.pos, text) });
           return undefined;
         }
-        throw new PeregrineError(ErrorCode.COMPILE_CONDITION, `${e.message} (rule '${r.name}')`, text.loc(e.pos.idx));
+        throw new PeregrineError(ErrorCode.COMPILE_CONDITION, `${e.message} (rule '${r.name}')`, posLoc(e.pos, text));
       }
       throw e;
     }

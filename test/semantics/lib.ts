@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { expect } from 'vitest';
 import { CLI, type ScanResult } from '../conformance-lib.js';
 
 export type { ScanResult };
@@ -149,4 +150,35 @@ export async function firesOn(conditions: string[], events: Obj[], preamble = ''
     fired[i].push(message(a));
   }
   return { fired, run };
+}
+
+export interface Row {
+  token: string;
+  set?: Record<string, Json | undefined>;
+  text: string;
+  /** output_fields entries expected (key → value). */
+  fields?: Record<string, Json>;
+}
+
+/** Runs each row as its own rule on its own event (matched by auditID), rule_matching all. */
+export async function renderRows(rows: Row[]): Promise<Array<Record<string, unknown>>> {
+  const rules = rows.map((r, i) => ({ name: `r${i}`, condition: `jevt.value[/auditID] = row${i}`, output: `x=${r.token}` }));
+  const events = rows.map((r, i) => ev({ ...r.set, auditID: `row${i}` }));
+  const run = await scan({ rules: [rulesYaml(rules)], events, args: ['--rule-matching', 'all'] });
+  expect(run.stderr).toBe('');
+  expect(run.status).toBe(0);
+  expect(run.alerts.map((a) => a.rule)).toEqual(rows.map((_, i) => `r${i}`));
+  return run.alerts;
+}
+
+export function checkRows(rows: Row[], alerts: Array<Record<string, unknown>>): void {
+  rows.forEach((r, i) => {
+    const a = alerts[i];
+    expect(message(a), `text of ${r.token} (row ${i})`).toBe(`x=${r.text}`);
+    const of = a.output_fields as Record<string, unknown>;
+    for (const [k, v] of Object.entries(r.fields ?? {})) expect(of[k], `output_fields[${k}] (row ${i})`).toEqual(v);
+    expect(Object.keys(of).sort(), `output_fields keys (row ${i})`).toEqual(
+      [...new Set(['evt.time', ...Object.keys(r.fields ?? {})])].sort(),
+    );
+  });
 }

@@ -1,40 +1,7 @@
 // FALCO-SEMANTICS.md §1: output rendering (`output` text vs `output_fields`), transformers,
 // `%` parsing, trimming, alert JSON layout and time formats — through `peregrine scan`.
 import { describe, expect, it } from 'vitest';
-import { type Json, ev, message, ruleYaml, rulesYaml, scan } from './lib.js';
-
-interface Row {
-  token: string;
-  set?: Record<string, Json | undefined>;
-  text: string;
-  /** output_fields entries expected (key → value). */
-  fields?: Record<string, Json>;
-  /** output_fields keys that must not be present. */
-  absent?: string[];
-}
-
-/** Runs each row as its own rule on its own event (matched by auditID), rule_matching all. */
-async function renderRows(rows: Row[]): Promise<Array<Record<string, unknown>>> {
-  const rules = rows.map((r, i) => ({ name: `r${i}`, condition: `jevt.value[/auditID] = row${i}`, output: `x=${r.token}` }));
-  const events = rows.map((r, i) => ev({ ...r.set, auditID: `row${i}` }));
-  const run = await scan({ rules: [rulesYaml(rules)], events, args: ['--rule-matching', 'all'] });
-  expect(run.stderr).toBe('');
-  expect(run.status).toBe(0);
-  expect(run.alerts.map((a) => a.rule)).toEqual(rows.map((_, i) => `r${i}`));
-  return run.alerts;
-}
-
-function checkRows(rows: Row[], alerts: Array<Record<string, unknown>>): void {
-  rows.forEach((r, i) => {
-    const a = alerts[i];
-    expect(message(a), `text of ${r.token} (row ${i})`).toBe(`x=${r.text}`);
-    const of = a.output_fields as Record<string, unknown>;
-    for (const [k, v] of Object.entries(r.fields ?? {})) expect(of[k], `output_fields[${k}] (row ${i})`).toEqual(v);
-    expect(Object.keys(of).sort(), `output_fields keys (row ${i})`).toEqual(
-      [...new Set(['evt.time', ...Object.keys(r.fields ?? {})])].sort(),
-    );
-  });
-}
+import { type Row, checkRows, ev, message, renderRows, ruleYaml, rulesYaml, scan } from './lib.js';
 
 describe('§1 output rendering: scalars, lists, missing values, escaping, uri params, json pointers', () => {
   const weird = 'a"b\\c\nd\tü€';
@@ -231,5 +198,73 @@ describe('§1 time', () => {
     expect(run.alerts[0].time).toBe('2025-10-23T17:06:01.792123000Z');
     // The prefix's own field is the one listed (falco formats.cpp: prefix_format).
     expect(run.stdout).toContain('"output_fields":{"evt.time.iso8601":1761239161792123000}');
+  });
+});
+
+// Where FALCO-SEMANTICS.md is silent but the sources are clear.
+describe('outputs: behaviour read from the Falco/libs sources', () => {
+  it('a leading * of the output is consumed by the formatter (falco formats.cpp, libsinsp set_format)', async () => {
+    const run = await scan({
+      rules: [rulesYaml([
+        { name: 'star', condition: 'ka.verb = create', output: '*star %ka.verb' },
+        { name: 'two', condition: 'ka.verb = create', output: '**two' },
+        { name: 'mid', condition: 'ka.verb = create', output: 'a*b' },
+      ])],
+      events: [ev()],
+      args: ['--rule-matching', 'all'],
+    });
+    expect(run.alerts.map(message)).toEqual(['star create', '*two', 'a*b']);
+    expect(run.alerts[0].output_fields).toEqual({ 'evt.time': 1761239161792123000, 'ka.verb': 'create' });
+  });
+
+  it('an output that is only blanks is LOAD_ERR_COMPILE_OUTPUT (empty formatting token)', async () => {
+    const run = await scan({ rules: [ruleYaml({ name: 'R', condition: 'ka.verb = create', output: ' \t ' })], events: [ev()] });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('LOAD_ERR_COMPILE_OUTPUT: empty formatting token');
+  });
+
+  it('trimming removes C-locale blanks only (\\v \\f yes, no-break space no)', async () => {
+    const run = await scan({
+      rules: [rulesYaml([
+        { name: 'vf', condition: 'ka.verb = create', output: '\v\f x \r\n' },
+        { name: 'nbsp', condition: 'ka.verb = create', output: '\u00a0x\u3000' },
+      ])],
+      events: [ev()],
+      args: ['--rule-matching', 'all'],
+    });
+    expect(run.alerts.map(message)).toEqual(['x', '\u00a0x\u3000']);
+  });
+
+  it('a width (%Nfield) pads or cuts to N bytes, as std::string::resize', async () => {
+    const rows: Row[] = [
+      { token: '%10ka.verb|', text: 'create    |', fields: { 'ka.verb': 'create' } },
+      { token: '%3ka.verb|', text: 'cre|', fields: { 'ka.verb': 'create' } },
+      { token: '%6ka.user.name|', set: { 'user/username': 'üé' }, text: 'üé  |', fields: { 'ka.user.name': 'üé' } },
+      { token: '%6ka.impuser.name|', text: '<NA>  |', fields: { 'ka.impuser.name': null } },
+    ];
+    checkRows(rows, await renderRows(rows));
+  });
+
+  it('evt.rawtime.ns prints zero-padded to 9 digits (PF_10_PADDED_DEC), a number in output_fields', async () => {
+    const rows: Row[] = [
+      { token: '%evt.rawtime.ns', set: { stageTimestamp: '2025-10-23T17:06:01.05Z' }, text: '050000000', fields: { 'evt.rawtime.ns': 50000000 } },
+      { token: '%evt.rawtime.s', set: { stageTimestamp: '2025-10-23T17:06:01.05Z' }, text: '1761239161', fields: { 'evt.rawtime.s': 1761239161 } },
+      { token: '%evt.rawtime', set: { stageTimestamp: '2025-10-23T17:06:01.05Z' }, text: '1761239161050000000', fields: { 'evt.rawtime': 1761239161050000000 } },
+    ];
+    checkRows(rows, await renderRows(rows));
+  });
+
+  it('skip-if-unknown-filter: a rule with an unknown output field or condition field is skipped', async () => {
+    const run = await scan({
+      rules: [rulesYaml([
+        { name: 'out', condition: 'ka.verb = create', output: '%ka.nosuch', extra: '  skip-if-unknown-filter: true\n' },
+        { name: 'cond', condition: 'ka.nosuch = x', extra: '  skip-if-unknown-filter: true\n' },
+        { name: 'ok', condition: 'ka.verb = create' },
+      ])],
+      events: [ev()],
+      args: ['--rule-matching', 'all'],
+    });
+    expect(run.status).toBe(0);
+    expect(run.alerts.map((a) => a.rule)).toEqual(['ok']);
   });
 });
