@@ -8,6 +8,7 @@ import { type Expr, type Pos, forEachPos } from './condition-ast.js';
 import { ConditionParser, ConditionSyntaxError } from './condition-parser.js';
 import { CompileError, ConditionCompiler, FieldSlots, type Predicate } from './compile-condition.js';
 import { OutputFormat, OutputFormatError } from './output-format.js';
+import { strcmp } from './matchers.js';
 import { priorityName } from './priority.js';
 import {
   buildExceptionCondition, ExceptionError, MacroError, resolveLists, resolveMacros, substituteLists,
@@ -222,7 +223,8 @@ export class Ruleset {
       priority: r.priority,
       priorityName: priorityName(r.priority),
       source: r.source,
-      tags: [...r.tags].sort(),
+      // std::set<std::string> order: UTF-8 bytes, not UTF-16 code units.
+      tags: [...r.tags].sort(strcmp),
       description: r.desc,
       predicate,
       output,

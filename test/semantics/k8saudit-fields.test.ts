@@ -2,9 +2,9 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type Row, checkRows, ev, firesOn, renderRows, ruleYaml, runCli, tempDir } from './lib.js';
+import { type Json, type Row, checkRows, ev, firesOn, renderRows, ruleYaml, runCli, tempDir } from './lib.js';
 
-const pod = (spec: Record<string, unknown>): Record<string, never> => ({ 'requestObject/spec': spec } as Record<string, never>);
+const pod = (spec: { [k: string]: Json }): Record<string, Json> => ({ 'requestObject/spec': spec });
 
 describe('§7 k8saudit field quirks', () => {
   const two = [{ name: 'a', image: 'docker.io/nginx:1.25@sha256:abc' }, { name: 'b', image: 'redis:7' }];

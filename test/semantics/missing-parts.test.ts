@@ -1,7 +1,7 @@
 // FALCO-SEMANTICS.md §8: events missing common parts, undecodable times, documents that are
 // not audit events, EventLists and arrays — one input file, rules evaluated with `all`.
 import { describe, expect, it } from 'vitest';
-import { ev, message, rulesYaml, scan } from './lib.js';
+import { type Json, ev, message, rulesYaml, scan } from './lib.js';
 
 const LAYOUT = '"2006-01-02T15:04:05.999999999Z07:00"';
 const out = 'id=%jevt.value[/auditID] u=%ka.user.name ns=%ka.target.namespace r=%ka.target.resource v=%ka.verb';
@@ -13,7 +13,7 @@ const RULES = rulesYaml([
 ]);
 
 const noAuditId = ev({ auditID: undefined, 'user/username': 'noid' });
-const lines: Array<Record<string, unknown> | string> = [
+const lines: Json[] = [
   ev({ auditID: 'noobj', objectRef: undefined }),
   ev({ auditID: 'nouser', user: undefined }),
   noAuditId,

@@ -268,3 +268,15 @@ describe('outputs: behaviour read from the Falco/libs sources', () => {
     expect(run.alerts.map((a) => a.rule)).toEqual(['ok']);
   });
 });
+
+describe('alert JSON ordering is byte order (std::set / std::map of std::string)', () => {
+  it('tags and output_fields keys sort by UTF-8 bytes, not UTF-16 units', async () => {
+    const run = await scan({
+      rules: [ruleYaml({ name: 'R', condition: 'ka.verb = create', output: '%jevt.value[/😀] %jevt.value[/～] %jevt.value[/Z]', tags: ['😀', '～', 'Z', 'a'] })],
+      events: [ev()],
+    });
+    const line = run.stdout.trim();
+    expect(line).toContain('"tags":["Z","a","～","😀"]');
+    expect(line).toContain('"output_fields":{"evt.time":1761239161792123000,"jevt.value[/Z]":null,"jevt.value[/～]":null,"jevt.value[/😀]":null}');
+  });
+});
