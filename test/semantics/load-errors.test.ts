@@ -86,6 +86,16 @@ const CASES: Case[] = [
     at: [1, 3, 59, 'LOAD_ERR_COMPILE_CONDITION', "expected a ')' token"],
   },
   {
+    what: 'syntax error after a substituted list (positions survive the substitution)',
+    files: ['- list: long_list\n  items: [aaaaaaaaaa, bbbbbbbbbb, cccccccccc]\n' + rule('ka.user.name in (long_list) and ka.verb = = x')],
+    at: [1, 5, 56, 'LOAD_ERR_COMPILE_CONDITION', 'expected a string value or a field with a valid transformer'],
+  },
+  {
+    what: 'unknown field in an exception (points at the exception)',
+    files: [rule('ka.verb = create') + '  exceptions:\n  - name: e\n    fields: [ka.nosuch]\n    values: [[x]]\n'],
+    at: [1, 8, 5, 'LOAD_ERR_VALIDATE', "'ka.nosuch' is not a supported filter field"],
+  },
+  {
     what: 'invalid priority',
     files: ['- rule: R\n  desc: d\n  condition: ka.verb = create\n  output: o\n  priority: Warn\n  source: k8s_audit\n'],
     at: [1, 5, 13, 'LOAD_ERR_YAML_VALIDATE', 'Invalid priority'],

@@ -172,10 +172,14 @@ describe('§1 time', () => {
   });
 
   it('the prefix is in the local zone (TZ=America/New_York), `time` stays UTC', async () => {
+    // libsinsp (utils.cpp ts_to_string, gmt2local(0)) applies the zone's offset *now*,
+    // not at the event: 12:06 in winter (as when the spec was written), 13:06 in summer.
+    const now = new Intl.DateTimeFormat('en-US', { timeZone: 'America/New_York', timeZoneName: 'shortOffset' }).format(new Date());
+    const hour = String(17 + Number(/GMT([+-]\d+)/.exec(now)![1])).padStart(2, '0');
     const events = [ev({ stageTimestamp: '2025-10-23T17:06:01Z' })];
     const rules = [ruleYaml({ name: 'R', condition: 'ka.verb = create', output: 't=%evt.time s=%evt.time.s i=%evt.time.iso8601' })];
     const run = await scan({ rules, events, env: { TZ: 'America/New_York' } });
-    expect(run.alerts[0].output).toBe('12:06:01.000000000: Warning t=12:06:01.000000000 s=12:06:01 i=2025-10-23T17:06:01.000000000+0000');
+    expect(run.alerts[0].output).toBe(`${hour}:06:01.000000000: Warning t=${hour}:06:01.000000000 s=${hour}:06:01 i=2025-10-23T17:06:01.000000000+0000`);
     expect(run.alerts[0].time).toBe('2025-10-23T17:06:01.000000000Z');
   });
 
