@@ -173,7 +173,8 @@ export function scalarCharLoc(n: YNode, idx: number): Loc {
     if (p >= limit) return n.doc.loc(s);
     // An escaped character (`\"` in a double-quoted scalar) starts at its backslash.
     if (i === idx) return n.doc.loc(doubleQuoted && p > s && text[p - 1] === '\\' && c !== '\\' ? p - 1 : p);
-    s = p + 1;
+    // `\\` is one character of the value, two of the source.
+    s = doubleQuoted && c === '\\' && text[p + 1] === '\\' ? p + 2 : p + 1;
   }
   return n.doc.loc(Math.min(s, limit));
 }

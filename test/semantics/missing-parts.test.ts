@@ -73,3 +73,21 @@ describe('§8 events missing common parts', () => {
     expect(run.status).toBe(1);
   });
 });
+
+describe('event size limit (k8saudit source.go: len(MarshalTo) > maxEventSize, default 262144)', () => {
+  it.concurrent('an event of exactly 262144 compact bytes alerts; one byte more is dropped and reported', async () => {
+    const sized = (id: string, bytes: number): Record<string, Json> => {
+      const e = ev({ auditID: id, annotations: { pad: '' } });
+      const base = Buffer.byteLength(JSON.stringify(e));
+      (e.annotations as Record<string, Json>).pad = 'x'.repeat(bytes - base);
+      expect(Buffer.byteLength(JSON.stringify(e))).toBe(bytes);
+      return e;
+    };
+    // Pretty-printed input: the limit counts the compact form, not the bytes read.
+    const pretty = JSON.stringify(sized('pretty', 262144), null, 2).replace(/\n/g, ' ');
+    const run = await scan({ rules: [RULES], events: [sized('fits', 262144), sized('over', 262145), pretty] });
+    expect(run.alerts.map((a) => /^id=(\S*)/.exec(message(a))![1])).toEqual(['fits', 'pretty']);
+    expect(run.stderr.trim()).toBe(`${run.input}:2: event larger than maxEventSize: size=262145`);
+    expect(run.status).toBe(1);
+  });
+});
