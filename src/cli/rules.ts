@@ -1,6 +1,6 @@
 // `peregrine rules check FILE...` and `peregrine rules fields`.
 import { parseArgs } from 'node:util';
-import { ErrorCode, PeregrineError, describeWarning } from '../errors.js';
+import { ErrorCode, PeregrineError, describeWarning, formatLoc } from '../errors.js';
 import { readRuleFiles } from '../config/rules-files.js';
 import { Ruleset } from '../rules/ruleset.js';
 import { ALL_FIELDS } from '../fields/registry.js';
@@ -31,7 +31,7 @@ function check(argv: string[]): number {
   const rs = Ruleset.compile(files, { legacyListOperators: true });
   for (const w of rs.warnings) process.stderr.write(describeWarning(w) + '\n');
   if (values.strict && rs.legacy.length > 0) {
-    for (const w of rs.legacy) process.stderr.write(`error ${w.code}: ${w.message}\n`);
+    for (const w of rs.legacy) process.stderr.write(`${w.loc ? formatLoc(w.loc) + ': ' : ''}error ${w.code}: ${w.message}\n`);
     process.stdout.write(`${files.map((f) => f.name).join(', ')}: invalid under --strict (${rs.legacy.length} legacy list operator uses)\n`);
     return 2;
   }

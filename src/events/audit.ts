@@ -41,7 +41,7 @@ export function collectEvents(
   const firstEvent = events.length;
   const firstIssue = issues.length;
   const counter = { n: 0 };
-  if (!walk(t, root, events, issues, maxEventSize, counter)) {
+  if (!walk(t, root, events, issues, maxEventSize, counter, true)) {
     events.length = firstEvent;
     issues.length = firstIssue;
     issues.push({ code: ErrorCode.INPUT_NOT_AUDIT, message: NOT_RECOGNIZED, item: -1 });
@@ -50,10 +50,10 @@ export function collectEvents(
   return true;
 }
 
-function walk(t: NodeTable, n: number, events: EventRef[], issues: EventIssue[], max: number, counter: { n: number }): boolean {
+function walk(t: NodeTable, n: number, events: EventRef[], issues: EventIssue[], max: number, counter: { n: number }, top: boolean): boolean {
   const type = t.kind[n] & TYPE_MASK;
   if (type === ARR) {
-    for (let c = t.first[n]; c !== -1; c = t.next[c]) if (!walk(t, c, events, issues, max, counter)) return false;
+    for (let c = t.first[n]; c !== -1; c = t.next[c]) if (!walk(t, c, events, issues, max, counter, false)) return false;
     return true;
   }
   if (type !== OBJ) return false;
@@ -67,7 +67,8 @@ function walk(t: NodeTable, n: number, events: EventRef[], issues: EventIssue[],
     return true;
   }
   if (k === 'Event') {
-    single(t, n, events, issues, max, counter.n++);
+    // A document that is one Event: its problems are the document's (no item number).
+    single(t, n, events, issues, max, top ? -1 : counter.n++);
     return true;
   }
   return false;

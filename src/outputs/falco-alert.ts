@@ -4,6 +4,7 @@
 import type { EventView } from '../events/view.js';
 import { isoTime, iso8601Time, localOffsetSeconds, localTimeString } from '../events/time.js';
 import type { CompiledRule } from '../rules/ruleset.js';
+import { strcmp } from '../rules/matchers.js';
 
 export interface AlertFormatOptions {
   hostname: string;
@@ -11,9 +12,6 @@ export interface AlertFormatOptions {
   timeIso8601: boolean;
 }
 
-function compareKeys(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
 
 export class AlertFormatter {
   private zoneOffset = localOffsetSeconds();
@@ -42,7 +40,8 @@ export class AlertFormatter {
     const fields = new Map<string, string>();
     rule.output.collectJson(ev, fields);
     fields.set(this.opts.timeIso8601 ? 'evt.time.iso8601' : 'evt.time', BigInt.asIntN(64, ev.time()).toString());
-    const keys = [...fields.keys()].sort(compareKeys);
+    // nlohmann's object is a std::map: keys in UTF-8 byte order.
+    const keys = [...fields.keys()].sort(strcmp);
     let of = '{';
     for (let i = 0; i < keys.length; i++) {
       if (i > 0) of += ',';

@@ -49,6 +49,8 @@ export interface RuleInfo {
   name: string;
   cond: SourceText;
   output: string;
+  /** `output` with where each character came from (for error locations). */
+  outputText: SourceText;
   outputNode: YNode;
   desc: string;
   priority: number;
@@ -68,7 +70,7 @@ interface RuleUpdate {
   name: string;
   source?: string;
   cond?: SourceText;
-  output?: string;
+  output?: SourceText;
   desc?: string;
   tags?: Set<string>;
   exceptions?: ExceptionInfo[];
@@ -422,7 +424,7 @@ export class RuleCollector {
           u.cond = SourceText.of(member(item, 'condition')!);
         }
         if (take(ov.append, 'append', 'exceptions')) u.exceptions = readExceptions(item, this.warnings, true) ?? [];
-        if (take(ov.append, 'append', 'output')) u.output = decodeScalar(item, 'output');
+        if (take(ov.append, 'append', 'output')) u.output = this.outputOf(item);
         if (take(ov.append, 'append', 'desc')) u.desc = decodeScalar(item, 'desc');
         if (take(ov.append, 'append', 'tags')) u.tags = decodeTags(item) ?? new Set();
         this.appendRule(u);
@@ -435,7 +437,7 @@ export class RuleCollector {
           u.cond = SourceText.of(member(item, 'condition')!);
         }
         if (take(ov.replace, 'replace', 'exceptions')) u.exceptions = readExceptions(item, this.warnings, false) ?? [];
-        if (take(ov.replace, 'replace', 'output')) u.output = decodeScalar(item, 'output');
+        if (take(ov.replace, 'replace', 'output')) u.output = this.outputOf(item);
         if (take(ov.replace, 'replace', 'desc')) u.desc = decodeScalar(item, 'desc');
         if (take(ov.replace, 'replace', 'tags')) u.tags = decodeTags(item) ?? new Set();
         if (take(ov.replace, 'replace', 'priority')) {
@@ -471,7 +473,9 @@ export class RuleCollector {
     } else {
       decodeScalar(item, 'condition');
       const condNode = member(item, 'condition')!;
-      const output = decodeScalar(item, 'output')!;
+      // Only a full definition trims the output (rule_loader_reader.cpp); appends and
+      // replacements are taken as written.
+      const output = this.outputOf(item).trimBlanks();
       const desc = decodeScalar(item, 'desc')!;
       const prio = decodeScalar(item, 'priority')!;
       const priority = parsePriority(prio);
@@ -479,7 +483,8 @@ export class RuleCollector {
       const info: RuleInfo = {
         name,
         cond: SourceText.of(condNode),
-        output: output.trim(),
+        output: output.text,
+        outputText: output,
         outputNode: member(item, 'output')!,
         desc,
         priority: priority!,
@@ -500,6 +505,11 @@ export class RuleCollector {
     }
     warnUnknownKeys(item, new Set(['rule', 'condition', 'output', 'desc', 'priority', 'source', 'enabled', 'capture',
       'capture_duration', 'warn_evttypes', 'skip-if-unknown-filter', 'tags', 'exceptions', 'override', 'append']), this.warnings);
+  }
+
+  private outputOf(item: YNode): SourceText {
+    decodeScalar(item, 'output');
+    return SourceText.of(member(item, 'output')!);
   }
 
   private findPrevRule(name: string, source: string | undefined, at: YNode): RuleInfo | undefined {
@@ -533,7 +543,10 @@ export class RuleCollector {
       validateFail('Appended rule must have exceptions or condition property', u.node);
     }
     if (u.cond !== undefined && u.cond.text !== '') p.cond = p.cond.concat(SourceText.at(' ', u.node), u.cond);
-    if (u.output !== undefined && u.output !== '') p.output += ' ' + u.output;
+    if (u.output !== undefined && u.output.text !== '') {
+      p.outputText = p.outputText.concat(SourceText.at(' ', u.node), u.output);
+      p.output = p.outputText.text;
+    }
     if (u.desc !== undefined && u.desc !== '') p.desc += ' ' + u.desc;
     if (u.tags !== undefined) for (const t of u.tags) p.tags.add(t);
     if (u.exceptions !== undefined) {
@@ -559,10 +572,25 @@ export class RuleCollector {
     if (!prev) validateFail('An replace override was specified but no rule by that name already exists', u.node);
     const p = prev!;
     if (u.cond !== undefined) p.cond = u.cond;
-    if (u.output !== undefined) p.output = u.output;
+    if (u.output !== undefined) {
+      p.outputText = u.output;
+      p.output = u.output.text;
+    }
     if (u.desc !== undefined) p.desc = u.desc;
     if (u.tags !== undefined) p.tags = u.tags;
-    if (u.exceptions !== undefined) p.exceptions = u.exceptions;
+    if (u.exceptions !== undefined) {
+      // Falco's selective_replace takes the new exceptions without validate_exception_info,
+      // so comps are not defaulted: without them its condition text is broken (single
+      // field) or its loader reads past the comps (tuple). Refuse instead of guessing.
+      for (const ex of u.exceptions) {
+        if (ex.fields === undefined) validateFail('Rule exception must have fields property with a list of fields', ex.node);
+        const fields = ex.fields!;
+        if (ex.comps === undefined || ex.comps.isList !== fields.isList || (fields.isList && ex.comps.items.length !== fields.items.length)) {
+          validateFail(`Replaced exception '${ex.name}' must give comps matching its fields (Falco does not default them on replace)`, ex.node);
+        }
+      }
+      p.exceptions = u.exceptions;
+    }
     if (u.priority !== undefined) p.priority = u.priority;
     if (u.enabled !== undefined) p.enabled = u.enabled;
     if (u.warnEvttypes !== undefined) p.warnEvttypes = u.warnEvttypes;

@@ -2,6 +2,7 @@
 // over an EventView. Everything here runs once per ruleset; the closures it returns
 // are the per-event path. Semantics follow libsinsp's filter compiler and checks.
 import type { EventView, FieldValue } from '../events/view.js';
+import type { Loc } from './yaml-source.js';
 import { resolveField, FieldError } from '../fields/registry.js';
 import type { BuildContext, FieldType } from '../fields/types.js';
 import { FieldPlan } from '../events/plan.js';
@@ -23,6 +24,8 @@ export class CompileError extends Error {
 export interface CompileWarning {
   message: string;
   pos: Pos;
+  /** Where in the rules files, once the caller knows which condition text it was. */
+  loc?: Loc;
 }
 
 /** A compiled value source: a field, possibly transformed. */
@@ -256,25 +259,29 @@ export class ConditionCompiler {
     const op = sp < 0 ? opText : opText.slice(0, sp);
     const mod = sp < 0 ? '' : opText.slice(sp + 1);
     let legacyList = false;
+    // libsinsp names the operator by its comparator: `==` is `=`.
+    const opName = op === '==' ? '=' : op;
     // Operator / type compatibility (flt_is_comparable).
     if (op !== 'exists') {
       if (lhs.list) {
         if (!LIST_OK.has(op) || mod !== '') {
-          if (lhs.type === 'string' && this.opts.legacyListOperators && mod === '' && right.type !== 'field' && right.type !== 'transformer') {
+          const falcoError = `filter error: '${opName}' operator not supported list filters`;
+          if (lhs.type === 'string' && this.opts.legacyListOperators && mod === '' && !STRING_BAD.has(op)
+            && right.type !== 'field' && right.type !== 'transformer') {
             legacyList = true;
-            const w = { message: `'${op}' on list field '${lhs.name}' is not supported by current Falco ('${op}' operator not supported list filters); evaluated as "any element ${op}". Use 'intersects' or rewrite the condition.`, pos };
+            const w = { message: `'${opName}' on list field '${lhs.name}': current Falco rejects this rule (${falcoError}); evaluated as "any element ${opName}" as Falco < 0.36 did. Use 'intersects' or rewrite the condition.`, pos };
             this.warnings.push(w);
             this.legacy.push(w);
           } else {
-            throw new CompileError(`filter error: '${op}' operator not supported list filters`, pos);
+            throw new CompileError(falcoError, pos);
           }
         }
       } else if (lhs.type === 'string') {
-        if (STRING_BAD.has(op)) throw new CompileError(`filter error: '${op}' operator not supported for string filters`, pos);
+        if (STRING_BAD.has(op)) throw new CompileError(`filter error: '${opName}' operator not supported for string filters`, pos);
       } else if (lhs.type === 'bool') {
-        if (!BOOL_OK.has(op)) throw new CompileError(`filter error: '${op}' operator not supported for numeric filters`, pos);
+        if (!BOOL_OK.has(op)) throw new CompileError(`filter error: '${opName}' operator not supported for numeric filters`, pos);
       } else if (!NUMERIC_OK.has(op)) {
-        throw new CompileError(`filter error: '${op}' operator not supported for numeric filters`, pos);
+        throw new CompileError(`filter error: '${opName}' operator not supported for numeric filters`, pos);
       }
     }
 

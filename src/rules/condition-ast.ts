@@ -1,10 +1,13 @@
 // Condition AST, shaped like libsinsp's filter AST.
+import type { Loc } from './yaml-source.js';
 
 export interface Pos {
   /** 0-based offset in the condition text. */
   idx: number;
   line: number;
   col: number;
+  /** Where in the rules files (set after parsing; survives macro substitution). */
+  loc?: Loc;
 }
 
 export type Expr =
@@ -41,5 +44,33 @@ export function sourceToString(e: TransformerArg): string {
       return JSON.stringify(e.value);
     case 'tlist':
       return `(${e.children.map(sourceToString).join(', ')})`;
+  }
+}
+
+/** Calls `fn` on every position in the tree. */
+export function forEachPos(e: Expr | TransformerArg | Operand, fn: (p: Pos) => void): void {
+  fn(e.pos);
+  switch (e.type) {
+    case 'and':
+    case 'or':
+      for (const c of e.children) forEachPos(c, fn);
+      return;
+    case 'not':
+      forEachPos(e.child, fn);
+      return;
+    case 'unary':
+      forEachPos(e.left, fn);
+      return;
+    case 'binary':
+      forEachPos(e.left, fn);
+      forEachPos(e.right, fn);
+      return;
+    case 'transformer':
+      for (const a of e.args) forEachPos(a, fn);
+      return;
+    case 'tlist':
+      for (const c of e.children) forEachPos(c, fn);
+      return;
+    default:
   }
 }

@@ -237,40 +237,102 @@ export function compileRegex(pattern: string): (s: string) => boolean {
   return (s) => rx.test(s);
 }
 
+/** RE2's POSIX classes as code point ranges (re2/perl_groups.cc). */
+const RE2_POSIX_RANGES: Record<string, Array<[number, number]>> = {
+  alnum: [[0x30, 0x39], [0x41, 0x5a], [0x61, 0x7a]], alpha: [[0x41, 0x5a], [0x61, 0x7a]], ascii: [[0, 0x7f]],
+  blank: [[9, 9], [0x20, 0x20]], cntrl: [[0, 0x1f], [0x7f, 0x7f]], digit: [[0x30, 0x39]], graph: [[0x21, 0x7e]],
+  lower: [[0x61, 0x7a]], print: [[0x20, 0x7e]], punct: [[0x21, 0x2f], [0x3a, 0x40], [0x5b, 0x60], [0x7b, 0x7e]],
+  space: [[9, 0xd], [0x20, 0x20]], upper: [[0x41, 0x5a]], word: [[0x30, 0x39], [0x41, 0x5a], [0x5f, 0x5f], [0x61, 0x7a]],
+  xdigit: [[0x30, 0x39], [0x41, 0x46], [0x61, 0x66]],
+};
+
+const cpEsc = (cp: number): string => `\\u{${cp.toString(16)}}`;
+
+function rangeText(lo: number, hi: number): string {
+  return lo === hi ? cpEsc(lo) : `${cpEsc(lo)}-${cpEsc(hi)}`;
+}
+
+function complement(ranges: Array<[number, number]>): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  let next = 0;
+  for (const [lo, hi] of ranges) {
+    if (lo > next) out.push([next, lo - 1]);
+    next = hi + 1;
+  }
+  if (next <= 0x10ffff) out.push([next, 0x10ffff]);
+  return out;
+}
+
+/** One class character at p[j] (RE2 ParseCCCharacter): its code point and length. */
+function classChar(p: string, j: number, whole: string): { cp: number; len: number } {
+  if (j >= p.length) throw new RegexSyntaxError(`missing closing ]: ${whole}`);
+  if (p[j] !== '\\') {
+    const cp = p.codePointAt(j)!;
+    return { cp, len: cp > 0xffff ? 2 : 1 };
+  }
+  const e = p[j + 1];
+  if (e === undefined) throw new RegexSyntaxError('trailing \\');
+  const bad = (): never => { throw new RegexSyntaxError(`invalid escape sequence: \\${String.fromCodePoint(p.codePointAt(j + 1)!)}`); };
+  if (e >= '0' && e <= '7') {
+    const m = /^[0-7]{1,3}/.exec(p.slice(j + 1))!;
+    if (e !== '0' && m[0].length === 1) bad();
+    return { cp: parseInt(m[0], 8), len: 1 + m[0].length };
+  }
+  if (e === 'x') {
+    const m = /^x(?:\{([0-9a-fA-F]+)\}|([0-9a-fA-F]{2}))/.exec(p.slice(j + 1));
+    if (!m) bad();
+    const cp = parseInt(m![1] ?? m![2], 16);
+    if (cp > 0x10ffff) bad();
+    return { cp, len: 1 + m![0].length };
+  }
+  const simple = 'afnrtv'.indexOf(e);
+  if (simple >= 0) return { cp: [7, 12, 10, 13, 9, 11][simple], len: 2 };
+  if (e.charCodeAt(0) >= 0x80 || /[A-Za-z0-9_]/.test(e)) bad();
+  return { cp: e.charCodeAt(0), len: 2 };
+}
+
+/**
+ * A bracket expression at p[i] === '[' with RE2's POSIX-syntax rules: `]` first is
+ * literal, `-` only first or last, ranges must ascend, [:name:] and [:^name:]
+ * classes. Negated classes match a newline (RE2 always sets ClassNL).
+ */
 function regexBracket(p: string, i: number): { re: string; end: number } {
+  const whole = p.slice(i);
   let j = i + 1;
   let neg = false;
   if (p[j] === '^') { neg = true; j++; }
   let body = '';
   let first = true;
-  while (j < p.length) {
-    const c = p[j];
-    if (c === ']' && !first) return { re: `[${neg ? '^\\n' : ''}${body}]`, end: j };
+  while (j < p.length && (p[j] !== ']' || first)) {
+    if (p[j] === '-' && !first && p[j + 1] !== ']') throw new RegexSyntaxError(`invalid character class range: ${p.slice(j)}`);
     first = false;
-    if (c === '[' && p[j + 1] === ':') {
+    if (p[j] === '[' && p[j + 1] === ':') {
       const close = p.indexOf(':]', j + 2);
       if (close > 0) {
         let name = p.slice(j + 2, close);
         const negClass = name.startsWith('^');
         if (negClass) name = name.slice(1);
-        const cls = POSIX_CLASSES[name];
-        if (cls === undefined || negClass) throw new RegexSyntaxError(`invalid character class range: ${p.slice(j, close + 2)}`);
-        body += cls;
+        const cls = RE2_POSIX_RANGES[name];
+        if (cls === undefined) throw new RegexSyntaxError(`invalid character class range: ${p.slice(j, close + 2)}`);
+        for (const [lo, hi] of negClass ? complement(cls) : cls) body += rangeText(lo, hi);
         j = close + 2;
         continue;
       }
     }
-    if (c === '\\') {
-      const e = p[j + 1];
-      if (e === undefined || /[A-Za-z0-9_]/.test(e) && !'afnrtv'.includes(e)) throw new RegexSyntaxError(`invalid escape sequence: \\${e ?? ''}`);
-      body += 'afnrtv'.includes(e) ? (e === 'a' ? '\\x07' : `\\${e}`) : escapeClassChar(e);
-      j += 2;
-      continue;
+    const lo = classChar(p, j, whole);
+    let hi = lo;
+    const start = j;
+    j += lo.len;
+    if (p[j] === '-' && j + 1 < p.length && p[j + 1] !== ']') {
+      hi = classChar(p, j + 1, whole);
+      j += 1 + hi.len;
+      if (hi.cp < lo.cp) throw new RegexSyntaxError(`invalid character class range: ${p.slice(start, j)}`);
     }
-    body += escapeClassChar(c);
-    j++;
+    body += rangeText(lo.cp, hi.cp);
   }
-  throw new RegexSyntaxError(`missing closing ]: ${p.slice(i)}`);
+  if (j >= p.length) throw new RegexSyntaxError(`missing closing ]: ${whole}`);
+  // An empty negated class (`[^\x00-\x{10FFFF}]`) can never match, as in RE2.
+  return { re: body === '' ? '[^\\s\\S]' : `[${neg ? '^' : ''}${body}]`, end: j };
 }
 
 /**

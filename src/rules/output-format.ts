@@ -12,6 +12,8 @@ interface Token {
   literal?: string;
   source?: Source;
   width: number;
+  /** Printed zero-padded to 9 digits (libsinsp PF_10_PADDED_DEC). */
+  padded?: boolean;
 }
 
 /** A field whose value goes into output_fields. */
@@ -26,6 +28,9 @@ export class OutputFormatError extends Error {
   }
 }
 
+/** Fields whose text is zero-padded to 9 digits (libsinsp PF_10_PADDED_DEC); JSON stays a number. */
+const PADDED_FIELDS = new Set(['evt.rawtime.ns']);
+
 /** Fields rendered in output_fields as the event time in nanoseconds. */
 const TIME_FIELDS = new Set(['evt.time', 'evt.time.s', 'evt.time.iso8601', 'evt.datetime', 'evt.datetime.s']);
 
@@ -34,27 +39,35 @@ export class OutputFormat {
   readonly resolutions: Resolution[] = [];
 
   constructor(readonly text: string, compiler: ConditionCompiler) {
-    const fmt = text;
+    // libsinsp's set_format refuses an empty format.
+    if (text === '') throw new OutputFormatError('empty formatting token', 0);
+    // Falco formats the message with "*" + output unless the output already starts with
+    // '*'; the formatter then drops that one '*' (falco formats.cpp, libsinsp
+    // eventformatter.cpp set_format). So a leading '*' of the output never shows.
+    const base = text[0] === '*' ? 1 : 0;
+    const fmt = text.slice(base);
     const len = fmt.length;
     let lastLiteral = 0;
     let j = 0;
     for (j = 0; j < len; j++) {
       if (fmt[j] !== '%') continue;
       if (lastLiteral !== j) this.tokens.push({ literal: fmt.slice(lastLiteral, j), width: 0 });
-      if (j === len - 1) throw new OutputFormatError('invalid formatting syntax: formatting cannot end with a %', j);
+      const at = base + j;
+      if (j === len - 1) throw new OutputFormatError('invalid formatting syntax: formatting cannot end with a %', at);
       let width = 0;
       if (/[0-9]/.test(fmt[j + 1])) {
         width = parseInt(fmt.slice(j + 1), 10);
         for (;;) {
-          if (j === len - 1) throw new OutputFormatError('invalid formatting syntax: formatting cannot end with a number', j);
+          if (j === len - 1) throw new OutputFormatError('invalid formatting syntax: formatting cannot end with a number', at);
           if (/[0-9]/.test(fmt[j + 1])) { j++; continue; }
           break;
         }
       }
+      // Longest parseable field or transformer at this point, as libsinsp tries it.
       let fsize = len - (j + 1);
       let ast: ValueSource | undefined;
       let source: Source | undefined;
-      let lastErr = '';
+      let firstErr = '';
       while (source === undefined) {
         const parser = new ConditionParser(fmt.substr(j + 1, fsize));
         try {
@@ -63,14 +76,19 @@ export class OutputFormat {
           fsize = parser.getPos().idx;
         } catch (e) {
           if (!(e instanceof Error)) throw e;
-          lastErr = e.message;
+          // libsinsp reports the error of its last (one-character) attempt; the first,
+          // longest attempt says what is wrong.
+          if (firstErr === '') firstErr = e.message;
           fsize--;
-          if (fsize <= 0) throw new OutputFormatError(`unknown filter: ${lastErr}`, j);
+          if (fsize <= 0) {
+            const token = fmt.slice(j, j + 1 + Math.min(40, len - j - 1)).split(/[ \t\n]/)[0];
+            throw new OutputFormatError(`unknown filter: ${firstErr} (at '${token}')`, at);
+          }
         }
       }
       this.collect(ast!, compiler);
       j += fsize;
-      this.tokens.push({ source, width });
+      this.tokens.push({ source, width, padded: PADDED_FIELDS.has(sourceToString(ast!)) });
       lastLiteral = j + 1;
     }
     if (lastLiteral < len) this.tokens.push({ literal: fmt.slice(lastLiteral), width: 0 });
@@ -95,8 +113,9 @@ export class OutputFormat {
         out += t.literal;
         continue;
       }
-      const s = valueToText(t.source!.get(ev));
-      out += t.width === 0 ? s : s.length >= t.width ? s.slice(0, t.width) : s.padEnd(t.width, ' ');
+      const v = t.source!.get(ev);
+      const s = t.padded && typeof v === 'bigint' ? v.toString().padStart(9, '0') : valueToText(v);
+      out += t.width === 0 ? s : fitBytes(s, t.width);
     }
     return out;
   }
@@ -126,3 +145,12 @@ export function valueToJson(v: FieldValue): string {
 }
 
 export { CompileError };
+
+/** std::string::resize(width, ' '): width counts bytes (UTF-8), not characters. */
+function fitBytes(s: string, width: number): string {
+  const n = Buffer.byteLength(s, 'utf8');
+  if (n === width) return s;
+  if (n < width) return s + ' '.repeat(width - n);
+  // A cut inside a character cannot be shown as text; the partial character is dropped.
+  return Buffer.from(s, 'utf8').subarray(0, width).toString('utf8').replace(/\uFFFD$/, '');
+}

@@ -4,16 +4,17 @@
 import { ErrorCode, PeregrineError, type Warning } from '../errors.js';
 import type { EventView } from '../events/view.js';
 import { type RuleCollector, RuleCollector as Collector, isOperatorWithModifier, type RuleInfo } from './collect.js';
-import type { Expr } from './condition-ast.js';
+import { type Expr, type Pos, forEachPos } from './condition-ast.js';
 import { ConditionParser, ConditionSyntaxError } from './condition-parser.js';
 import { CompileError, ConditionCompiler, FieldSlots, type Predicate } from './compile-condition.js';
 import { OutputFormat, OutputFormatError } from './output-format.js';
+import { strcmp } from './matchers.js';
 import { priorityName } from './priority.js';
 import {
   buildExceptionCondition, ExceptionError, MacroError, resolveLists, resolveMacros, substituteLists,
 } from './resolve.js';
 import type { SourceText } from './source-text.js';
-import { locOf } from './yaml-source.js';
+import { type Loc, locOf } from './yaml-source.js';
 import { buildIndex, candidates, constraintsOf, type IndexNode, type IndexedRule } from './rule-index.js';
 import type { FieldExpr } from './condition-ast.js';
 import { findField } from '../fields/registry.js';
@@ -51,15 +52,28 @@ export interface CompiledRule {
 }
 
 const CONDITION_MAX_DEPTH = 1000;
+const LEGACY_LIST_OPERATOR = 'LOAD_LEGACY_LIST_OPERATOR';
 
 function isUnknownFieldError(msg: string): boolean {
   return msg.startsWith('unknown field') || msg.startsWith('unknown filter');
 }
 
+function outputLoc(r: RuleInfo, e: Error): Loc {
+  return e instanceof OutputFormatError ? r.outputText.loc(e.offset) : locOf(r.outputNode);
+}
+
+/** Where a position of a parsed condition is in the rules files. */
+function posLoc(pos: Pos, text: SourceText): Loc {
+  return pos.loc ?? text.loc(pos.idx);
+}
+
 function parseCondition(text: SourceText): Expr {
   const p = new ConditionParser(text.text, CONDITION_MAX_DEPTH);
   try {
-    return p.parse();
+    const ast = p.parse();
+    // Macro bodies are pasted into rules as trees: each node keeps its own origin.
+    forEachPos(ast, (pos) => { pos.loc = text.loc(pos.idx); });
+    return ast;
   } catch (e) {
     if (e instanceof ConditionSyntaxError) {
       throw new PeregrineError(ErrorCode.COMPILE_CONDITION, `${e.message} (in condition: ${excerpt(text.text, e.pos.idx)})`, text.loc(e.pos.idx));
@@ -135,7 +149,7 @@ export class Ruleset {
       try {
         macroAst.set(m.name, resolveMacros(macroAst.get(m.name)!, visible, usedMacros));
       } catch (e) {
-        if (e instanceof MacroError) throw new PeregrineError(ErrorCode.VALIDATE, e.message, text.loc(e.pos.idx));
+        if (e instanceof MacroError) throw new PeregrineError(ErrorCode.VALIDATE, e.message, posLoc(e.pos, text));
         throw e;
       }
     }
@@ -151,7 +165,10 @@ export class Ruleset {
         enabledByName.set(r.name, r.enabled);
       }
     }
-    for (const w of compiler.warnings) warnings.push({ code: 'LOAD_COMPILE_CONDITION', message: w.message });
+    const legacyUses = new Set(compiler.legacy);
+    for (const w of compiler.warnings) {
+      warnings.push({ code: legacyUses.has(w) ? LEGACY_LIST_OPERATOR : 'LOAD_COMPILE_CONDITION', message: w.message, loc: w.loc });
+    }
 
     for (const m of macroInfos) {
       if (!usedMacros.has(m.name)) warnings.push({ code: 'LOAD_UNUSED_MACRO', message: `Macro '${m.name}' not referred to by any other rule/macro`, loc: locOf(m.node) });
@@ -160,7 +177,7 @@ export class Ruleset {
       if (!l.used) warnings.push({ code: 'LOAD_UNUSED_LIST', message: `List '${l.name}' not referred to by any other rule/macro`, loc: locOf(l.info.node) });
     }
     const active = compiled.filter((r) => enabledByName.get(r.name) && r.priority <= opts.minPriority);
-    const legacy = compiler.legacy.map((w) => ({ code: 'LOAD_LEGACY_LIST_OPERATOR', message: w.message }));
+    const legacy = compiler.legacy.map((w) => ({ code: LEGACY_LIST_OPERATOR, message: w.message, loc: w.loc }));
     return new Ruleset(active, compiled, slots, warnings, opts, [...col.files], legacy, compiler);
   }
 
@@ -183,10 +200,10 @@ export class Ruleset {
     } catch (e) {
       if (e instanceof OutputFormatError || e instanceof CompileError) {
         if (r.skipIfUnknownFilter && isUnknownFieldError(e.message)) {
-          warnings.push({ code: 'LOAD_UNKNOWN_FILTER', message: `rule '${r.name}' skipped: ${e.message}`, loc: locOf(r.outputNode) });
+          warnings.push({ code: 'LOAD_UNKNOWN_FILTER', message: `rule '${r.name}' skipped: ${e.message}`, loc: outputLoc(r, e) });
           return undefined;
         }
-        throw new PeregrineError(ErrorCode.COMPILE_OUTPUT, `${e.message} (in output of rule '${r.name}')`, locOf(r.outputNode));
+        throw new PeregrineError(ErrorCode.COMPILE_OUTPUT, `${e.message} (in output of rule '${r.name}')`, outputLoc(r, e));
       }
       throw e;
     }
@@ -195,19 +212,24 @@ export class Ruleset {
     try {
       ast = resolveMacros(ast, macroAst, usedMacros);
     } catch (e) {
-      if (e instanceof MacroError) throw new PeregrineError(ErrorCode.VALIDATE, `${e.message} (rule '${r.name}')`, text.loc(e.pos.idx));
+      if (e instanceof MacroError) throw new PeregrineError(ErrorCode.VALIDATE, `${e.message} (rule '${r.name}')`, posLoc(e.pos, text));
       throw e;
     }
     let predicate: Predicate;
+    const firstWarning = compiler.warnings.length;
     try {
       predicate = compiler.compile(ast);
+      for (let i = firstWarning; i < compiler.warnings.length; i++) {
+        const w = compiler.warnings[i];
+        w.loc = posLoc(w.pos, text);
+      }
     } catch (e) {
       if (e instanceof CompileError) {
         if (r.skipIfUnknownFilter && isUnknownFieldError(e.message)) {
-          warnings.push({ code: 'LOAD_UNKNOWN_FILTER', message: `rule '${r.name}' skipped: ${e.message}`, loc: text.loc(e.pos.idx) });
+          warnings.push({ code: 'LOAD_UNKNOWN_FILTER', message: `rule '${r.name}' skipped: ${e.message}`, loc: posLoc(e.pos, text) });
           return undefined;
         }
-        throw new PeregrineError(ErrorCode.COMPILE_CONDITION, `${e.message} (rule '${r.name}')`, text.loc(e.pos.idx));
+        throw new PeregrineError(ErrorCode.COMPILE_CONDITION, `${e.message} (rule '${r.name}')`, posLoc(e.pos, text));
       }
       throw e;
     }
@@ -217,7 +239,8 @@ export class Ruleset {
       priority: r.priority,
       priorityName: priorityName(r.priority),
       source: r.source,
-      tags: [...r.tags].sort(),
+      // std::set<std::string> order: UTF-8 bytes, not UTF-16 code units.
+      tags: [...r.tags].sort(strcmp),
       description: r.desc,
       predicate,
       output,

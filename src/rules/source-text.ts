@@ -38,6 +38,20 @@ export class SourceText {
     });
   }
 
+  slice(start: number, end = this.text.length): SourceText {
+    return new SourceText(this.text.slice(start, end), (i) => this.loc(start + i));
+  }
+
+  /** Without leading and trailing C-locale blanks (isspace: space, \t \n \v \f \r), as libsinsp's trim. */
+  trimBlanks(): SourceText {
+    const t = this.text;
+    let a = 0;
+    let b = t.length;
+    while (a < b && isCSpace(t.charCodeAt(a))) a++;
+    while (b > a && isCSpace(t.charCodeAt(b - 1))) b--;
+    return a === 0 && b === t.length ? this : this.slice(a, b);
+  }
+
   /** Replaces [start, end) with `sub`; characters of `sub` point at `start`. */
   splice(start: number, end: number, sub: string): SourceText {
     const text = this.text.slice(0, start) + sub + this.text.slice(end);
@@ -49,4 +63,8 @@ export class SourceText {
       return self.loc(i - delta);
     });
   }
+}
+
+function isCSpace(c: number): boolean {
+  return c === 32 || (c >= 9 && c <= 13);
 }

@@ -163,15 +163,18 @@ export function scalarCharLoc(n: YNode, idx: number): Loc {
   const text = n.doc.text;
   const value = n.value ?? '';
   let s = n.start;
-  if (text[s] === '"' || text[s] === "'") s++;
+  const doubleQuoted = text[s] === '"';
+  if (doubleQuoted || text[s] === "'") s++;
   const limit = Math.max(n.end, s);
   for (let i = 0; i <= idx && i < value.length; i++) {
     const c = value[i];
     let p = s;
     while (p < limit && text[p] !== c && !(c === ' ' && (text[p] === '\n'))) p++;
     if (p >= limit) return n.doc.loc(s);
-    if (i === idx) return n.doc.loc(p);
-    s = p + 1;
+    // An escaped character (`\"` in a double-quoted scalar) starts at its backslash.
+    if (i === idx) return n.doc.loc(doubleQuoted && p > s && text[p - 1] === '\\' && c !== '\\' ? p - 1 : p);
+    // `\\` is one character of the value, two of the source.
+    s = doubleQuoted && c === '\\' && text[p + 1] === '\\' ? p + 2 : p + 1;
   }
   return n.doc.loc(Math.min(s, limit));
 }
