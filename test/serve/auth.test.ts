@@ -158,6 +158,30 @@ describe.skipIf(!haveOpenssl)('mTLS (client certificates decide the cluster)', (
     await s.stop();
   });
 
+  it('plain TLS (no client CA) is served by uWebSockets.js itself, with tokens', async () => {
+    const t = await startServer({
+      dir: tempDir(),
+      config: {
+        tls: { cert_file: join(dir, 'server.crt'), key_file: join(dir, 'server.key') },
+        auth: { tokens: [{ cluster: 'tls-c', file: join(dir, 'tok') }] },
+      },
+    });
+    try {
+      expect(t.webhook.startsWith('https://')).toBe(true);
+      const saved = s;
+      s = t;
+      try {
+        expect((await mtlsPost(undefined, eventList([auditEvent('tls-1', { alert: true })]))).status).toBe(401);
+        expect((await mtlsPost(undefined, eventList([auditEvent('tls-2', { alert: true })]), { authorization: 'Bearer a-token-for-cluster-c-123456' })).status).toBe(200);
+        expect(await alertCluster(t, 'tls-2')).toBe('tls-c');
+      } finally {
+        s = saved;
+      }
+    } finally {
+      await t.stop();
+    }
+  });
+
   it('maps certificates to clusters by subject CN or fingerprint', async () => {
     const ra = await mtlsPost('apiserver-a', eventList([auditEvent('mtls-a', { alert: true, clusterAnnotation: 'cert-b' })]));
     expect(ra.status).toBe(200);
