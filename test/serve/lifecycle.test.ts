@@ -45,10 +45,13 @@ function idsIn(file: string, prefix: string): string[] {
 
 describe('SIGTERM', () => {
   it('under load: stops accepting, finishes accepted requests, writes every acknowledged alert once, exits 0', async () => {
-    const s = await startServer({ config: { workers: 2 } });
-    const l = load(s, 'term', LONG ? 16 : 6, 300, 4);
-    await waitFor(() => l.acked.length > 300, 'some acknowledged batches');
+    // A small ring and an alert per event: workers fill their rings and block until the
+    // main thread drains them, the path back-pressure takes.
+    const s = await startServer({ config: { workers: 2, limits: { ring_bytes: '64KiB' } } });
+    const l = load(s, 'term', LONG ? 16 : 6, 300, 1);
+    await waitFor(() => l.acked.length > 1000, 'some acknowledged batches');
     await new Promise((r) => setTimeout(r, LONG ? 3000 : 200));
+    expect(metricValue(await metricsText(s), 'peregrine_worker_ring_wait_seconds_total')).toBeGreaterThan(0);
     s.proc.kill('SIGTERM');
     const code = await s.exited;
     await l.finish();
