@@ -1,6 +1,231 @@
-// `peregrine serve` — placeholder until the ingest server lands.
-import { ErrorCode, PeregrineError } from '../errors.js';
+// `peregrine serve`: wires config → rules → worker pool → outputs → front ends, and
+// owns the process lifecycle (SIGHUP reload, SIGTERM drain).
+import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
+import { ErrorCode, PeregrineError, describeWarning } from '../errors.js';
+import { SERVE_USAGE, loadServeConfig, parseServeArgs } from '../config/load.js';
+import type { ServeConfig } from '../config/schema.js';
+import { loadUws, type UwsModule } from '../ingest/uws.js';
+import { Authenticator } from '../ingest/auth.js';
+import { RateLimiter } from '../ingest/rate-limit.js';
+import { IngestServer } from '../ingest/server.js';
+import { MtlsFront } from '../ingest/mtls.js';
+import { RulesState } from '../pipeline/rules.js';
+import { EvalPool } from '../pipeline/pool.js';
+import { BatchRunner, type ReleasedAlert } from '../pipeline/batch.js';
+import { Outputs } from '../outputs/outputs.js';
+import { FileTarget, StdoutTarget } from '../outputs/stream-targets.js';
+import { HttpTarget } from '../outputs/http-target.js';
+import type { OutputTarget } from '../outputs/target.js';
+import { ServeMetrics } from '../metrics/metrics.js';
+import { attachEndpoints, type Readiness } from '../metrics/endpoints.js';
 
-export async function runServe(_argv: string[]): Promise<number> {
-  throw new PeregrineError(ErrorCode.USAGE, 'serve is not implemented yet');
+function log(msg: string): void {
+  process.stderr.write(`peregrine: ${msg}\n`);
+}
+
+function listen(app: TemplatedApp, uws: UwsModule, host: string, port: number, what: string): Promise<{ socket: us_listen_socket; port: number }> {
+  return new Promise((resolve, reject) => {
+    app.listen(host, port, (s) => {
+      if (!s) reject(new PeregrineError(ErrorCode.LISTEN, `cannot listen on ${host}:${port} (${what}): address in use or not available`));
+      else resolve({ socket: s, port: uws.us_socket_local_port(s as never) });
+    });
+  });
+}
+
+function url(scheme: string, host: string, port: number, path = ''): string {
+  return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}${path}`;
+}
+
+function describeAuth(cfg: ServeConfig): string {
+  const parts: string[] = [];
+  if (cfg.auth.tokens.length > 0) parts.push(`tokens for ${new Set(cfg.auth.tokens.map((t) => t.cluster)).size} clusters`);
+  if (cfg.auth.jwt) parts.push(`JWT (cluster from '${cfg.auth.jwt.clusterClaim}')`);
+  if (cfg.auth.clientCerts.length > 0) parts.push(`client certificates for ${new Set(cfg.auth.clientCerts.map((c) => c.cluster)).size} clusters`);
+  return parts.length > 0 ? parts.join(', ') : 'NONE (ka.cluster.name from the events)';
+}
+
+export async function runServe(argv: string[]): Promise<number> {
+  const args = parseServeArgs(argv);
+  if (args === 'help') {
+    process.stdout.write(SERVE_USAGE + '\n');
+    return 0;
+  }
+  const cfg = loadServeConfig(args);
+  const uws = loadUws();
+
+  const rules = new RulesState({ files: cfg.rules.files, options: { ruleMatching: cfg.rules.ruleMatching, minPriority: cfg.rules.minPriority } }, log);
+  for (const w of rules.current.ruleset.warnings) log(describeWarning(w));
+  let lastReloadError: string | undefined;
+  const auth = new Authenticator(cfg.auth, cfg.auth.clientCerts.length > 0);
+  const limiter = new RateLimiter(cfg.rateLimit, cfg.clusters);
+
+  const targets: OutputTarget[] = [];
+  if (cfg.outputs.stdout) targets.push(new StdoutTarget());
+  if (cfg.outputs.file) {
+    const f = new FileTarget(cfg.outputs.file);
+    try {
+      await f.open();
+    } catch (e) {
+      throw new PeregrineError(ErrorCode.CONFIG, `outputs.file.path: cannot open ${cfg.outputs.file.path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    targets.push(f);
+  }
+  if (cfg.outputs.http) targets.push(new HttpTarget(cfg.outputs.http));
+
+  // The pool, the batch runner and the outputs refer to each other through these.
+  let runner: BatchRunner | undefined;
+  let metrics: ServeMetrics | undefined;
+  const pool = new EvalPool({
+    workers: cfg.workers,
+    ringBytes: cfg.limits.ringBytes,
+    maxEventBytes: cfg.limits.maxEventBytes,
+    timeIso8601: cfg.rules.timeIso8601,
+    onRecord: (r) => runner!.onRecord(r),
+  });
+  const outputs = new Outputs(targets, cfg.outputs.bufferBytes, {
+    onPressure: (on) => {
+      if (on) {
+        log('outputs are over outputs.buffer_bytes: pausing evaluation (requests get 429 until they catch up)');
+        pool.pause();
+      } else {
+        log('outputs caught up: resuming');
+        pool.resume();
+      }
+    },
+    onDelivered: (name, a) => {
+      metrics!.outputDelivered.inc({ output: name });
+      metrics!.detectionLatency.observe({ output: name }, Math.max(0, Date.now() - a.eventTimeMs) / 1000);
+    },
+    onFailure: (name, err) => {
+      metrics!.outputFailures.inc({ output: name });
+      log(`output ${name}: delivery failed, will retry: ${err.message}`);
+    },
+    onRefused: (name, _a, why) => {
+      metrics!.outputRefused.inc({ output: name });
+      log(`output ${name}: receiver refused an alert (${why}); not retried`);
+    },
+  });
+  runner = new BatchRunner(pool, rules, cfg.limits.taskBytes, {
+    onTaskDone: (wait) => metrics!.queueWait.observe(wait),
+    onDiscarded: (n) => { if (n > 0) metrics!.alertsDiscarded.inc(n); },
+  });
+  let ingest: IngestServer | undefined;
+  metrics = new ServeMetrics(pool.counters, {
+    queueDepth: () => pool.pending,
+    inflightRequests: () => ingest?.inflightRequests ?? 0,
+    inflightBytes: () => ingest?.inflightBytes ?? 0,
+    ringOccupancy: () => pool.ringOccupancy(),
+    workers: () => pool.threads,
+    outputs: () => outputs.statuses(),
+    rulesGeneration: () => rules.current.gen,
+  });
+  const m = metrics;
+  const sink = (a: ReleasedAlert): void => {
+    m.alerts.inc({ rule: a.rule.name, priority: a.rule.priority, cluster: a.cluster });
+    outputs.push({ json: a.json, eventTimeMs: a.eventTimeMs });
+  };
+  ingest = new IngestServer({ cfg, auth, limiter, runner, pool, outputs, metrics, log, sink });
+
+  // Start every worker and compile the rules in it before accepting anything.
+  await Promise.all(Array.from({ length: cfg.workers }, (_, i) => pool.run({
+    batch: 0, seq: i, body: new SharedArrayBuffer(0), ranges: new Uint32Array(0), firstItem: 0, cluster: undefined,
+    rulesGen: rules.current.gen, rules: rules.current.sab, queuedAt: pool.now(),
+  })));
+
+  // Front ends.
+  let webhookSocket: us_listen_socket | undefined;
+  let mtls: MtlsFront | undefined;
+  let webhookPort: number;
+  let scheme = 'http';
+  if (cfg.tls?.clientCAFile !== undefined) {
+    mtls = new MtlsFront(cfg, uws, ingest, cfg.auth.tokens.length > 0 || cfg.auth.jwt !== undefined);
+    webhookPort = await mtls.start();
+    scheme = 'https';
+  } else {
+    const app = cfg.tls ? uws.SSLApp({ cert_file_name: cfg.tls.certFile, key_file_name: cfg.tls.keyFile }) : uws.App();
+    if (cfg.tls) scheme = 'https';
+    ingest.attach(app);
+    const l = await listen(app, uws, cfg.listen.host, cfg.listen.port, 'webhook');
+    webhookSocket = l.socket;
+    webhookPort = l.port;
+  }
+  const metricsApp = uws.App();
+  let listening = true;
+  const readiness = (): Readiness => {
+    const reasons: string[] = [];
+    if (!listening || ingest!.draining) reasons.push('shutting down');
+    if (pool.threads === 0) reasons.push('no worker threads');
+    const outs = outputs.statuses();
+    for (const o of outs) if (!o.up) reasons.push(`output ${o.name} is down (${o.lastError ?? 'unknown error'}), ${o.queued} alerts queued`);
+    if (outputs.underPressure) reasons.push('outputs are over their memory bound; new requests get 429');
+    return {
+      ready: reasons.length === 0,
+      reasons,
+      rules: { generation: rules.current.gen, rules: rules.current.ruleset.rules.length, ...(lastReloadError ? { last_reload_error: lastReloadError } : {}) },
+      outputs: outs,
+      inflight: { requests: ingest!.inflightRequests, bytes: ingest!.inflightBytes, tasks: pool.pending },
+    };
+  };
+  attachEndpoints(metricsApp, metrics, readiness);
+  const ml = await listen(metricsApp, uws, cfg.metricsListen.host, cfg.metricsListen.port, 'metrics');
+  log(`listening webhook=${url(scheme, cfg.listen.host, webhookPort, cfg.path)} metrics=${url('http', cfg.metricsListen.host, ml.port)} `
+    + `workers=${cfg.workers} rules=${rules.current.ruleset.rules.length} auth=${describeAuth(cfg)} outputs=${targets.map((t) => t.name).join(',')}`);
+
+  // Reloads.
+  const reload = (reason: string): void => {
+    lastReloadError = rules.reload(reason);
+    m.reloads.inc({ result: lastReloadError ? 'error' : 'ok' });
+  };
+  process.on('SIGHUP', () => {
+    reload('SIGHUP');
+    try {
+      auth.reload();
+    } catch (e) {
+      log(`credentials reload failed, keeping the old ones: ${e instanceof PeregrineError ? e.describe() : (e as Error).message}`);
+    }
+  });
+  if (cfg.rules.watch) {
+    rules.watch((err) => {
+      lastReloadError = err;
+      m.reloads.inc({ result: err ? 'error' : 'ok' });
+    });
+  }
+
+  // Shutdown: stop accepting, finish what was accepted, flush, exit.
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = async (sig: string): Promise<void> => {
+      if (stopping) return;
+      stopping = true;
+      const started = Date.now();
+      const budget = cfg.limits.shutdownTimeoutSeconds * 1000;
+      log(`${sig}: no longer accepting requests; finishing ${ingest!.inflightRequests} accepted requests`);
+      ingest!.draining = true;
+      if (webhookSocket) uws.us_listen_socket_close(webhookSocket);
+      mtls?.stopListening();
+      listening = false;
+      let timer: NodeJS.Timeout | undefined;
+      const finished = await Promise.race([
+        ingest!.idle().then(() => true),
+        new Promise<boolean>((r) => { timer = setTimeout(() => r(false), budget); }),
+      ]);
+      clearTimeout(timer);
+      if (!finished) log(`${ingest!.inflightRequests} requests still unanswered after ${budget} ms (not acknowledged: their senders retry)`);
+      const flushed = await outputs.flush(Math.max(0, budget - (Date.now() - started)));
+      const left = outputs.undelivered();
+      if (!flushed) log(`${left} alerts could not be delivered before limits.shutdown_timeout_seconds`);
+      rules.close();
+      await pool.close();
+      await outputs.close();
+      mtls?.close();
+      uws.us_listen_socket_close(ml.socket);
+      log(`stopped in ${Date.now() - started} ms`);
+      const code = flushed && finished ? 0 : 1;
+      resolve(code);
+      // Keep-alive connections may hold the event loop open: everything is flushed, go.
+      setTimeout(() => process.exit(code), 200).unref();
+    };
+    process.once('SIGTERM', () => void stop('SIGTERM'));
+    process.once('SIGINT', () => void stop('SIGINT'));
+  });
 }

@@ -1,0 +1,58 @@
+// HTTP output: each alert POSTed as one Falco JSON object with Content-Type
+// application/json, exactly what Falco's http_output sends and falcosidekick's
+// `POST /` expects. Up to `concurrency` requests in flight over keep-alive
+// connections, started in queue order; a batch completes when all of its alerts are
+// delivered. Network errors, timeouts, 408, 429 and 5xx are retried with backoff
+// (forever, until shutdown); other 4xx mean the receiver will never take that alert:
+// it is counted and logged as refused, not retried.
+import { Backoff, PermanentError, retrying, type DeliveryReport, type OutputTarget, type QueuedAlert } from './target.js';
+import type { HttpOutputConfig } from '../config/schema.js';
+
+export class HttpTarget implements OutputTarget {
+  readonly name = 'http';
+  private readonly headers: Record<string, string>;
+
+  constructor(private readonly cfg: HttpOutputConfig) {
+    this.headers = { 'content-type': 'application/json', 'user-agent': 'peregrine', ...cfg.headers };
+  }
+
+  async deliver(batch: QueuedAlert[], report: DeliveryReport, stop: AbortSignal): Promise<void> {
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      const backoff = new Backoff(this.cfg.retryInitialMs, this.cfg.retryMaxMs);
+      while (next < batch.length) {
+        const a = batch[next++];
+        try {
+          await retrying(() => this.post(a, stop), report, backoff, stop);
+          report.delivered(a);
+        } catch (e) {
+          if (e instanceof PermanentError) report.refused(a, e.message);
+          else throw e;
+        }
+      }
+    };
+    const lanes: Promise<void>[] = [];
+    for (let i = 0; i < Math.min(this.cfg.concurrency, batch.length); i++) lanes.push(lane());
+    await Promise.all(lanes);
+  }
+
+  private async post(a: QueuedAlert, stop: AbortSignal): Promise<void> {
+    const res = await fetch(this.cfg.url, {
+      method: 'POST',
+      headers: this.headers,
+      body: a.json as unknown as RequestInit['body'],
+      signal: AbortSignal.any([stop, AbortSignal.timeout(this.cfg.timeoutMs)]),
+    });
+    // Drain the body so the connection can be reused.
+    const text = await res.text().catch(() => '');
+    if (res.status >= 200 && res.status < 300) return;
+    const why = `HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}`;
+    if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) {
+      // Not retried: a 4xx is about this alert, not about the receiver being down.
+      throw new PermanentError(why);
+    }
+    throw new Error(why);
+  }
+
+  async close(): Promise<void> {}
+}

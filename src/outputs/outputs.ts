@@ -1,0 +1,161 @@
+// Fan-out of released alerts to every configured output, each with its own FIFO queue
+// and delivery loop (so a slow HTTP receiver does not hold up the file).
+//
+// Memory bound: outputs.buffer_bytes per output queue. When any queue passes it, the
+// pool stops draining alert rings (`onPressure(true)`): workers block on full rings,
+// requests stop completing, the admission limits fill and the front end answers 429,
+// so the apiserver keeps the events and retries. Alerts already accepted are never
+// discarded: they wait in the queue until delivered. The bound can be exceeded by at
+// most the alerts of requests already being evaluated (rings + held alerts). Pressure
+// is released when every queue is back under half the bound.
+import type { DeliveryReport, OutputTarget, QueuedAlert } from './target.js';
+import { StoppedError } from './target.js';
+
+const BATCH_ITEMS = 512;
+const BATCH_BYTES = 1024 * 1024;
+
+export interface OutputStatus {
+  name: string;
+  up: boolean;
+  queued: number;
+  queuedBytes: number;
+  lastError?: string;
+  downSinceMs?: number;
+}
+
+export interface OutputHooks {
+  onPressure(on: boolean): void;
+  onDelivered(output: string, a: QueuedAlert): void;
+  onFailure(output: string, err: Error): void;
+  onRefused(output: string, a: QueuedAlert, why: string): void;
+}
+
+class OutputQueue {
+  private items: QueuedAlert[] = [];
+  private head = 0;
+  bytes = 0;
+  up = true;
+  lastError: string | undefined;
+  downSinceMs: number | undefined;
+  private running = false;
+  private idleWaiters: (() => void)[] = [];
+  private readonly report: DeliveryReport;
+
+  constructor(readonly target: OutputTarget, hooks: OutputHooks, private readonly onBatchDone: () => void, private readonly stop: AbortSignal) {
+    this.report = {
+      failed: (err) => {
+        if (this.up) this.downSinceMs = Date.now();
+        this.up = false;
+        this.lastError = err.message;
+        hooks.onFailure(target.name, err);
+      },
+      ok: () => {
+        this.up = true;
+        this.downSinceMs = undefined;
+      },
+      refused: (a, why) => hooks.onRefused(target.name, a, why),
+      delivered: (a) => hooks.onDelivered(target.name, a),
+    };
+  }
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  push(a: QueuedAlert): void {
+    this.items.push(a);
+    this.bytes += a.json.length;
+    if (!this.running) void this.loop();
+  }
+
+  private async loop(): Promise<void> {
+    this.running = true;
+    try {
+      while (this.head < this.items.length) {
+        // Yield once so alerts released in the same tick go out in one batch.
+        await new Promise((r) => setImmediate(r));
+        let end = this.head;
+        let bytes = 0;
+        while (end < this.items.length && end - this.head < BATCH_ITEMS && bytes < BATCH_BYTES) bytes += this.items[end++].json.length;
+        const batch = this.items.slice(this.head, end);
+        await this.target.deliver(batch, this.report, this.stop);
+        this.head = end;
+        this.bytes -= bytes;
+        if (this.head > 4096 && this.head * 2 > this.items.length) {
+          this.items = this.items.slice(this.head);
+          this.head = 0;
+        }
+        this.onBatchDone();
+      }
+      this.items = [];
+      this.head = 0;
+    } catch (e) {
+      if (!(e instanceof StoppedError)) throw e;
+    } finally {
+      this.running = false;
+      if (this.length === 0) for (const w of this.idleWaiters.splice(0)) w();
+    }
+  }
+
+  idle(): Promise<void> {
+    if (this.length === 0 && !this.running) return Promise.resolve();
+    return new Promise((r) => this.idleWaiters.push(r));
+  }
+}
+
+export class Outputs {
+  private readonly queues: OutputQueue[];
+  private pressure = false;
+  private readonly stopper = new AbortController();
+
+  constructor(targets: OutputTarget[], private readonly bufferBytes: number, private readonly hooks: OutputHooks) {
+    this.queues = targets.map((t) => new OutputQueue(t, hooks, () => this.checkPressure(), this.stopper.signal));
+  }
+
+  push(a: QueuedAlert): void {
+    for (const q of this.queues) q.push(a);
+    if (!this.pressure) this.checkPressure();
+  }
+
+  private checkPressure(): void {
+    let max = 0;
+    for (const q of this.queues) if (q.bytes > max) max = q.bytes;
+    if (!this.pressure && max > this.bufferBytes) {
+      this.pressure = true;
+      this.hooks.onPressure(true);
+    } else if (this.pressure && max <= this.bufferBytes / 2) {
+      this.pressure = false;
+      this.hooks.onPressure(false);
+    }
+  }
+
+  get underPressure(): boolean {
+    return this.pressure;
+  }
+
+  statuses(): OutputStatus[] {
+    return this.queues.map((q) => ({
+      name: q.target.name, up: q.up, queued: q.length, queuedBytes: q.bytes, lastError: q.lastError, downSinceMs: q.downSinceMs,
+    }));
+  }
+
+  /** Waits until every queue is empty, or `timeoutMs`; true when all was delivered. */
+  async flush(timeoutMs: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<false>((r) => { timer = setTimeout(() => r(false), timeoutMs); });
+    const all = Promise.all(this.queues.map((q) => q.idle())).then(() => true as const);
+    const ok = await Promise.race([all, timeout]);
+    clearTimeout(timer);
+    return ok;
+  }
+
+  /** Stops retrying (after flush gave up) and closes the targets. */
+  async close(): Promise<void> {
+    this.stopper.abort();
+    for (const q of this.queues) await q.target.close().catch(() => undefined);
+  }
+
+  undelivered(): number {
+    return this.queues.reduce((n, q) => n + q.length, 0);
+  }
+}

@@ -1,0 +1,170 @@
+// One webhook request from split to verdict: its events cut into tasks, the tasks run
+// on the pool, and the alerts they write held until the request's fate is known.
+//
+// Why hold: a request is all-or-nothing. If any of its events turns out to be
+// malformed JSON (found by the worker that parses it), the request is answered 400
+// and none of its alerts may reach an output, even those of tasks that already
+// finished. So ring records are collected per request and per task as they are
+// drained; when every task has succeeded they are released to the outputs in task
+// order (= event order) and only then is the request acknowledged. A failed,
+// aborted or crashed request's held alerts are discarded, never output: the
+// apiserver was not told 200, so it retries and they come back once.
+//
+// Memory: held alerts are bounded by the requests in flight (limits.max_inflight_bytes
+// of bodies, and each event yields at most one alert per enabled rule).
+import type { RingRecord } from './ring.js';
+import type { EvalPool } from './pool.js';
+import type { RulesState, RuleMeta } from './rules.js';
+import { OVERFLOW_FLAG, type EvalResult, type EvalTask, type EventIssueReport } from './task.js';
+
+export interface ReleasedAlert {
+  json: Buffer;
+  rule: RuleMeta;
+  cluster: string;
+  /** Event time (stageTimestamp), ms since the epoch. */
+  eventTimeMs: number;
+}
+
+interface Held {
+  json: Buffer | undefined;
+  overflow: number;
+  rule: number;
+  gen: number;
+  time: number;
+}
+
+class Batch {
+  readonly held: Held[][];
+  constructor(readonly id: number, tasks: number) {
+    this.held = Array.from({ length: tasks }, () => []);
+  }
+}
+
+export type BatchOutcome =
+  | { ok: true; events: number; alerts: number; issues: EventIssueReport[]; issueCount: number }
+  | { ok: false; status: 400 | 500; reason: 'malformed' | 'internal' | 'aborted'; message: string };
+
+export interface BatchHooks {
+  /** Per finished task (metrics): queue wait, the result. */
+  onTaskDone(queueWaitSeconds: number, res: EvalResult): void;
+  /** Alerts of requests that were rejected, aborted or failed (counted, by design not output). */
+  onDiscarded(n: number): void;
+}
+
+export class BatchRunner {
+  private readonly batches = new Map<number, Batch>();
+  private nextId = 1;
+
+  constructor(
+    private readonly pool: EvalPool,
+    private readonly rules: RulesState,
+    private readonly taskBytes: number,
+    private readonly hooks: BatchHooks,
+  ) {}
+
+  /** The pool's ring consumer: file each record under its request and task. */
+  readonly onRecord = (rec: RingRecord): void => {
+    const b = this.batches.get(rec.tag);
+    if (b === undefined) {
+      // Its request already failed: discarding is the point.
+      this.hooks.onDiscarded(1);
+      return;
+    }
+    const overflow = (rec.seq & OVERFLOW_FLAG) !== 0;
+    const seq = rec.seq & ~OVERFLOW_FLAG;
+    // Copy out of the ring: the space is reused as soon as drain() returns.
+    b.held[seq].push({
+      json: overflow ? undefined : Buffer.from(rec.payload),
+      overflow: overflow ? Number(rec.payload.toString('latin1')) : -1,
+      rule: rec.kind,
+      gen: rec.gen,
+      time: rec.time,
+    });
+  };
+
+  get inFlight(): number {
+    return this.batches.size;
+  }
+
+  /**
+   * Evaluates the `count` events at `ranges` in `body`; releases their alerts to `sink`
+   * and resolves ok, or discards them and resolves with the reason. `aborted()` is
+   * asked just before release (the client went away: not acknowledged, not output).
+   */
+  async run(
+    body: SharedArrayBuffer, ranges: Uint32Array, count: number, cluster: string | undefined, clusterLabel: string,
+    sink: (a: ReleasedAlert) => void, aborted: () => boolean,
+  ): Promise<BatchOutcome> {
+    const gen = this.rules.current;
+    // Cut into tasks of about taskBytes each, in event order.
+    const bounds: number[] = [0];
+    let acc = 0;
+    for (let i = 0; i < count; i++) {
+      acc += ranges[2 * i + 1] - ranges[2 * i];
+      if (acc >= this.taskBytes && i + 1 < count) {
+        bounds.push(i + 1);
+        acc = 0;
+      }
+    }
+    bounds.push(count);
+    const nTasks = count === 0 ? 0 : bounds.length - 1;
+    const id = this.nextId;
+    this.nextId = this.nextId >= 0x7fffffff ? 1 : this.nextId + 1;
+    const batch = new Batch(id, nTasks);
+    this.batches.set(id, batch);
+    const tasks: Promise<EvalResult>[] = [];
+    for (let t = 0; t < nTasks; t++) {
+      const task: EvalTask = {
+        batch: id,
+        seq: t,
+        body,
+        ranges: ranges.slice(2 * bounds[t], 2 * bounds[t + 1]),
+        firstItem: bounds[t],
+        cluster,
+        rulesGen: gen.gen,
+        rules: gen.sab,
+        queuedAt: this.pool.now(),
+      };
+      tasks.push(this.pool.run(task).then((res) => {
+        this.hooks.onTaskDone(Math.max(0, res.startedAt - task.queuedAt) / 1000, res);
+        return res;
+      }));
+    }
+    const settled = await Promise.allSettled(tasks);
+    this.batches.delete(id);
+    const heldCount = batch.held.reduce((n, h) => n + h.length, 0);
+
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) {
+      this.hooks.onDiscarded(heldCount);
+      return { ok: false, status: 500, reason: 'internal', message: `evaluation failed: ${(failed.reason as Error)?.message ?? String(failed.reason)}` };
+    }
+    const results = settled.map((s) => (s as PromiseFulfilledResult<EvalResult>).value);
+    const fatal = results.find((r) => r.fatal !== undefined)?.fatal;
+    if (fatal) {
+      this.hooks.onDiscarded(heldCount);
+      return { ok: false, status: 400, reason: 'malformed', message: `event ${fatal.item}: ${fatal.message}` };
+    }
+    if (aborted()) {
+      this.hooks.onDiscarded(heldCount);
+      return { ok: false, status: 500, reason: 'aborted', message: 'client went away before the acknowledgement' };
+    }
+    let events = 0;
+    let alerts = 0;
+    let issueCount = 0;
+    const issues: EventIssueReport[] = [];
+    for (let t = 0; t < nTasks; t++) {
+      const res = results[t];
+      events += res.events;
+      issueCount += res.issueCount;
+      for (const is of res.issues) if (issues.length < 20) issues.push(is);
+      for (const h of batch.held[t]) {
+        const meta = this.rules.meta(h.gen)?.rules.get(h.rule) ?? { name: `rule#${h.rule}`, priority: 'Unknown' };
+        const json = h.json ?? Buffer.from(res.overflow[h.overflow]);
+        sink({ json, rule: meta, cluster: clusterLabel, eventTimeMs: h.time });
+        alerts++;
+      }
+    }
+    return { ok: true, events, alerts, issues, issueCount };
+  }
+}

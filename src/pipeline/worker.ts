@@ -1,0 +1,115 @@
+// The worker side of the pool (a piscina task function): evaluate the events of one
+// task and write their alerts into this worker's ring. Runs synchronously start to
+// end, so a rules swap (a task with a new generation) happens between tasks: every
+// event is evaluated exactly once, by exactly one ruleset.
+import { threadId, workerData } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
+import { Processor, type Alert } from '../engine/processor.js';
+import { selectBackend } from '../engine/select-backend.js';
+import { Ruleset, type RuleFile, type RulesetOptions } from '../rules/ruleset.js';
+import { HOSTNAME } from '../fields/event.js';
+import { ErrorCode } from '../errors.js';
+import { RingWriter, claimRing } from './ring.js';
+import { C, SharedCounters } from '../metrics/shared.js';
+import { MAX_ISSUE_DETAILS, OVERFLOW_FLAG, type EvalResult, type EvalTask, type EventIssueReport, type WorkerInit } from './task.js';
+
+const init = workerData as WorkerInit;
+const ringIndex = claimRing(init.rings, threadId);
+if (ringIndex < 0) throw new Error('peregrine worker: no free alert ring (more workers than rings)');
+const ring = new RingWriter(init.rings[ringIndex]);
+const counters = new SharedCounters(init.metrics);
+const backend = await selectBackend();
+
+let gen = -1;
+let processor: Processor | undefined;
+
+// The task being evaluated, read by onAlert (one closure for all tasks: no allocation per task).
+let curBatch = 0;
+let curSeq = 0;
+let curAlerts = 0;
+let overflow: string[] = [];
+
+function onAlert(a: Alert): void {
+  curAlerts++;
+  const meta = { tag: curBatch, seq: curSeq, kind: a.rule.index, gen, time: Number(a.ts / 1000n) / 1000 };
+  if (ring.fits(Buffer.byteLength(a.json))) {
+    ring.write(meta, a.json);
+  } else {
+    // Rare: an alert bigger than half the ring goes back with the task result; the ring
+    // keeps its place in the order.
+    meta.seq |= OVERFLOW_FLAG;
+    ring.write(meta, String(overflow.length));
+    overflow.push(a.json);
+  }
+}
+
+function loadRules(task: EvalTask): void {
+  const { files, options } = JSON.parse(Buffer.from(task.rules).toString('utf8')) as { files: RuleFile[]; options: Partial<RulesetOptions> };
+  // The main thread compiled the same files first; this cannot fail unless they differ.
+  const rs = Ruleset.compile(files, options);
+  if (processor === undefined) {
+    processor = new Processor(rs, { format: { hostname: HOSTNAME, timeIso8601: init.timeIso8601 }, backend, maxEventSize: init.maxEventBytes });
+  } else {
+    processor.setRuleset(rs);
+  }
+  gen = task.rulesGen;
+  counters.add(C.RULE_COMPILES, 1);
+}
+
+export default function evaluate(task: EvalTask): EvalResult {
+  const startedAt = performance.timeOrigin + performance.now();
+  counters.add(C.BUSY, 1);
+  try {
+    if (task.rulesGen !== gen) loadRules(task);
+    const p = processor!;
+    const buf = Buffer.from(task.body);
+    const ranges = task.ranges;
+    const n = ranges.length >>> 1;
+    curBatch = task.batch;
+    curSeq = task.seq;
+    curAlerts = 0;
+    overflow = [];
+    const issues: EventIssueReport[] = [];
+    let issueCount = 0;
+    let events = 0;
+    let fatal: EventIssueReport | undefined;
+    let timestampIssues = 0;
+    let tooLarge = 0;
+    let items = 0;
+    const waitedBefore = ring.waitedMs;
+    for (let i = 0; i < n; i++) {
+      items++;
+      const r = p.processItem(buf, ranges[2 * i], ranges[2 * i + 1], onAlert, task.cluster);
+      events += r.events;
+      if (r.issues.length === 0) continue;
+      for (const is of r.issues) {
+        const rep = { code: is.code, message: is.message, item: task.firstItem + i };
+        if (is.code === ErrorCode.INPUT_JSON) {
+          fatal = rep;
+          break;
+        }
+        if (is.code === ErrorCode.INPUT_TIMESTAMP) timestampIssues++;
+        else if (is.code === ErrorCode.INPUT_TOO_LARGE) tooLarge++;
+        issueCount++;
+        if (issues.length < MAX_ISSUE_DETAILS) issues.push(rep);
+      }
+      // No point evaluating the rest: the request is rejected and its alerts discarded.
+      if (fatal) break;
+    }
+    const evalSeconds = (performance.timeOrigin + performance.now() - startedAt) / 1000;
+    counters.add(C.TASKS, 1);
+    counters.add(C.ITEMS, items);
+    counters.add(C.EVENTS, events);
+    counters.add(C.ALERTS, curAlerts);
+    counters.add(C.ISSUE_TIMESTAMP, timestampIssues);
+    counters.add(C.ISSUE_TOO_LARGE, tooLarge);
+    if (fatal) counters.add(C.ISSUE_JSON, 1);
+    counters.add(C.RING_WAIT_MS, ring.waitedMs - waitedBefore);
+    counters.evalTime.observe(evalSeconds);
+    const res: EvalResult = { ring: ringIndex, events, alerts: curAlerts, issues, issueCount, overflow, startedAt, evalSeconds };
+    if (fatal) res.fatal = fatal;
+    return res;
+  } finally {
+    counters.add(C.BUSY, -1);
+  }
+}

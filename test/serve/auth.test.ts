@@ -1,0 +1,208 @@
+// JWT authentication (keys made with jose here: PEM and JWKS) and mTLS (a CA and
+// certificates made with openssl here), against the real server.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { request } from 'node:https';
+import { SignJWT, exportJWK, exportSPKI, generateKeyPair } from 'jose';
+import { auditEvent, eventList } from './fixtures.js';
+import { metricValue, metricsText, post, readAlerts, startServer, tempDir, waitFor, type Server } from './harness.js';
+
+async function alertCluster(s: Server, id: string): Promise<string> {
+  const a = await waitFor(() => readAlerts(s.outFile).find((x) => x.output_fields['ka.auditid'] === id), `alert ${id}`);
+  return a.output_fields['ka.cluster.name'];
+}
+
+describe('JWT authentication', () => {
+  let s: Server;
+  let sj: Server;
+  let es: CryptoKey;
+  let rs: CryptoKey;
+  let other: CryptoKey;
+
+  const jwt = (claims: Record<string, unknown>, key = es, alg = 'ES256', exp: string | number = '10m') =>
+    new SignJWT(claims).setProtectedHeader({ alg, kid: 'k1' }).setIssuer('https://issuer.example').setAudience('peregrine')
+      .setIssuedAt().setExpirationTime(exp).sign(key);
+
+  beforeAll(async () => {
+    const dir = tempDir();
+    const esPair = await generateKeyPair('ES256', { extractable: true });
+    const rsPair = await generateKeyPair('RS256', { extractable: true });
+    es = esPair.privateKey;
+    rs = rsPair.privateKey;
+    other = (await generateKeyPair('ES256')).privateKey;
+    writeFileSync(join(dir, 'es.pem'), await exportSPKI(esPair.publicKey));
+    writeFileSync(join(dir, 'rs.pem'), await exportSPKI(rsPair.publicKey));
+    const base = { issuer: 'https://issuer.example', audience: 'peregrine', cluster_claim: 'k8s_cluster' };
+    s = await startServer({ dir, config: { listen: '127.0.0.1:0', auth: { jwt: { ...base, public_key_files: ['es.pem', 'rs.pem'], algorithms: ['ES256', 'RS256'] } } } });
+    const dir2 = tempDir();
+    const jwk = { ...(await exportJWK(esPair.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
+    writeFileSync(join(dir2, 'jwks.json'), JSON.stringify({ keys: [jwk] }));
+    sj = await startServer({ dir: dir2, config: { auth: { jwt: { ...base, jwks_file: 'jwks.json', algorithms: ['ES256'] } } } });
+  });
+  afterAll(async () => {
+    await s.stop();
+    await sj.stop();
+  });
+
+  it('accepts valid JWTs signed by any configured key; the cluster comes from the claim', async () => {
+    const body = eventList([auditEvent('jwt-es', { alert: true, clusterAnnotation: 'evil' })]);
+    const r = await post(s.webhook, body, { authorization: `Bearer ${await jwt({ k8s_cluster: 'east' })}` });
+    expect(r.status).toBe(200);
+    expect(await alertCluster(s, 'jwt-es')).toBe('east');
+    const r2 = await post(s.webhook, eventList([auditEvent('jwt-rs', { alert: true })]), { authorization: `Bearer ${await jwt({ k8s_cluster: 'west' }, rs, 'RS256')}` });
+    expect(r2.status).toBe(200);
+    expect(await alertCluster(s, 'jwt-rs')).toBe('west');
+  });
+
+  it('rejects bad signatures, other algorithms, wrong audience or issuer, expired tokens, and missing cluster claims', async () => {
+    const body = eventList([auditEvent('jwt-bad', { alert: true })]);
+    const hs = await new SignJWT({ k8s_cluster: 'x' }).setProtectedHeader({ alg: 'HS256' }).setIssuer('https://issuer.example').setAudience('peregrine')
+      .setExpirationTime('10m').sign(new TextEncoder().encode('a-shared-secret-that-is-long-enough!!'));
+    const bad = [
+      await jwt({ k8s_cluster: 'east' }, other),
+      hs,
+      await new SignJWT({ k8s_cluster: 'east' }).setProtectedHeader({ alg: 'ES256' }).setIssuer('https://issuer.example').setAudience('someone-else').setExpirationTime('10m').sign(es),
+      await new SignJWT({ k8s_cluster: 'east' }).setProtectedHeader({ alg: 'ES256' }).setIssuer('https://evil.example').setAudience('peregrine').setExpirationTime('10m').sign(es),
+      await jwt({ k8s_cluster: 'east' }, es, 'ES256', Math.floor(Date.now() / 1000) - 3600),
+      await new SignJWT({ k8s_cluster: 'east' }).setProtectedHeader({ alg: 'ES256' }).setIssuer('https://issuer.example').setAudience('peregrine').sign(es),
+      await jwt({ cluster: 'east' }),
+      await jwt({ k8s_cluster: 'has spaces!' }),
+      await new SignJWT({ k8s_cluster: 'east' }).setProtectedHeader({ alg: 'ES256' }).setIssuer('https://issuer.example').setAudience('peregrine')
+        .setNotBefore(Math.floor(Date.now() / 1000) + 3600).setExpirationTime('2h').sign(es),
+    ];
+    for (const [i, t] of bad.entries()) {
+      const r = await post(s.webhook, body, { authorization: `Bearer ${t}` });
+      expect(r.status, `case ${i}`).toBe(401);
+    }
+    expect(readAlerts(s.outFile).filter((a) => a.output_fields['ka.auditid'] === 'jwt-bad')).toEqual([]);
+  });
+
+  it('verifies against a JWKS file, and serves repeated tokens from the cache', async () => {
+    const t = await jwt({ k8s_cluster: 'north' });
+    for (let i = 0; i < 5; i++) {
+      const r = await post(sj.webhook, eventList([auditEvent(`jwks-${i}`, { alert: true })]), { authorization: `Bearer ${t}` });
+      expect(r.status).toBe(200);
+    }
+    expect(await alertCluster(sj, 'jwks-4')).toBe('north');
+    expect((await post(sj.webhook, eventList([]), { authorization: `Bearer ${await jwt({ k8s_cluster: 'north' }, rs, 'RS256')}` })).status).toBe(401);
+  });
+});
+
+const haveOpenssl = spawnSync('openssl', ['version']).status === 0;
+
+describe.skipIf(!haveOpenssl)('mTLS (client certificates decide the cluster)', () => {
+  let s: Server;
+  let dir: string;
+
+  const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  function makeCa(name: string): void {
+    openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.crt`, '-days', '2', '-subj', `/CN=${name}`);
+  }
+  function makeCert(name: string, ca: string, cn: string, ext?: string): void {
+    openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`);
+    const args = ['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-out', `${name}.crt`, '-days', '2'];
+    if (ext) {
+      writeFileSync(join(dir, `${name}.ext`), ext);
+      args.push('-extfile', `${name}.ext`);
+    }
+    openssl(...args);
+  }
+
+  function mtlsPost(client: string | undefined, body: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+    const u = new URL(s.webhook);
+    return new Promise((resolve, reject) => {
+      const req = request({
+        host: u.hostname, port: Number(u.port), path: u.pathname, method: 'POST',
+        ca: readFileSync(join(dir, 'serverca.crt')),
+        ...(client ? { cert: readFileSync(join(dir, `${client}.crt`)), key: readFileSync(join(dir, `${client}.key`)) } : {}),
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers },
+        servername: 'localhost',
+      }, (res) => {
+        let data = '';
+        res.on('data', (d) => { data += d; });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: data }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  beforeAll(async () => {
+    dir = tempDir();
+    makeCa('serverca');
+    makeCa('clientca');
+    makeCa('rogueca');
+    makeCert('server', 'serverca', 'localhost', 'subjectAltName=DNS:localhost,IP:127.0.0.1');
+    makeCert('apiserver-a', 'clientca', 'kube-apiserver-a');
+    makeCert('apiserver-b', 'clientca', 'kube-apiserver-b');
+    makeCert('unmapped', 'clientca', 'somebody-else');
+    makeCert('rogue', 'rogueca', 'kube-apiserver-a');
+    const fpB = execFileSync('openssl', ['x509', '-in', 'apiserver-b.crt', '-noout', '-fingerprint', '-sha256'], { cwd: dir }).toString().split('=')[1].trim();
+    writeFileSync(join(dir, 'tok'), 'a-token-for-cluster-c-123456\n');
+    s = await startServer({
+      dir,
+      config: {
+        listen: '127.0.0.1:0',
+        tls: { cert_file: 'server.crt', key_file: 'server.key', client_ca_file: 'clientca.crt' },
+        auth: {
+          client_certs: [{ cluster: 'cert-a', subject_cn: 'kube-apiserver-a' }, { cluster: 'cert-b', fingerprint_sha256: fpB }],
+          tokens: [{ cluster: 'cert-c', file: 'tok' }],
+        },
+      },
+    });
+    expect(s.webhook.startsWith('https://')).toBe(true);
+  });
+  afterAll(async () => {
+    await s.stop();
+  });
+
+  it('plain TLS (no client CA) is served by uWebSockets.js itself, with tokens', async () => {
+    const t = await startServer({
+      dir: tempDir(),
+      config: {
+        tls: { cert_file: join(dir, 'server.crt'), key_file: join(dir, 'server.key') },
+        auth: { tokens: [{ cluster: 'tls-c', file: join(dir, 'tok') }] },
+      },
+    });
+    try {
+      expect(t.webhook.startsWith('https://')).toBe(true);
+      const saved = s;
+      s = t;
+      try {
+        expect((await mtlsPost(undefined, eventList([auditEvent('tls-1', { alert: true })]))).status).toBe(401);
+        expect((await mtlsPost(undefined, eventList([auditEvent('tls-2', { alert: true })]), { authorization: 'Bearer a-token-for-cluster-c-123456' })).status).toBe(200);
+        expect(await alertCluster(t, 'tls-2')).toBe('tls-c');
+      } finally {
+        s = saved;
+      }
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it('maps certificates to clusters by subject CN or fingerprint', async () => {
+    const ra = await mtlsPost('apiserver-a', eventList([auditEvent('mtls-a', { alert: true, clusterAnnotation: 'cert-b' })]));
+    expect(ra.status).toBe(200);
+    expect(await alertCluster(s, 'mtls-a')).toBe('cert-a');
+    const rb = await mtlsPost('apiserver-b', eventList([auditEvent('mtls-b', { alert: true })]));
+    expect(rb.status).toBe(200);
+    expect(await alertCluster(s, 'mtls-b')).toBe('cert-b');
+  });
+
+  it('refuses connections without a certificate or with one from another CA', async () => {
+    await expect(mtlsPost(undefined, eventList([]))).rejects.toThrow();
+    await expect(mtlsPost('rogue', eventList([]))).rejects.toThrow();
+  });
+
+  it('an unmapped certificate needs a token; a token contradicting a mapped certificate is refused', async () => {
+    expect((await mtlsPost('unmapped', eventList([auditEvent('mtls-u0', { alert: true })]))).status).toBe(401);
+    const r = await mtlsPost('unmapped', eventList([auditEvent('mtls-u', { alert: true })]), { authorization: 'Bearer a-token-for-cluster-c-123456' });
+    expect(r.status).toBe(200);
+    expect(await alertCluster(s, 'mtls-u')).toBe('cert-c');
+    expect((await mtlsPost('apiserver-a', eventList([]), { authorization: 'Bearer a-token-for-cluster-c-123456' })).status).toBe(401);
+    const text = await metricsText(s);
+    expect(metricValue(text, 'peregrine_events_total{cluster="cert-a"}')).toBe(1);
+  });
+});
