@@ -84,6 +84,8 @@ export interface EventSpec {
   auditID?: string;
   time?: Date;
   cluster?: string;
+  /** responseStatus.message (failures carry the apiserver's explanation). */
+  message?: string;
 }
 
 let seq = 0;
@@ -159,6 +161,7 @@ export function auditEvent(e: EventSpec): Record<string, unknown> {
     status.reason = code === 403 ? 'Forbidden' : code === 404 ? 'NotFound' : code === 409 ? 'AlreadyExists' : 'Invalid';
     status.message = `${e.resource ?? 'request'} is ${status.reason}`;
   }
+  if (e.message !== undefined) status.message = e.message;
   ev.responseStatus = status;
   if (e.requestObject !== undefined && stage !== 'RequestReceived') ev.requestObject = e.requestObject;
   if (e.responseObject !== undefined && stage === 'ResponseComplete') ev.responseObject = e.responseObject;
@@ -195,7 +198,16 @@ export function scan(lines: string | Buffer, opts: { rules?: string[]; extraRule
   return { status: r.status, alerts, stderr: r.stderr.toString() };
 }
 
-export const jsonl = (events: Array<Record<string, unknown>>): string => events.map((e) => JSON.stringify(e)).join('\n') + '\n';
+/**
+ * JSON as kube-apiserver writes audit events: Go's encoding/json escapes <, > and & (and
+ * U+2028/U+2029) inside strings, so a command `a >& b` is recorded as `a \u003e\u0026 b`.
+ * Those characters only occur inside strings, so replacing them in the text is safe.
+ */
+export function goJson(v: unknown): string {
+  return JSON.stringify(v).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+export const jsonl = (events: Array<Record<string, unknown>>): string => events.map(goJson).join('\n') + '\n';
 
 export function writeTemp(name: string, text: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'pg-rules-'));

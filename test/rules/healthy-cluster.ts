@@ -5,7 +5,7 @@
 //
 // Used by healthy-cluster.test.ts; set PEREGRINE_HEALTHY_KEEP=<path> there to keep the stream.
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { type Actor, type EventSpec, anonymous, auditEvent, component, node, person, resetIds, sa } from './audit.js';
+import { type Actor, type EventSpec, anonymous, auditEvent, component, goJson, node, person, resetIds, sa } from './audit.js';
 import {
   configMap, container, cronJob, csr, hostPathVolume, job, pod, podSpec, role, safeContainer, workload, type Obj,
 } from './objects.js';
@@ -174,7 +174,7 @@ const scenarios: Scenario[] = [
     else if (kind === 7) emit(c, { verb: 'create', user: u, resource: 'tokenreviews', level: 'Request', userAgent: KUBELET_UA, requestObject: { kind: 'TokenReview', apiVersion: 'authentication.k8s.io/v1', spec: { token: '' } } });
     else {
       // the kubelet authorizing the apiserver's exec/logs relay and metrics scrapes
-      const [user, sub] = pick(c, [['kube-apiserver-kubelet-client', 'proxy'], ['system:serviceaccount:kube-system:metrics-server', 'metrics'], ['system:serviceaccount:monitoring:prometheus', 'metrics'], ['system:serviceaccount:monitoring:prometheus', 'stats']] as Array<[string, string]>);
+      const [user, sub] = pick(c, [['kube-apiserver-kubelet-client', 'proxy'], [c.flavor === 'aks' ? 'masterclient' : c.flavor === 'openshift' ? 'system:openshift-node-admin' : 'kube-apiserver-kubelet-client', 'proxy'], ['system:serviceaccount:kube-system:metrics-server', 'metrics'], ['system:serviceaccount:monitoring:prometheus', 'metrics'], ['system:serviceaccount:monitoring:prometheus', 'stats']] as Array<[string, string]>);
       emit(c, { verb: 'create', user: u, resource: 'subjectaccessreviews', level: 'Request', userAgent: KUBELET_UA, requestObject: { kind: 'SubjectAccessReview', apiVersion: 'authorization.k8s.io/v1', metadata: { creationTimestamp: null }, spec: { resourceAttributes: { verb: 'get', resource: 'nodes', subresource: sub, name: n }, user, groups: ['system:authenticated'] }, status: { allowed: false } } });
     }
   }],
@@ -244,7 +244,11 @@ const scenarios: Scenario[] = [
       else if (r === 1) emit(c, { verb: 'get', user: component('masterclient'), resource: 'configmaps', namespace: 'kube-system', name: 'extension-apiserver-authentication' });
       else if (r === 2) emit(c, { verb: 'list', user: kss('csi-azurefile-node-sa'), resource: 'persistentvolumes' });
       else if (r === 3) emit(c, { verb: 'patch', user: sa('gatekeeper-system', 'gatekeeper-admin'), resource: 'validatingwebhookconfigurations', name: 'gatekeeper-validating-webhook-configuration' });
-      else if (r === 4) emit(c, { verb: 'get', user: component('nodeclient'), resource: 'nodes', name: pick(c, c.nodes) });
+      else if (r === 4) {
+        if (chance(c, 0.5)) emit(c, { verb: 'get', user: component('nodeclient'), resource: 'nodes', name: pick(c, c.nodes) });
+        // AKS network policy: the tigera operator reconciling calico-node
+        else emit(c, { verb: 'update', user: sa('tigera-operator', 'tigera-operator'), resource: 'daemonsets', namespace: 'calico-system', name: 'calico-node', level: 'Request', userAgent: 'operator/v1.34.5', requestObject: workload('DaemonSet', 'calico-node', 'calico-system', podSpec([container('calico-node', 'mcr.microsoft.com/oss/calico/node:v3.28.2', { securityContext: { privileged: true } })], { hostNetwork: true, volumes: [hostPathVolume('var-run-calico', '/var/run/calico'), hostPathVolume('lib-modules', '/lib/modules')] })) });
+      }
       else emit(c, { verb: 'update', user: component('aksService'), resource: 'configmaps', namespace: 'kube-system', name: 'coredns-custom' });
     } else if (f === 'openshift') {
       const op = pick(c, [sa('openshift-kube-apiserver-operator', 'kube-apiserver-operator'), sa('openshift-authentication-operator', 'authentication-operator'), sa('openshift-monitoring', 'prometheus-operator')]);
@@ -289,7 +293,10 @@ const scenarios: Scenario[] = [
     else if (k === 4) emit(c, { verb: 'list', user: who, resource: pick(c, ['pods', 'nodes', 'namespaces', 'deployments', 'services']), userAgent: ua });
     else if (k === 5) emit(c, { verb: 'get', user: who, resource: 'pods', subresource: 'log', namespace: ns, name: `web-${suffix(c)}`, query: 'container=web&tailLines=100', userAgent: ua });
     else if (k === 6) watch(c, { verb: 'watch', user: who, resource: 'pods', namespace: ns, userAgent: ua });
-    else if (k === 7) emit(c, { verb: pick(c, ['get', 'list']), user: who, resource: 'secrets', namespace: ns, name: chance(c, 0.5) ? 'db-credentials' : undefined, userAgent: ua });
+    else if (k === 7) {
+      if (chance(c, 0.7)) emit(c, { verb: pick(c, ['get', 'list']), user: who, resource: 'secrets', namespace: ns, name: chance(c, 0.5) ? 'db-credentials' : undefined, userAgent: ua });
+      else emit(c, { verb: 'list', user: who, resource: 'secrets', query: pick(c, ['labelSelector=owner%3Dhelm', 'labelSelector=name%3Dweb%2Cowner%3Dhelm']), userAgent: 'Helm/3.16.2' }); // helm list -A
+    }
     else if (k === 8) emit(c, { verb: 'create', user: who, resource: pick(c, ['selfsubjectaccessreviews', 'selfsubjectrulesreviews']), userAgent: ua });
     else if (k === 9) emit(c, { verb: 'list', user: who, resource: pick(c, ['pods', 'nodes']), apiGroup: 'metrics.k8s.io', apiVersion: 'v1beta1', namespace: ns, userAgent: ua });
     else if (k === 10) emit(c, { verb: 'get', user: who, uri: pick(c, ['/api', '/apis', '/openapi/v3', '/api/v1?timeout=32s']), userAgent: ua });
@@ -364,7 +371,7 @@ export function writeHealthyCluster(path: string, count: number, seed: number): 
           if ((x -= w) < 0) { run(c); break; }
         }
       }
-      const lines = c.out.slice(0, count - written).map((e) => JSON.stringify(e)).join('\n') + '\n';
+      const lines = c.out.slice(0, count - written).map(goJson).join('\n') + '\n';
       writeSync(fd, lines);
       written += Math.min(c.out.length, count - written);
     }

@@ -114,7 +114,7 @@ describe('rules check', () => {
   it('the bundled rules pass rules check --strict with no warnings', () => {
     const r = spawnSync(process.execPath, [CLI, 'rules', 'check', '--strict', RULES_DIR]);
     expect(r.status, r.stderr.toString()).toBe(0);
-    expect(r.stdout.toString()).toMatch(/Ok, 47 k8s_audit rules \(0 disabled\), 0 warnings/);
+    expect(r.stdout.toString()).toMatch(/Ok, 48 k8s_audit rules \(0 disabled\), 0 warnings/);
   });
 
   it('the bundled rules are the default of peregrine scan', () => {
