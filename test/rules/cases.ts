@@ -314,7 +314,7 @@ export const CASES: RuleCase[] = [
     ],
   },
   {
-    rule: 'Direct Kubelet API Access Checked',
+    rule: 'Direct Kubelet API Access',
     positives: [
       {
         title: 'kubelet authorizing a workload token for /exec',
