@@ -82,6 +82,7 @@ export function parseYaml(file: string, text: string): YNode[] {
   const doc = new YamlDoc(file, text);
   const docs: YNode[] = [];
   const stack: Frame[] = [];
+  const results = new WeakMap<YNode, object>();
   let top: YNode | undefined;
   const listener = (ev: 'open' | 'close', state: { position: number; kind: string | null; result: unknown }): void => {
     if (ev === 'open') {
@@ -90,6 +91,15 @@ export function parseYaml(file: string, text: string): YNode[] {
     }
     const f = stack.pop();
     if (f === undefined) return;
+    const r0 = state.result;
+    // js-yaml reports some flow collections twice (an outer compose around the inner
+    // one, same result object): keep the one node.
+    if (f.children.length === 1 && r0 !== null && typeof r0 === 'object' && results.get(f.children[0]) === r0) {
+      const only = f.children[0];
+      if (stack.length > 0) stack[stack.length - 1].children.push(only);
+      else top = only;
+      return;
+    }
     const kind = state.kind === 'mapping' ? 'mapping' : state.kind === 'sequence' ? 'sequence' : 'scalar';
     const node: YNode = {
       kind, value: null, start: contentStart(text, f.start, state.position), end: state.position,
@@ -110,6 +120,7 @@ export function parseYaml(file: string, text: string): YNode[] {
         node.pairs = keys.map((k) => [synth(k, node), synth(obj[k], node)]);
       }
     }
+    if (r !== null && typeof r === 'object') results.set(node, r);
     if (stack.length > 0) stack[stack.length - 1].children.push(node);
     else top = node;
   };
