@@ -3,12 +3,12 @@
 // thread; it owns its node table and event view and reuses them for every document.
 import { NodeTable } from '../events/nodes.js';
 import { EventView } from '../events/view.js';
-import { collectEvents, collectItem, DEFAULT_MAX_EVENT_SIZE, type EventIssue, type EventRef } from '../events/audit.js';
+import { EventCollector, DEFAULT_MAX_EVENT_SIZE } from '../events/audit.js';
 import { ErrorCode, type ErrorCodeValue } from '../errors.js';
 import type { CompiledRule, Ruleset } from '../rules/ruleset.js';
 import { AlertFormatter, type AlertFormatOptions } from '../outputs/falco-alert.js';
 import { type JsonBackend, jsBackend, JsonInputError, type PreparedPlan } from './backend.js';
-import { Rows } from '../events/plan.js';
+import { Rows, STAGE_TIMESTAMP_SLOT } from '../events/plan.js';
 
 export interface Alert {
   rule: CompiledRule;
@@ -44,8 +44,20 @@ export interface ProcessorOptions {
 export class Processor {
   private table = new NodeTable(4096);
   private view: EventView;
-  private events: EventRef[] = [];
-  private issues: EventIssue[] = [];
+  private collector = new EventCollector();
+  /** Slot of stageTimestamp in the prepared plan, or -1. */
+  private stageSlot = -1;
+  private stageRow = 0;
+  private readonly stageTimestampOf = (root: number): number => {
+    // Event roots are visited in document order, as rows are.
+    const rows = this.rows!;
+    const count = rows.count;
+    let r = this.stageRow;
+    while (r < count && rows.rowNode(r) < root) r++;
+    this.stageRow = r;
+    if (r < count && rows.rowNode(r) === root) return rows.data[rows.slotBase(r) + this.stageSlot];
+    return -2;
+  };
   private matched: CompiledRule[] = [];
   private formatter: AlertFormatter;
   private eventNum = 0;
@@ -63,9 +75,16 @@ export class Processor {
     const view = new EventView(this.table, ruleset.slots.count);
     this.plan = this.backend.preparePlan?.(ruleset.slots.plan);
     this.rows = this.plan ? new Rows(this.plan.slotCount) : undefined;
+    this.stageSlot = -1;
+    this.collector.stageTimestampOf = undefined;
     if (this.plan) {
       view.recorded = this.plan.recorded;
       view.symbols = this.plan.symbols;
+      const slot = STAGE_TIMESTAMP_SLOT;
+      if (this.plan.recorded[slot] === 1) {
+        this.stageSlot = slot;
+        this.collector.stageTimestampOf = this.stageTimestampOf;
+      }
     }
     return view;
   }
@@ -110,19 +129,21 @@ export class Processor {
       }
       throw e;
     }
-    this.events.length = 0;
-    this.issues.length = 0;
     const max = this.opts.maxEventSize ?? DEFAULT_MAX_EVENT_SIZE;
-    if (item) collectItem(this.table, root, this.events, this.issues, max);
-    else collectEvents(this.table, root, this.events, this.issues, max);
-    for (const i of this.issues) issues.push({ code: i.code, message: i.message, item: i.item });
+    const collector = this.collector;
+    this.stageRow = 0;
+    if (item) collector.collectItem(this.table, root, max);
+    else collector.collect(this.table, root, max);
+    for (const i of collector.issues) issues.push({ code: i.code, message: i.message, item: i.item });
     let alerts = 0;
     const view = this.view;
     const matched = this.matched;
     const rows = this.plan ? this.rows : undefined;
     const rowCount = rows ? rows.count : 0;
     let r = 0;
-    for (const ev of this.events) {
+    const events = collector.events;
+    for (let k = 0; k < collector.count; k++) {
+      const ev = events[k];
       // Rows and events are both in document order.
       let row = -1;
       if (rows !== undefined) {
@@ -138,6 +159,6 @@ export class Processor {
         alerts++;
       }
     }
-    return { events: this.events.length, alerts, issues };
+    return { events: collector.count, alerts, issues };
   }
 }

@@ -30,82 +30,108 @@ export interface EventIssue {
 }
 
 /**
- * Appends the audit events of the document rooted at `root` to `events`. A document
- * that is not an Event, an EventList or an array of those is rejected as a whole
- * (nothing from it is evaluated); single events with no usable time or over the size
- * limit are rejected alone.
+ * Splits documents into events. Reused for every document: event records are pooled,
+ * so the per-event path allocates nothing.
  */
-export function collectEvents(
-  t: NodeTable, root: number, events: EventRef[], issues: EventIssue[], maxEventSize = DEFAULT_MAX_EVENT_SIZE,
-): boolean {
-  const firstEvent = events.length;
-  const firstIssue = issues.length;
-  const counter = { n: 0 };
-  if (!walk(t, root, events, issues, maxEventSize, counter, true)) {
-    events.length = firstEvent;
-    issues.length = firstIssue;
-    issues.push({ code: ErrorCode.INPUT_NOT_AUDIT, message: NOT_RECOGNIZED, item: -1 });
+export class EventCollector {
+  /** Event records; the first `count` are this document's. */
+  readonly events: EventRef[] = [];
+  count = 0;
+  readonly issues: EventIssue[] = [];
+  private item = 0;
+  private max = DEFAULT_MAX_EVENT_SIZE;
+  /** Finds an event root's stageTimestamp node faster than by key search, when it can (-2: it cannot). */
+  stageTimestampOf: ((root: number) => number) | undefined;
+
+  /**
+   * Collects the audit events of the document rooted at `root`. A document that is not
+   * an Event, an EventList or an array of those is rejected as a whole (nothing from it
+   * is evaluated); single events with no usable time or over the size limit are rejected
+   * alone. Returns false when the document is rejected.
+   */
+  collect(t: NodeTable, root: number, maxEventSize = DEFAULT_MAX_EVENT_SIZE): boolean {
+    this.count = 0;
+    this.issues.length = 0;
+    this.item = 0;
+    this.max = maxEventSize;
+    if (!this.walk(t, root, true)) {
+      this.count = 0;
+      this.issues.length = 0;
+      this.issues.push({ code: ErrorCode.INPUT_NOT_AUDIT, message: NOT_RECOGNIZED, item: -1 });
+      return false;
+    }
+    return true;
+  }
+
+  /** Collects one EventList item (whatever its `kind`) if it has a usable time and size. */
+  collectItem(t: NodeTable, root: number, maxEventSize = DEFAULT_MAX_EVENT_SIZE): boolean {
+    this.count = 0;
+    this.issues.length = 0;
+    this.max = maxEventSize;
+    this.single(t, root, 0);
+    return this.count > 0;
+  }
+
+  private walk(t: NodeTable, n: number, top: boolean): boolean {
+    const type = t.kind[n] & TYPE_MASK;
+    if (type === ARR) {
+      for (let c = t.first[n]; c !== -1; c = t.next[c]) if (!this.walk(t, c, false)) return false;
+      return true;
+    }
+    if (type !== OBJ) return false;
+    const kind = getMember(t, n, K_KIND);
+    if (kind === -1 || (t.kind[kind] & TYPE_MASK) !== STR) return false;
+    const k = stringOf(t, kind);
+    if (k === 'EventList') {
+      const items = getMember(t, n, K_ITEMS);
+      if (items === -1 || (t.kind[items] & TYPE_MASK) !== ARR) return false;
+      for (let c = t.first[items]; c !== -1; c = t.next[c]) this.single(t, c, this.item++);
+      return true;
+    }
+    if (k === 'Event') {
+      // A document that is one Event: its problems are the document's (no item number).
+      this.single(t, n, top ? -1 : this.item++);
+      return true;
+    }
     return false;
   }
-  return true;
-}
 
-function walk(t: NodeTable, n: number, events: EventRef[], issues: EventIssue[], max: number, counter: { n: number }, top: boolean): boolean {
-  const type = t.kind[n] & TYPE_MASK;
-  if (type === ARR) {
-    for (let c = t.first[n]; c !== -1; c = t.next[c]) if (!walk(t, c, events, issues, max, counter, false)) return false;
-    return true;
+  private single(t: NodeTable, n: number, item: number): void {
+    let st = this.stageTimestampOf !== undefined ? this.stageTimestampOf(n) : -2;
+    if (st === -2) st = getMember(t, n, K_STAGE_TS);
+    if (st === -1) {
+      this.issues.push({ code: ErrorCode.INPUT_TIMESTAMP, message: "can't read stageTimestamp", item });
+      return;
+    }
+    const time = SCRATCH;
+    if (t.kind[st] !== STR || !parseEventTimeBytes(t.buf, t.vs[st], t.ve[st], time)) {
+      try {
+        parseEventTime((t.kind[st] & TYPE_MASK) === STR ? stringOf(t, st) : '', time);
+      } catch (e) {
+        if (!(e instanceof TimeParseError)) throw e;
+        this.issues.push({ code: ErrorCode.INPUT_TIMESTAMP, message: e.message, item });
+        return;
+      }
+    }
+    const raw = t.ve[n] - t.vs[n];
+    if (raw > this.max) {
+      const size = compactLength(t.buf, t.vs[n], t.ve[n]);
+      if (size > this.max) {
+        this.issues.push({ code: ErrorCode.INPUT_TOO_LARGE, message: `event larger than maxEventSize: size=${size}`, item });
+        return;
+      }
+    }
+    let ev = this.events[this.count];
+    if (ev === undefined) {
+      ev = { root: n, sec: 0, nsec: 0, item };
+      this.events.push(ev);
+    }
+    ev.root = n;
+    ev.sec = time.sec;
+    ev.nsec = time.nsec;
+    ev.item = item;
+    this.count++;
   }
-  if (type !== OBJ) return false;
-  const kind = getMember(t, n, K_KIND);
-  if (kind === -1 || (t.kind[kind] & TYPE_MASK) !== STR) return false;
-  const k = stringOf(t, kind);
-  if (k === 'EventList') {
-    const items = getMember(t, n, K_ITEMS);
-    if (items === -1 || (t.kind[items] & TYPE_MASK) !== ARR) return false;
-    for (let c = t.first[items]; c !== -1; c = t.next[c]) single(t, c, events, issues, max, counter.n++);
-    return true;
-  }
-  if (k === 'Event') {
-    // A document that is one Event: its problems are the document's (no item number).
-    single(t, n, events, issues, max, top ? -1 : counter.n++);
-    return true;
-  }
-  return false;
-}
-
-/** Appends one EventList item (whatever its `kind`) if it has a usable time and size. */
-export function collectItem(t: NodeTable, root: number, events: EventRef[], issues: EventIssue[], maxEventSize = DEFAULT_MAX_EVENT_SIZE): boolean {
-  const before = events.length;
-  single(t, root, events, issues, maxEventSize, 0);
-  return events.length > before;
 }
 
 const SCRATCH: EventTime = { sec: 0, nsec: 0 };
-
-function single(t: NodeTable, n: number, events: EventRef[], issues: EventIssue[], max: number, item: number): void {
-  const st = getMember(t, n, K_STAGE_TS);
-  if (st === -1) {
-    issues.push({ code: ErrorCode.INPUT_TIMESTAMP, message: "can't read stageTimestamp", item });
-    return;
-  }
-  const time = SCRATCH;
-  if (t.kind[st] !== STR || !parseEventTimeBytes(t.buf, t.vs[st], t.ve[st], time)) {
-    try {
-      parseEventTime((t.kind[st] & TYPE_MASK) === STR ? stringOf(t, st) : '', time);
-    } catch (e) {
-      if (!(e instanceof TimeParseError)) throw e;
-      issues.push({ code: ErrorCode.INPUT_TIMESTAMP, message: e.message, item });
-      return;
-    }
-  }
-  const raw = t.ve[n] - t.vs[n];
-  if (raw > max) {
-    const size = compactLength(t.buf, t.vs[n], t.ve[n]);
-    if (size > max) {
-      issues.push({ code: ErrorCode.INPUT_TOO_LARGE, message: `event larger than maxEventSize: size=${size}`, item });
-      return;
-    }
-  }
-  events.push({ root: n, sec: time.sec, nsec: time.nsec, item });
-}

@@ -148,12 +148,11 @@ function matchLiteral(buf: Buffer, i: number, end: number, lit: string): boolean
   return true;
 }
 
-const ESC_OK = new Uint8Array(256);
-for (const ch of '"\\/bfnrtu') ESC_OK[ch.charCodeAt(0)] = 1;
-
 /**
  * Scans a string body starting after the opening quote. Returns the index of the
- * closing quote, negated minus one when the string contains escapes.
+ * closing quote, negated minus one when the string contains escapes. Like Falco's
+ * parser, escape sequences are not validated: an unknown one (`\x`) is kept verbatim
+ * when decoded. Raw control characters are rejected.
  */
 function scanString(buf: Buffer, i: number, end: number): number {
   const start = i;
@@ -163,20 +162,10 @@ function scanString(buf: Buffer, i: number, end: number): number {
     if (c === 0x22) return esc ? -i - 1 : i;
     if (c === 0x5c) {
       esc = true;
+      if (i + 1 >= end) break;
       const e = buf[i + 1];
-      if (i + 1 >= end || !ESC_OK[e]) {
-        throw new JsonSyntaxError(`invalid escape sequence in string`, i);
-      }
-      if (e === 0x75) {
-        for (let k = 2; k < 6; k++) {
-          const h = buf[i + k];
-          const ok = i + k < end && ((h >= 0x30 && h <= 0x39) || (h >= 0x41 && h <= 0x46) || (h >= 0x61 && h <= 0x66));
-          if (!ok) throw new JsonSyntaxError(`invalid \\u escape in string`, i);
-        }
-        i += 6;
-      } else {
-        i += 2;
-      }
+      if (e < 0x20) throw new JsonSyntaxError(`unescaped control character 0x${e.toString(16).padStart(2, '0')} in string`, i + 1);
+      i += 2;
       continue;
     }
     if (c < 0x20) throw new JsonSyntaxError(`unescaped control character 0x${c.toString(16).padStart(2, '0')} in string`, i);

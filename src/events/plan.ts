@@ -18,6 +18,9 @@ function node(): PlanNode {
   return { children: new Map(), full: false, eventRoot: false, slot: -1 };
 }
 
+/** The slot every plan records each event's stageTimestamp in. */
+export const STAGE_TIMESTAMP_SLOT = 0;
+
 export class FieldPlan {
   readonly root: PlanNode = node();
   /** Slot paths, by slot id. */
@@ -35,8 +38,8 @@ export class FieldPlan {
     // Documents are an Event, an EventList (items), or arrays of those.
     this.root.children.set('kind', { ...node(), full: true });
     this.root.children.set('items', this.root);
-    // Every event needs its time (see events/audit.ts).
-    this.need(['stageTimestamp']);
+    // Every event needs its time (see events/audit.ts): slot STAGE_TIMESTAMP_SLOT.
+    this.slot(['stageTimestamp']);
   }
 
   /** The subtree at `keys` is read (a fully materialized leaf). */

@@ -45,6 +45,8 @@ export interface EventTime {
 }
 
 const DIGIT = (b: number): number => b - 48;
+const DATE_DIGITS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18];
+const ZONE_DIGITS = [1, 2, 4, 5];
 
 /**
  * Fast path for the usual `YYYY-MM-DDTHH:MM:SS[.fff…](Z|±HH:MM)` bytes (what Go's own
@@ -53,8 +55,8 @@ const DIGIT = (b: number): number => b - 48;
 export function parseEventTimeBytes(buf: Buffer, s: number, e: number, out: EventTime): boolean {
   const len = e - s;
   if (len < 20) return false;
-  for (const k of [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]) {
-    const c = buf[s + k];
+  for (let j = 0; j < DATE_DIGITS.length; j++) {
+    const c = buf[s + DATE_DIGITS[j]];
     if (c < 48 || c > 57) return false;
   }
   if (buf[s + 4] !== 0x2d || buf[s + 7] !== 0x2d || buf[s + 10] !== 0x54 || buf[s + 13] !== 0x3a || buf[s + 16] !== 0x3a) return false;
@@ -80,8 +82,8 @@ export function parseEventTimeBytes(buf: Buffer, s: number, e: number, out: Even
   if (i === e - 1 && buf[i] === 0x5a) {
     // Z
   } else if (i === e - 6 && (buf[i] === 0x2b || buf[i] === 0x2d) && buf[i + 3] === 0x3a) {
-    for (const k of [1, 2, 4, 5]) {
-      const c = buf[i + k];
+    for (let j = 0; j < ZONE_DIGITS.length; j++) {
+      const c = buf[i + ZONE_DIGITS[j]];
       if (c < 48 || c > 57) return false;
     }
     const hh = DIGIT(buf[i + 1]) * 10 + DIGIT(buf[i + 2]);

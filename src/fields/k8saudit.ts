@@ -75,25 +75,32 @@ function listFromKeys(...path: string[]): Build {
 
 const idx = (arg: FieldArg): number => (arg.present ? arg.index : -1);
 
-const pathCache = new Map<string, Buffer[]>();
+const pathCache = new Map<string, Map<string, Buffer[]>>();
 
-/** Encoded key paths, built once per distinct path (never per event). */
-function cachedKeys(...path: string[]): Buffer[] {
-  const id = path.join('\u0000');
-  let k = pathCache.get(id);
+/**
+ * Encoded key path requestObject.spec.<listName>.<sub> (sub dot-separated), built once
+ * per distinct path: the per-event path only does two map lookups.
+ */
+function containerPath(listName: string, sub: string): Buffer[] {
+  let byList = pathCache.get(listName);
+  if (byList === undefined) {
+    byList = new Map();
+    pathCache.set(listName, byList);
+  }
+  let k = byList.get(sub);
   if (k === undefined) {
-    k = keys(...path);
-    pathCache.set(id, k);
+    k = keys('requestObject', 'spec', ...(listName === '' ? [] : [listName]), ...sub.split('.'));
+    byList.set(sub, k);
   }
   return k;
 }
 
-function containerValues(t: NodeTable, root: number, listName: string, indexFilter: number, sub: string[]): number[] | undefined {
-  return values(t, root, indexFilter, cachedKeys('requestObject', 'spec', listName, ...sub));
+function containerValues(t: NodeTable, root: number, listName: string, indexFilter: number, sub: string): number[] | undefined {
+  return values(t, root, indexFilter, containerPath(listName, sub));
 }
 
 function readImages(t: NodeTable, root: number, listName: string, indexFilter: number): string[] | undefined {
-  const arr = containerValues(t, root, listName, indexFilter, ['image']);
+  const arr = containerValues(t, root, listName, indexFilter, 'image');
   return arr === undefined ? undefined : arrayAsStrings(t, arr);
 }
 
@@ -103,7 +110,7 @@ function repository(image: string): string {
 
 /** Joined string arrays (command, args) per container; missing ones skipped. */
 function readJoined(t: NodeTable, root: number, listName: string, indexFilter: number, sub: string): string[] | undefined {
-  const arr = containerValues(t, root, listName, indexFilter, [sub]);
+  const arr = containerValues(t, root, listName, indexFilter, sub);
   if (arr === undefined) return undefined;
   const res: string[] = [];
   for (const n of arr) {
@@ -120,7 +127,7 @@ function readJoined(t: NodeTable, root: number, listName: string, indexFilter: n
 }
 
 function readHostPorts(t: NodeTable, root: number, listName: string, indexFilter: number): string[] | undefined {
-  const arr = containerValues(t, root, listName, indexFilter, ['ports']);
+  const arr = containerValues(t, root, listName, indexFilter, 'ports');
   if (arr === undefined) return undefined;
   const res: string[] = [];
   const hostPort = key('hostPort');
@@ -140,9 +147,9 @@ function readHostPorts(t: NodeTable, root: number, listName: string, indexFilter
 /** eff_run_as_user / eff_run_as_group: the container's own key, else the pod's, else "0". */
 function readEffective(t: NodeTable, root: number, listName: string, indexFilter: number, k: string): string[] | undefined {
   let podId = '0';
-  const podValue = getPath(t, root, cachedKeys('requestObject', 'spec', k));
+  const podValue = getPath(t, root, containerPath('', k));
   if (podValue !== -1) podId = asString(t, podValue)!;
-  const arr = containerValues(t, root, listName, indexFilter, [k]);
+  const arr = containerValues(t, root, listName, indexFilter, k);
   if (arr === undefined) return undefined;
   return list(arr.map((n) => (n === -1 ? podId : asString(t, n)!)));
 }
@@ -153,8 +160,9 @@ const podReads = (listName: string) => (): string[][] => [
 ];
 
 function skipNil(listName: string, ...sub: string[]): Build {
+  const subPath = sub.join('.');
   return ka((t, root, arg) => {
-    const arr = containerValues(t, root, listName, idx(arg), sub);
+    const arr = containerValues(t, root, listName, idx(arg), subPath);
     return arr === undefined ? undefined : list(arrayAsStringsSkipNil(t, arr));
   }, podReads(listName));
 }
@@ -167,7 +175,7 @@ function containerFields(listName: string, label: string, withHostPort: boolean)
   const defs: FieldDef[] = [
     f('name', `When the request object refers to a pod, the ${label} names.`,
       ka((t, root, arg) => {
-        const arr = containerValues(t, root, listName, idx(arg), ['name']);
+        const arr = containerValues(t, root, listName, idx(arg), 'name');
         return arr === undefined ? undefined : list(arrayAsStrings(t, arr));
       }, reads)),
     f('image', `When the request object refers to a pod, the ${label} images.`,
@@ -341,7 +349,7 @@ export const K8SAUDIT_FIELDS: FieldDef[] = [
   s('ka.req.pod.host_pid', 'When the request object refers to a pod, the value of the hostPID flag.', fromKeys('requestObject', 'spec', 'hostPID')),
   s('ka.req.container.privileged', 'Deprecated by ka.req.pod.containers.privileged. Returns true if any container has privileged=true',
     ka((t, root) => {
-      const arr = containerValues(t, root, 'containers', -1, ['securityContext', 'privileged']);
+      const arr = containerValues(t, root, 'containers', -1, 'securityContext.privileged');
       if (arr === undefined) return undefined;
       for (const n of arr) if (n !== -1 && (t.kind[n] & TYPE_MASK) === TRUE) return 'true';
       return 'false';

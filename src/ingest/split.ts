@@ -16,6 +16,7 @@
 //    error there rejects the whole request (see pipeline/batch.ts: its alerts are held
 //    until every task of the request succeeded, then released or discarded).
 import { isUtf8 } from 'node:buffer';
+import { decodeJsonString } from '../events/nodes.js';
 
 export class SplitError extends Error {
   constructor(message: string, readonly offset: number) {
@@ -30,10 +31,6 @@ const MAX_DEPTH = 300;
 
 const WS = new Uint8Array(256);
 WS[0x20] = WS[0x0a] = WS[0x0d] = WS[0x09] = 1;
-const HEX = new Uint8Array(256);
-for (const c of '0123456789abcdefABCDEF') HEX[c.charCodeAt(0)] = 1;
-const ESC = new Uint8Array(256);
-for (const c of '"\\/bfnrtu') ESC[c.charCodeAt(0)] = 1;
 
 const Q = 0x22;
 const BS = 0x5c;
@@ -289,14 +286,9 @@ export class BodySplitter {
       if (c === Q) return i;
       if (c < 0x20) throw new SplitError(`control character 0x${c.toString(16).padStart(2, '0')} in string`, i);
       if (c === BS) {
-        const e = buf[i + 1];
-        if (i + 1 >= end || !ESC[e]) throw new SplitError(`invalid escape in string`, i);
-        if (e === 0x75) {
-          for (let k = 2; k < 6; k++) if (i + k >= end || !HEX[buf[i + k]]) throw new SplitError('invalid \\u escape in string', i);
-          i += 6;
-        } else {
-          i += 2;
-        }
+        // Escapes are not validated (as in Falco's parser and the engine), only skipped.
+        if (i + 1 < end && buf[i + 1] < 0x20) throw new SplitError(`control character 0x${buf[i + 1].toString(16).padStart(2, '0')} in string`, i + 1);
+        i += 2;
         continue;
       }
       i++;
@@ -346,9 +338,5 @@ function bytesEqual(buf: Buffer, s: number, e: number, want: Buffer): boolean {
 
 /** A short key or `kind` value with escapes (rare): decode it like the engine does. */
 function decodeString(buf: Buffer, s: number, e: number): string {
-  try {
-    return JSON.parse('"' + buf.toString('utf8', s, e) + '"') as string;
-  } catch {
-    throw new SplitError('invalid escape in string', s);
-  }
+  return decodeJsonString(buf, s, e);
 }

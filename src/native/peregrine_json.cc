@@ -52,24 +52,27 @@ inline bool is_ws(uint8_t c) { return c == ' ' || c == '\n' || c == '\r' || c ==
 inline bool is_digit(uint8_t c) { return c >= '0' && c <= '9'; }
 inline bool is_hex(uint8_t c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 
-// Checks escapes in a string body [p, e); sets *esc when there is any.
-bool check_string(const uint8_t *p, const uint8_t *e, bool *esc) {
-  const uint8_t *q = static_cast<const uint8_t *>(memchr(p, '\\', size_t(e - p)));
-  if (q == nullptr) { *esc = false; return true; }
-  *esc = true;
-  while (q < e) {
-    if (*q != '\\') { q++; continue; }
-    if (q + 1 >= e) return false;
-    switch (q[1]) {
-      case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
-        q += 2; break;
-      case 'u':
-        if (q + 6 > e || !is_hex(q[2]) || !is_hex(q[3]) || !is_hex(q[4]) || !is_hex(q[5])) return false;
-        q += 6; break;
-      default:
-        return false;
-    }
+inline bool has_byte(uint64_t x, uint64_t b) {
+  uint64_t y = x ^ (0x0101010101010101ULL * b);
+  return ((y - 0x0101010101010101ULL) & ~y & 0x8080808080808080ULL) != 0;
+}
+
+// First backslash in [q, e), or e.
+inline const uint8_t *find_backslash(const uint8_t *q, const uint8_t *e) {
+  while (q + 8 <= e) {
+    uint64_t x;
+    memcpy(&x, q, 8);
+    if (has_byte(x, '\\')) break;
+    q += 8;
   }
+  while (q < e && *q != '\\') q++;
+  return q;
+}
+
+// Whether a string body [p, e) has escapes. Escape sequences are not validated (as in
+// Falco's parser); stage 1 has already rejected raw control characters.
+inline bool check_string(const uint8_t *p, const uint8_t *e, bool *esc) {
+  *esc = find_backslash(p, e) < e;
   return true;
 }
 
@@ -217,6 +220,76 @@ class Extractor {
     return e;
   }
 
+  // Validates the container at structural i exactly as stage 2 would, without
+  // materializing anything; `depth` containers are already open around it. Returns the
+  // index of the structural after it, or UINT32_MAX when the JSON is invalid.
+  static uint32_t skip_container(const uint8_t *buf, uint32_t len, const uint32_t *si, uint32_t n, uint32_t i, size_t depth) {
+    constexpr uint32_t BAD = UINT32_MAX;
+    uint64_t objbits[(MAX_DEPTH + 64) / 64] = {0};
+    uint32_t d = 0;
+    auto push = [&](bool obj) {
+      if (obj) objbits[d >> 6] |= (uint64_t(1) << (d & 63));
+      else objbits[d >> 6] &= ~(uint64_t(1) << (d & 63));
+      d++;
+    };
+    auto top_obj = [&]() { return ((objbits[(d - 1) >> 6] >> ((d - 1) & 63)) & 1) != 0; };
+  value: {
+      if (i >= n) return BAD;
+      uint32_t p = si[i];
+      uint8_t c = buf[p];
+      uint32_t next = i + 1 < n ? si[i + 1] : len;
+      if (c == '{' || c == '[') {
+        if (depth + d + 1 > MAX_DEPTH) return BAD;
+        push(c == '{');
+        i++;
+        if (i < n && buf[si[i]] == (c == '{' ? '}' : ']')) { i++; d--; goto after_value; }
+        if (c == '{') goto key;
+        goto value;
+      }
+      if (c == '"') {
+        uint32_t close = token_end(buf, p, next);
+        if (close <= p + 1 || buf[close - 1] != '"') return BAD;
+      } else if (c == '-' || is_digit(c)) {
+        if (!check_number(buf + p, buf + token_end(buf, p, next))) return BAD;
+      } else {
+        uint32_t l = token_end(buf, p, next) - p;
+        if (!((l == 4 && memcmp(buf + p, "true", 4) == 0) || (l == 5 && memcmp(buf + p, "false", 5) == 0) ||
+              (l == 4 && memcmp(buf + p, "null", 4) == 0))) return BAD;
+      }
+      i++;
+      goto after_value;
+    }
+  key: {
+      if (i >= n) return BAD;
+      uint32_t k = si[i];
+      if (buf[k] != '"') return BAD;
+      uint32_t next = i + 1 < n ? si[i + 1] : len;
+      uint32_t close = token_end(buf, k, next);
+      if (close <= k + 1 || buf[close - 1] != '"') return BAD;
+      i++;
+      if (i >= n || buf[si[i]] != ':') return BAD;
+      i++;
+      goto value;
+    }
+  after_value: {
+      if (d == 0) return i;
+      if (i >= n) return BAD;
+      uint8_t b = buf[si[i]];
+      bool obj = top_obj();
+      if (b == ',') {
+        i++;
+        if (obj) goto key;
+        goto value;
+      }
+      if (b == (obj ? '}' : ']')) {
+        i++;
+        d--;
+        goto after_value;
+      }
+      return BAD;
+    }
+  }
+
   int64_t stage2(const uint8_t *buf, uint32_t len, uint32_t base, const uint32_t *si, uint32_t n, Table &t,
                  const Plan *plan, Rows &rows, int32_t *meta) {
     stack_.clear();
@@ -262,6 +335,11 @@ class Extractor {
       const bool keep = pn != -1;
       uint32_t p = si[i];
       uint8_t c = buf[p];
+      if (!keep && (c == '{' || c == '[')) {
+        uint32_t after = skip_container(buf, len, si, n, i, stack_.size());
+        if (after == UINT32_MAX) return 0;
+        i = after;
+      } else {
       uint32_t next = i + 1 < n ? si[i + 1] : len;
       bool opened = false;
       uint8_t kind;
@@ -350,6 +428,7 @@ class Extractor {
         } else {
           continue;
         }
+      }
       }
       // After a value: close containers or take a comma.
       for (;;) {
