@@ -147,3 +147,52 @@ describe('scan with either backend', () => {
     expect(js.alerts.length).toBeGreaterThan(30);
   });
 });
+
+describe('batch parsing (many documents per native call)', () => {
+  it('gives the same alerts and errors as one document at a time, with broken documents anywhere', async () => {
+    const { Ruleset } = await import('../src/rules/ruleset.js');
+    const { Processor } = await import('../src/engine/processor.js');
+    const { readFileSync } = await import('node:fs');
+    const files = ['rules/falco_rules.lists.yaml', 'rules/k8s_audit_rules.latest.yaml'].map((r) => join(CONFORMANCE, r));
+    const rs = Ruleset.compile(files.map((f) => ({ name: f, text: readFileSync(f, 'utf8') })), { ruleMatching: 'all' });
+    const r = rng(77);
+    const lines: string[] = generateLines(400, 5);
+    // Damage some lines: unclosed strings, truncations, garbage, empty objects, non-events.
+    for (let i = 0; i < lines.length; i += 7) {
+      const l = lines[i];
+      const damage = i % 5;
+      if (damage === 0) lines[i] = l.slice(0, Math.floor(r() * l.length));
+      else if (damage === 1) lines[i] = l.replace('"verb":"', '"verb":"unclosed');
+      else if (damage === 2) lines[i] = '{"kind":"Event"}';
+      else if (damage === 3) lines[i] = '[' + l + ',' + l + ']';
+      else lines[i] = l.replace('"kind":"Event"', '"kind":"Nope"');
+    }
+    const buf = Buffer.from(lines.join('\n'));
+    const ranges: number[] = [];
+    let off = 0;
+    for (const l of lines) {
+      const len = Buffer.byteLength(l);
+      ranges.push(off, off + len);
+      off += len + 1;
+    }
+    const run = (batch: boolean, backendNative: boolean): string[] => {
+      const p = new Processor(rs, { format: { hostname: 'h', timeIso8601: false }, backend: backendNative ? native : jsBackend });
+      const out: string[] = [];
+      const onAlert = (a: { json: string }): void => { out.push(a.json); };
+      if (batch) {
+        p.processBatch(buf, ranges, lines.length, false, onAlert, (k, res) => { out.push(`#${k} ${res.events} ${JSON.stringify(res.issues)}`); });
+      } else {
+        for (let k = 0; k < lines.length; k++) {
+          const res = p.process(buf, ranges[2 * k], ranges[2 * k + 1], onAlert);
+          out.push(`#${k} ${res.events} ${JSON.stringify(res.issues)}`);
+        }
+      }
+      return out;
+    };
+    const reference = run(false, false);
+    expect(reference.some((l) => l.includes('INPUT_JSON'))).toBe(true);
+    expect(reference.some((l) => l.startsWith('{'))).toBe(true);
+    expect(run(true, true)).toEqual(reference);
+    expect(run(false, true)).toEqual(reference);
+  });
+});

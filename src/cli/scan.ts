@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import type { Readable } from 'node:stream';
 import { ErrorCode, PeregrineError, describeWarning } from '../errors.js';
 import { Framer, type Frame, type FrameIssue } from '../ingest/framing.js';
-import { Processor } from '../engine/processor.js';
+import { type Alert, Processor } from '../engine/processor.js';
 import { Ruleset, type RuleMatching } from '../rules/ruleset.js';
 import { parsePriority } from '../rules/priority.js';
 import { defaultRulePaths, readRuleFiles } from '../config/rules-files.js';
@@ -143,24 +143,38 @@ export async function runScan(opts: ScanOptions): Promise<number> {
       invalid++;
       process.stderr.write(`${label}:${line}: ${msg}\n`);
     };
+    const onAlert = (a: Alert): void => {
+      const w = out.write(text ? a.text : a.json);
+      if (w) pendingWrites.push(w);
+    };
+    let ranges: number[] = [];
     const drain = async (): Promise<void> => {
       for (const is of issues) report(is.line, is.message);
       issues.length = 0;
-      for (const f of frames) {
-        const res = processor.process(f.buf, f.start, f.end, (a) => {
-          const w = out.write(text ? a.text : a.json);
-          if (w) pendingWrites.push(w);
-        });
-        progress.events += res.events;
-        for (const is of res.issues) {
-          report(f.line, is.item >= 0 ? `item ${is.item}: ${is.message}` : is.message);
+      // Frames from one chunk share its buffer: evaluate them as one batch.
+      let i = 0;
+      while (i < frames.length) {
+        const buf = frames[i].buf;
+        let j = i;
+        ranges.length = 0;
+        while (j < frames.length && frames[j].buf === buf) {
+          ranges.push(frames[j].start, frames[j].end);
+          j++;
         }
+        const first = i;
+        processor.processBatch(buf, ranges, j - i, false, onAlert, (k, res) => {
+          progress.events += res.events;
+          const line = frames[first + k].line;
+          for (const is of res.issues) report(line, is.item >= 0 ? `item ${is.item}: ${is.message}` : is.message);
+        });
+        i = j;
         if (pendingWrites.length) {
           await Promise.all(pendingWrites);
           pendingWrites.length = 0;
         }
       }
       frames.length = 0;
+      ranges = [];
     };
     const pendingWrites: Promise<void>[] = [];
     try {

@@ -28,6 +28,13 @@ export interface JsonBackend {
   preparePlan?(plan: FieldPlan): PreparedPlan | undefined;
   /** Like parse, materializing only what the plan needs and filling per-event rows. */
   parsePlanned?(t: NodeTable, buf: Buffer, start: number, end: number, plan: PreparedPlan, rows: Rows): number;
+  /**
+   * Parses documents ranges[2k], ranges[2k+1] for k in [from, from+count) into one table,
+   * following the plan; roots[k-from] is each root node or -1 (invalid JSON). Returns how
+   * many were done (fewer when the table or rows filled up; rows.data[1] / [2] then say
+   * what the next document needs).
+   */
+  parseBatch?(t: NodeTable, buf: Buffer, ranges: Uint32Array, from: number, count: number, plan: PreparedPlan, rows: Rows, roots: Int32Array): number;
 }
 
 export const jsBackend: JsonBackend = {

@@ -52,5 +52,11 @@ export function nativeBackend(addon: NativeAddon): JsonBackend {
         else rows.grow(Math.max(rows.cap * 2, rows.data[2]));
       }
     },
+    parseBatch(t: NodeTable, buf: Buffer, ranges: Uint32Array, from: number, count: number, plan: PreparedPlan, rows: Rows, roots: Int32Array): number {
+      t.reset(buf);
+      const done = addon.parseBatch(buf, ranges, from, count, t.mem, t.capacity, plan.handle, rows.data, rows.cap, plan.slotCount, roots);
+      t.size = rows.data[3];
+      return done;
+    },
   };
 }

@@ -1,6 +1,7 @@
-// Evaluates whole JSON documents (an Event, an EventList, or an array of them):
-// parse → split into events → run the ruleset → format alerts. One instance per
-// thread; it owns its node table and event view and reuses them for every document.
+// Evaluates JSON documents (an Event, an EventList, or an array of them; or single
+// EventList items): parse → split into events → run the ruleset → format alerts. One
+// instance per thread; it owns its node table and event view and reuses them. Batches
+// of documents from one buffer go to the native extractor in one call.
 import { NodeTable } from '../events/nodes.js';
 import { EventView } from '../events/view.js';
 import { EventCollector, DEFAULT_MAX_EVENT_SIZE } from '../events/audit.js';
@@ -37,32 +38,37 @@ export interface ProcessorOptions {
   format: AlertFormatOptions;
   maxEventSize?: number;
   backend?: JsonBackend;
-  /** Also render the text output (scan --format text). */
-  wantText?: boolean;
 }
+
+const NO_ISSUES = Object.freeze([]) as unknown as DocumentIssue[];
 
 export class Processor {
   private table = new NodeTable(4096);
+  /** For the error message of a document the batch parser rejected. */
+  private scratch = new NodeTable(64);
   private view: EventView;
   private collector = new EventCollector();
-  /** Slot of stageTimestamp in the prepared plan, or -1. */
-  private stageSlot = -1;
-  private stageRow = 0;
-  private readonly stageTimestampOf = (root: number): number => {
-    // Event roots are visited in document order, as rows are.
-    const rows = this.rows!;
-    const count = rows.count;
-    let r = this.stageRow;
-    while (r < count && rows.rowNode(r) < root) r++;
-    this.stageRow = r;
-    if (r < count && rows.rowNode(r) === root) return rows.data[rows.slotBase(r) + this.stageSlot];
-    return -2;
-  };
   private matched: CompiledRule[] = [];
   private formatter: AlertFormatter;
   private eventNum = 0;
   private plan: PreparedPlan | undefined;
   private rows: Rows | undefined;
+  private roots = new Int32Array(256);
+  private batchRanges = new Uint32Array(512);
+  private growTable = false;
+  private growRows = false;
+  /** Cursors into the rows of the current parse: event roots come in document order. */
+  private stageRow = 0;
+  private evalRow = 0;
+  private readonly stageTimestampOf = (root: number): number => {
+    const rows = this.rows!;
+    const count = rows.count;
+    let r = this.stageRow;
+    while (r < count && rows.rowNode(r) < root) r++;
+    this.stageRow = r;
+    if (r < count && rows.rowNode(r) === root) return rows.data[rows.slotBase(r) + STAGE_TIMESTAMP_SLOT];
+    return -2;
+  };
   readonly backend: JsonBackend;
 
   constructor(private ruleset: Ruleset, private readonly opts: ProcessorOptions) {
@@ -75,16 +81,11 @@ export class Processor {
     const view = new EventView(this.table, ruleset.slots.count);
     this.plan = this.backend.preparePlan?.(ruleset.slots.plan);
     this.rows = this.plan ? new Rows(this.plan.slotCount) : undefined;
-    this.stageSlot = -1;
     this.collector.stageTimestampOf = undefined;
     if (this.plan) {
       view.recorded = this.plan.recorded;
       view.symbols = this.plan.symbols;
-      const slot = STAGE_TIMESTAMP_SLOT;
-      if (this.plan.recorded[slot] === 1) {
-        this.stageSlot = slot;
-        this.collector.stageTimestampOf = this.stageTimestampOf;
-      }
+      if (this.plan.recorded[STAGE_TIMESTAMP_SLOT] === 1) this.collector.stageTimestampOf = this.stageTimestampOf;
     }
     return view;
   }
@@ -104,7 +105,7 @@ export class Processor {
    * order; problems are returned, never thrown.
    */
   process(buf: Buffer, start: number, end: number, onAlert: (a: Alert) => void, cluster?: string): DocumentResult {
-    return this.run(buf, start, end, onAlert, cluster, false);
+    return this.single(buf, start, end, onAlert, cluster, false);
   }
 
   /**
@@ -112,42 +113,119 @@ export class Processor {
    * whatever its `kind`, exactly as the plugin treats items of an EventList.
    */
   processItem(buf: Buffer, start: number, end: number, onAlert: (a: Alert) => void, cluster?: string): DocumentResult {
-    return this.run(buf, start, end, onAlert, cluster, true);
+    return this.single(buf, start, end, onAlert, cluster, true);
   }
 
-  private run(buf: Buffer, start: number, end: number, onAlert: (a: Alert) => void, cluster: string | undefined, item: boolean): DocumentResult {
-    const issues: DocumentIssue[] = [];
+  /**
+   * Evaluates `count` documents (or EventList items, when `items`) of one buffer, given
+   * as [start, end) pairs in `ranges`, in order. `onResult(k, result)` follows each one;
+   * returning false stops the batch there.
+   */
+  processBatch(
+    buf: Buffer, ranges: ArrayLike<number>, count: number, items: boolean,
+    onAlert: (a: Alert) => void, onResult: (k: number, r: DocumentResult) => boolean | void, cluster?: string,
+  ): void {
+    const backend = this.backend;
+    if (this.plan === undefined || backend.parseBatch === undefined) {
+      for (let k = 0; k < count; k++) {
+        const r = this.single(buf, ranges[2 * k], ranges[2 * k + 1], onAlert, cluster, items);
+        if (onResult(k, r) === false) return;
+      }
+      return;
+    }
+    if (this.batchRanges.length < 2 * count) this.batchRanges = new Uint32Array(2 * count);
+    const rg = this.batchRanges;
+    for (let i = 0; i < 2 * count; i++) rg[i] = ranges[i];
+    if (this.roots.length < count) this.roots = new Int32Array(count);
+    const rows = this.rows!;
+    let k = 0;
+    while (k < count) {
+      const done = backend.parseBatch(this.table, buf, rg, k, count - k, this.plan, rows, this.roots);
+      if (done < count - k) {
+        // The table or the rows filled up: grow them so the next call takes more (the
+        // rows and nodes of the documents done so far stay valid until then).
+        const needNodes = rows.data[1];
+        const needRows = rows.data[2];
+        if (needNodes === 0 && needRows === 0 && done === 0) throw new Error('native batch parser made no progress');
+        if (needNodes > 0 && done === 0) this.table.allocate(Math.max(this.table.capacity * 2, needNodes));
+        if (needRows > 0 && done === 0) rows.grow(Math.max(rows.cap * 2, needRows));
+        if (done === 0) continue;
+        if (needNodes > 0) this.growTable = true;
+        if (needRows > 0) this.growRows = true;
+      }
+      this.stageRow = 0;
+      this.evalRow = 0;
+      for (let d = 0; d < done; d++) {
+        const root = this.roots[d];
+        const i = k + d;
+        let r: DocumentResult;
+        if (root === -1) r = { events: 0, alerts: 0, issues: [this.jsonIssue(buf, rg[2 * i], rg[2 * i + 1])] };
+        else r = this.evaluate(root, onAlert, cluster, items);
+        if (onResult(i, r) === false) return;
+      }
+      k += done;
+      // Grown only now: the documents just evaluated referenced the old table and rows.
+      if (this.growTable) {
+        this.table.allocate(this.table.capacity * 2);
+        this.growTable = false;
+      }
+      if (this.growRows) {
+        rows.grow(rows.cap * 2);
+        this.growRows = false;
+      }
+    }
+  }
+
+  /** The TypeScript parser's error for a document the native extractor rejected. */
+  private jsonIssue(buf: Buffer, start: number, end: number): DocumentIssue {
+    try {
+      jsBackend.parse(this.scratch, buf, start, end);
+    } catch (e) {
+      if (e instanceof JsonInputError) return { code: ErrorCode.INPUT_JSON, message: e.message, item: -1 };
+      throw e;
+    }
+    throw new Error('native extractor rejected a document the TypeScript parser accepts');
+  }
+
+  private single(buf: Buffer, start: number, end: number, onAlert: (a: Alert) => void, cluster: string | undefined, item: boolean): DocumentResult {
     let root: number;
     try {
       root = this.plan && this.backend.parsePlanned
         ? this.backend.parsePlanned(this.table, buf, start, end, this.plan, this.rows!)
         : this.backend.parse(this.table, buf, start, end);
     } catch (e) {
-      if (e instanceof JsonInputError) {
-        issues.push({ code: ErrorCode.INPUT_JSON, message: e.message, item: -1 });
-        return { events: 0, alerts: 0, issues };
-      }
+      if (e instanceof JsonInputError) return { events: 0, alerts: 0, issues: [{ code: ErrorCode.INPUT_JSON, message: e.message, item: -1 }] };
       throw e;
     }
+    this.stageRow = 0;
+    this.evalRow = 0;
+    return this.evaluate(root, onAlert, cluster, item);
+  }
+
+  /** Splits the parsed document at `root` into events and evaluates them. */
+  private evaluate(root: number, onAlert: (a: Alert) => void, cluster: string | undefined, item: boolean): DocumentResult {
     const max = this.opts.maxEventSize ?? DEFAULT_MAX_EVENT_SIZE;
     const collector = this.collector;
-    this.stageRow = 0;
     if (item) collector.collectItem(this.table, root, max);
     else collector.collect(this.table, root, max);
-    for (const i of collector.issues) issues.push({ code: i.code, message: i.message, item: i.item });
+    let issues = NO_ISSUES;
+    if (collector.issues.length > 0) {
+      issues = [];
+      for (const i of collector.issues) issues.push({ code: i.code, message: i.message, item: i.item });
+    }
     let alerts = 0;
     const view = this.view;
     const matched = this.matched;
     const rows = this.plan ? this.rows : undefined;
     const rowCount = rows ? rows.count : 0;
-    let r = 0;
     const events = collector.events;
     for (let k = 0; k < collector.count; k++) {
       const ev = events[k];
-      // Rows and events are both in document order.
       let row = -1;
       if (rows !== undefined) {
+        let r = this.evalRow;
         while (r < rowCount && rows.rowNode(r) < ev.root) r++;
+        this.evalRow = r;
         if (r < rowCount && rows.rowNode(r) === ev.root) row = r;
       }
       view.load(this.table, ev.root, ev.sec, ev.nsec, ++this.eventNum, cluster, rows, row);

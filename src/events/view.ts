@@ -80,6 +80,13 @@ export class EventView {
     return -1;
   }
 
+  /** The event time in nanoseconds as decimal text (jevt.rawtime), without BigInt for usual times. */
+  timeText(): string {
+    const sec = this.sec;
+    if (sec > 0 && sec < 9_000_000_000) return String(sec) + String(this.nsec).padStart(9, '0');
+    return this.time().toString();
+  }
+
   /** Event time in nanoseconds since the epoch, as Falco stores it (Go UnixNano bits as uint64). */
   time(): bigint {
     if (this.tsGen !== this.gen) {

@@ -76,7 +76,7 @@ export function goIndent(src: string): string {
 }
 
 const objField = (): Extractor => (ev) => goIndent(eventText(ev));
-const rawtimeField = (): Extractor => (ev) => ev.time().toString();
+const rawtimeField = (): Extractor => (ev) => ev.timeText();
 
 function defs(prefix: string, alias: boolean): FieldDef[] {
   const d = (what: string): string => (alias ? `Alias for json.${what}, provided for backwards compatibility.` : '');

@@ -5,7 +5,7 @@ import {
 } from '../events/nodes.js';
 import type { EventView, Extractor, FieldValue } from '../events/view.js';
 import {
-  key, keys, asString, values, arrayAsStrings, arrayAsStringsSkipNil, list, elements,
+  key, keys, asString, values, arrayAsStrings, arrayAsStringsSkipNil, list, list as list_, elements,
   stringOrEmpty, cString,
 } from './json-values.js';
 import { queryParam } from './uri.js';
@@ -89,19 +89,35 @@ function containerPath(listName: string, sub: string): Buffer[] {
   }
   let k = byList.get(sub);
   if (k === undefined) {
-    k = keys('requestObject', 'spec', ...(listName === '' ? [] : [listName]), ...sub.split('.'));
+    // '-': the sub path alone (walks that start at the list); '': requestObject.spec.<sub>.
+    k = listName === '-' ? keys(...sub.split('.')) : keys('requestObject', 'spec', ...(listName === '' ? [] : [listName]), ...sub.split('.'));
     byList.set(sub, k);
   }
   return k;
 }
 
-function containerValues(t: NodeTable, root: number, listName: string, indexFilter: number, sub: string): number[] | undefined {
-  return values(t, root, indexFilter, containerPath(listName, sub));
+/** A container list of the pod spec, with the plan slot of its array. */
+interface ListRef {
+  name: string;
+  slot: number;
+  keys: Buffer[];
 }
 
-function readImages(t: NodeTable, root: number, listName: string, indexFilter: number): string[] | undefined {
-  const arr = containerValues(t, root, listName, indexFilter, 'image');
-  return arr === undefined ? undefined : arrayAsStrings(t, arr);
+/**
+ * getValuesRecursive over requestObject.spec.<list>.<sub>. When the list is reachable
+ * through objects (its plan slot), the walk starts there; otherwise (absent, or an
+ * array on the way, which fans out) it walks from the root as the plugin does.
+ */
+function containerValues(ev: EventView, list: ListRef, indexFilter: number, sub: string): number[] | undefined {
+  const t = ev.t;
+  const node = ev.pathNode(list.slot, list.keys);
+  if (node !== -1) return values(t, node, indexFilter, containerPath('-', sub));
+  return values(t, ev.root, indexFilter, containerPath(list.name, sub));
+}
+
+function readImages(ev: EventView, list: ListRef, indexFilter: number): string[] | undefined {
+  const arr = containerValues(ev, list, indexFilter, 'image');
+  return arr === undefined ? undefined : arrayAsStrings(ev.t, arr);
 }
 
 function repository(image: string): string {
@@ -109,8 +125,9 @@ function repository(image: string): string {
 }
 
 /** Joined string arrays (command, args) per container; missing ones skipped. */
-function readJoined(t: NodeTable, root: number, listName: string, indexFilter: number, sub: string): string[] | undefined {
-  const arr = containerValues(t, root, listName, indexFilter, sub);
+function readJoined(ev: EventView, list: ListRef, indexFilter: number, sub: string): string[] | undefined {
+  const t = ev.t;
+  const arr = containerValues(ev, list, indexFilter, sub);
   if (arr === undefined) return undefined;
   const res: string[] = [];
   for (const n of arr) {
@@ -123,35 +140,38 @@ function readJoined(t: NodeTable, root: number, listName: string, indexFilter: n
     }
     res.push(cString(parts.join(' ')));
   }
-  return list(res);
+  return list_(res);
 }
 
-function readHostPorts(t: NodeTable, root: number, listName: string, indexFilter: number): string[] | undefined {
-  const arr = containerValues(t, root, listName, indexFilter, 'ports');
+const K_HOST_PORT = key('hostPort');
+const K_CONTAINER_PORT = key('containerPort');
+
+function readHostPorts(ev: EventView, list: ListRef, indexFilter: number): string[] | undefined {
+  const t = ev.t;
+  const arr = containerValues(ev, list, indexFilter, 'ports');
   if (arr === undefined) return undefined;
   const res: string[] = [];
-  const hostPort = key('hostPort');
-  const containerPort = key('containerPort');
   for (const ports of arr) {
     if (ports === -1) continue;
     if ((t.kind[ports] & TYPE_MASK) !== ARR) return undefined;
     for (const port of elements(t, ports)) {
-      let v = getMember(t, port, hostPort);
-      if (v === -1) v = getMember(t, port, containerPort);
+      let v = getMember(t, port, K_HOST_PORT);
+      if (v === -1) v = getMember(t, port, K_CONTAINER_PORT);
       if (v !== -1) res.push(asString(t, v)!);
     }
   }
-  return list(res);
+  return list_(res);
 }
 
 /** eff_run_as_user / eff_run_as_group: the container's own key, else the pod's, else "0". */
-function readEffective(t: NodeTable, root: number, listName: string, indexFilter: number, k: string): string[] | undefined {
+function readEffective(ev: EventView, list: ListRef, indexFilter: number, k: string): string[] | undefined {
+  const t = ev.t;
   let podId = '0';
-  const podValue = getPath(t, root, containerPath('', k));
+  const podValue = getPath(t, ev.root, containerPath('', k));
   if (podValue !== -1) podId = asString(t, podValue)!;
-  const arr = containerValues(t, root, listName, indexFilter, k);
+  const arr = containerValues(ev, list, indexFilter, k);
   if (arr === undefined) return undefined;
-  return list(arr.map((n) => (n === -1 ? podId : asString(t, n)!)));
+  return list_(arr.map((n) => (n === -1 ? podId : asString(t, n)!)));
 }
 
 /** What the container fields read: the container list and the pod-level defaults. */
@@ -159,33 +179,41 @@ const podReads = (listName: string) => (): string[][] => [
   ['requestObject', 'spec', listName], ['requestObject', 'spec', 'runAsUser'], ['requestObject', 'spec', 'runAsGroup'],
 ];
 
+/** A container-list field: `fn` gets the event and the list (slot resolved at build time). */
+function onList(listName: string, fn: (ev: EventView, list: ListRef, arg: FieldArg) => FieldValue): Build {
+  return (arg, ctx) => {
+    const list: ListRef = { name: listName, slot: ctx.plan.slot(['requestObject', 'spec', listName]), keys: keys('requestObject', 'spec', listName) };
+    return ka((_t, _root, a, ev) => fn(ev, list, a), podReads(listName))(arg, ctx);
+  };
+}
+
 function skipNil(listName: string, ...sub: string[]): Build {
   const subPath = sub.join('.');
-  return ka((t, root, arg) => {
-    const arr = containerValues(t, root, listName, idx(arg), subPath);
-    return arr === undefined ? undefined : list(arrayAsStringsSkipNil(t, arr));
-  }, podReads(listName));
+  return onList(listName, (ev, list, arg) => {
+    const arr = containerValues(ev, list, idx(arg), subPath);
+    return arr === undefined ? undefined : list_(arrayAsStringsSkipNil(ev.t, arr));
+  });
 }
 
 function containerFields(listName: string, label: string, withHostPort: boolean): FieldDef[] {
   const prefix = `ka.req.pod.${listName}.`;
   const f = (name: string, desc: string, build: Build): FieldDef =>
     ({ name: prefix + name, desc, type: 'string', list: true, arg: INDEX_ARG, build });
-  const reads = podReads(listName);
+  const on = (fn: (ev: EventView, list: ListRef, arg: FieldArg) => FieldValue): Build => onList(listName, fn);
   const defs: FieldDef[] = [
     f('name', `When the request object refers to a pod, the ${label} names.`,
-      ka((t, root, arg) => {
-        const arr = containerValues(t, root, listName, idx(arg), 'name');
-        return arr === undefined ? undefined : list(arrayAsStrings(t, arr));
-      }, reads)),
+      on((ev, l, arg) => {
+        const arr = containerValues(ev, l, idx(arg), 'name');
+        return arr === undefined ? undefined : list_(arrayAsStrings(ev.t, arr));
+      })),
     f('image', `When the request object refers to a pod, the ${label} images.`,
-      ka((t, root, arg) => list(readImages(t, root, listName, idx(arg))), reads)),
+      on((ev, l, arg) => list_(readImages(ev, l, idx(arg))))),
     f('image.repository', `The same as ${prefix}image, but only the repository part (e.g. falcosecurity/falco).`,
-      ka((t, root, arg) => list(readImages(t, root, listName, idx(arg))?.map(repository)), reads)),
+      on((ev, l, arg) => list_(readImages(ev, l, idx(arg))?.map(repository)))),
     f('command', `When the request object refers to a pod, the ${label} commands.`,
-      ka((t, root, arg) => readJoined(t, root, listName, idx(arg), 'command'), reads)),
+      on((ev, l, arg) => readJoined(ev, l, idx(arg), 'command'))),
     f('args', `When the request object refers to a pod, the ${label} args.`,
-      ka((t, root, arg) => readJoined(t, root, listName, idx(arg), 'args'), reads)),
+      on((ev, l, arg) => readJoined(ev, l, idx(arg), 'args'))),
     f('privileged', `When the request object refers to a pod, the value of the privileged flag for all ${label}.`,
       skipNil(listName, 'securityContext', 'privileged')),
     f('allow_privilege_escalation', `When the request object refers to a pod, the value of the allowPrivilegeEscalation flag for all ${label}.`,
@@ -195,11 +223,11 @@ function containerFields(listName: string, label: string, withHostPort: boolean)
     f('run_as_user', `When the request object refers to a pod, the runAsUser uid for all ${label}.`,
       skipNil(listName, 'securityContext', 'runAsUser')),
     f('eff_run_as_user', `When the request object refers to a pod, the initial uid that will be used for all ${label}. This combines information from both the pod and container security contexts and uses 0 if no uid is specified.`,
-      ka((t, root, arg) => readEffective(t, root, listName, idx(arg), 'runAsUser'), reads)),
+      on((ev, l, arg) => readEffective(ev, l, idx(arg), 'runAsUser'))),
     f('run_as_group', `When the request object refers to a pod, the runAsGroup gid for all ${label}.`,
       skipNil(listName, 'securityContext', 'runAsGroup')),
     f('eff_run_as_group', `When the request object refers to a pod, the initial gid that will be used for all ${label}. This combines information from both the pod and container security contexts and uses 0 if no gid is specified.`,
-      ka((t, root, arg) => readEffective(t, root, listName, idx(arg), 'runAsGroup'), reads)),
+      on((ev, l, arg) => readEffective(ev, l, idx(arg), 'runAsGroup'))),
     f('proc_mount', `When the request object refers to a pod, the procMount type for all ${label}.`,
       skipNil(listName, 'securityContext', 'procMount')),
     f('add_capabilities', `When the request object refers to a pod, the capabilities added for all ${label}.`,
@@ -207,7 +235,7 @@ function containerFields(listName: string, label: string, withHostPort: boolean)
   ];
   if (withHostPort) {
     defs.push(f('host_port', `When the request object refers to a pod, all ${label} hostPort values.`,
-      ka((t, root, arg) => readHostPorts(t, root, listName, idx(arg)), reads)));
+      on((ev, l, arg) => readHostPorts(ev, l, idx(arg)))));
   }
   return defs;
 }
@@ -337,23 +365,23 @@ export const K8SAUDIT_FIELDS: FieldDef[] = [
   s('ka.req.configmap.obj', 'If the request object refers to a configmap, the entire configmap object', fromKeys('requestObject', 'data')),
   ...containerFields('containers', 'containers', true),
   s('ka.req.container.image', 'Deprecated by ka.req.pod.containers.image. Returns the image of the first container only',
-    ka((t, root) => readImages(t, root, 'containers', 0)?.[0], podReads('containers'))),
+    onList('containers', (ev, l) => readImages(ev, l, 0)?.[0])),
   s('ka.req.container.image.repository', 'Deprecated by ka.req.pod.containers.image.repository. Returns the repository of the first container only',
-    ka((t, root) => {
-      const images = readImages(t, root, 'containers', 0);
+    onList('containers', (ev, l) => {
+      const images = readImages(ev, l, 0);
       return images === undefined || images.length === 0 ? undefined : repository(images[0]);
-    }, podReads('containers'))),
+    })),
   s('ka.req.pod.host_ipc', 'When the request object refers to a pod, the value of the hostIPC flag.', fromKeys('requestObject', 'spec', 'hostIPC')),
   s('ka.req.pod.host_network', 'When the request object refers to a pod, the value of the hostNetwork flag.', fromKeys('requestObject', 'spec', 'hostNetwork')),
   s('ka.req.container.host_network', 'Deprecated alias for ka.req.pod.host_network', fromKeys('requestObject', 'spec', 'hostNetwork')),
   s('ka.req.pod.host_pid', 'When the request object refers to a pod, the value of the hostPID flag.', fromKeys('requestObject', 'spec', 'hostPID')),
   s('ka.req.container.privileged', 'Deprecated by ka.req.pod.containers.privileged. Returns true if any container has privileged=true',
-    ka((t, root) => {
-      const arr = containerValues(t, root, 'containers', -1, 'securityContext.privileged');
+    onList('containers', (ev, l) => {
+      const arr = containerValues(ev, l, -1, 'securityContext.privileged');
       if (arr === undefined) return undefined;
-      for (const n of arr) if (n !== -1 && (t.kind[n] & TYPE_MASK) === TRUE) return 'true';
+      for (const n of arr) if (n !== -1 && (ev.t.kind[n] & TYPE_MASK) === TRUE) return 'true';
       return 'false';
-    }, podReads('containers'))),
+    })),
   s('ka.req.pod.run_as_user', 'When the request object refers to a pod, the runAsUser uid specified in the security context for the pod. See ....containers.run_as_user for the runAsUser for individual containers',
     fromKeys('requestObject', 'spec', 'securityContext', 'runAsUser')),
   s('ka.req.pod.run_as_group', 'When the request object refers to a pod, the runAsGroup gid specified in the security context for the pod. See ....containers.run_as_group for the runAsGroup for individual containers',

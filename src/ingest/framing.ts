@@ -86,8 +86,20 @@ export class Framer {
     for (;;) {
       const nl = chunk.indexOf(10, from);
       if (nl < 0) break;
-      this.append(chunk.subarray(from, nl), issues);
-      this.flushLine(frames, issues, this.line);
+      if (this.partsLen === 0 && !this.tooLong) {
+        // The whole line is in this chunk: frame it in place (frames of one chunk share
+        // its buffer, so they can be parsed in one batch).
+        if (nl - from > this.maxDocument) {
+          issues.push({ line: this.line, message: `line longer than ${this.maxDocument} bytes, skipped` });
+        } else {
+          let s = from;
+          while (s < nl && isWs(chunk[s])) s++;
+          if (s < nl) frames.push({ buf: chunk, start: s, end: nl, line: this.line });
+        }
+      } else {
+        this.append(chunk.subarray(from, nl), issues);
+        this.flushLine(frames, issues, this.line);
+      }
       this.line++;
       from = nl + 1;
     }

@@ -11,6 +11,8 @@ export interface NativeAddon {
   parse(buf: Uint8Array, start: number, end: number, table: ArrayBuffer, capacity: number,
     plan?: unknown, rows?: Int32Array, rowCap?: number, slotsPerRow?: number): number;
   compilePlan(program: Int32Array, strings: Uint8Array): unknown;
+  parseBatch(buf: Uint8Array, ranges: Uint32Array, from: number, count: number, table: ArrayBuffer, capacity: number,
+    plan: unknown, rows: Int32Array, rowCap: number, slotsPerRow: number, roots: Int32Array): number;
   implementation(): string;
   simdjsonVersion: string;
 }

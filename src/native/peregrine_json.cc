@@ -99,14 +99,24 @@ bool check_number(const uint8_t *p, const uint8_t *e) {
 // A field plan compiled from the ruleset (see src/events/plan.ts for the encoding):
 // which members to materialize, which values to record per event ("slots"), and the
 // constants each slot's string is matched against ("symbols").
+struct PlanChild {
+  std::string key;
+  int32_t child;
+};
+
 struct PlanNode {
   bool full = false;
   bool eventRoot = false;
   int32_t slot = -1;
   int32_t dict = -1;
-  // Children bucketed by key length (keys of 32+ bytes share the last bucket).
-  std::vector<std::pair<std::string, int32_t>> byLen[33];
+  // Children hashed by (length, first and last byte): most keys of an event are not
+  // planned and miss on an empty bucket.
+  std::vector<PlanChild> buckets[64];
 };
+
+inline uint32_t key_hash(const uint8_t *k, uint32_t len) {
+  return len == 0 ? 0 : (len * 7u + k[0] * 3u + k[len - 1]) & 63u;
+}
 
 struct Plan {
   std::vector<PlanNode> nodes;
@@ -116,15 +126,15 @@ struct Plan {
   int32_t fullNode = -1;
 
   void add_child(int32_t node, std::string key, int32_t child) {
-    size_t b = key.size() < 32 ? key.size() : 32;
-    nodes[size_t(node)].byLen[b].emplace_back(std::move(key), child);
+    uint32_t h = key_hash(reinterpret_cast<const uint8_t *>(key.data()), uint32_t(key.size()));
+    nodes[size_t(node)].buckets[h].push_back({std::move(key), child});
   }
 
   int32_t child(int32_t node, const uint8_t *key, uint32_t len) const {
     const PlanNode &p = nodes[size_t(node)];
-    const auto &bucket = p.byLen[len < 32 ? len : 32];
+    const auto &bucket = p.buckets[key_hash(key, len)];
     for (const auto &c : bucket) {
-      if (c.first.size() == len && (len == 0 || (c.first[0] == char(key[0]) && memcmp(c.first.data(), key, len) == 0))) return c.second;
+      if (c.key.size() == len && memcmp(c.key.data(), key, len) == 0) return c.child;
     }
     return p.full ? fullNode : -1;
   }
@@ -183,21 +193,82 @@ class Extractor {
   // JSON, -1 when the node table is too small (meta[1] = needed), -2 when the rows
   // are too few (meta[2] = needed). `plan` may be null: then everything is
   // materialized and no rows are recorded.
+  bool ensure_capacity(uint32_t len) {
+    if (impl_ && impl_->capacity() >= len) return true;
+    size_t cap = len < 65536 ? 65536 : size_t(len) + len / 4;
+    if (!impl_) {
+      return simdjson::get_active_implementation()->create_dom_parser_implementation(cap, MAX_DEPTH + 8, impl_) == simdjson::SUCCESS;
+    }
+    if (impl_->allocate(cap, MAX_DEPTH + 8) != simdjson::SUCCESS) {
+      impl_.reset();
+      return false;
+    }
+    return true;
+  }
+
   int64_t parse(const uint8_t *buf, uint32_t len, uint32_t base, Table &t, const Plan *plan, Rows &rows, int32_t *meta) {
     if (len == 0) return 0;
-    if (!impl_ || impl_->capacity() < len) {
-      size_t cap = len < 65536 ? 65536 : size_t(len) + len / 4;
-      if (!impl_) {
-        if (simdjson::get_active_implementation()->create_dom_parser_implementation(cap, MAX_DEPTH + 8, impl_) != simdjson::SUCCESS) return 0;
-      } else if (impl_->allocate(cap, MAX_DEPTH + 8) != simdjson::SUCCESS) {
-        impl_.reset();
-        return 0;
-      }
-    }
+    if (!ensure_capacity(len)) return 0;
     if (impl_->stage1(buf, len, simdjson::stage1_mode::regular) != simdjson::SUCCESS) return 0;
     const uint32_t n = impl_->n_structural_indexes;
     const uint32_t *si = impl_->structural_indexes.get();
     return stage2(buf, len, base, si, n, t, plan, rows, meta);
+  }
+
+  enum SpanStatus { SPAN_ALL, SPAN_DOC_FAILED, SPAN_STAGE1_FAILED, SPAN_CAPACITY };
+
+  // Stage 1 once over the span covering documents [first, first+count) (lines of a
+  // file, items of a body), then stage 2 per document on its share of the structural
+  // indexes. A string can only cross a document boundary by containing a raw newline
+  // (rejected by stage 1) or by leaving its own document invalid, so every document
+  // before the first failure was indexed exactly as it would be alone; the caller parses
+  // the rest one by one. `*completed` counts the documents done here.
+  SpanStatus span(const uint8_t *data, const uint32_t *rg, uint32_t first, uint32_t count, Table &t,
+                  const Plan *plan, Rows &rows, int32_t *meta, int32_t *out, uint32_t *completed) {
+    *completed = 0;
+    const uint32_t s0 = rg[2 * first];
+    const uint32_t e0 = rg[2 * (first + count - 1) + 1];
+    for (uint32_t d = 0; d < count; d++) {
+      uint32_t s = rg[2 * (first + d)], e = rg[2 * (first + d) + 1];
+      if (s > e || s < s0 || e > e0 || (d > 0 && s < rg[2 * (first + d - 1) + 1])) return SPAN_STAGE1_FAILED;
+    }
+    const uint32_t len = e0 - s0;
+    if (len == 0 || !ensure_capacity(len)) return SPAN_STAGE1_FAILED;
+    const uint8_t *buf = data + s0;
+    if (impl_->stage1(buf, len, simdjson::stage1_mode::regular) != simdjson::SUCCESS) return SPAN_STAGE1_FAILED;
+    const uint32_t n = impl_->n_structural_indexes;
+    const uint32_t *si = impl_->structural_indexes.get();
+    uint32_t j = 0;
+    for (uint32_t d = 0; d < count; d++) {
+      const uint32_t s = rg[2 * (first + d)] - s0, e = rg[2 * (first + d) + 1] - s0;
+      while (j < n && si[j] < s) j++;
+      const uint32_t f = j;
+      while (j < n && si[j] < e) j++;
+      if (j == f) return SPAN_DOC_FAILED;
+      const uint32_t size0 = t.size, rows0 = rows.count, root = t.size;
+      int64_t r = stage2(buf, e, s0, si + f, j - f, t, plan, rows, meta);
+      if (r <= 0) {
+        t.size = size0;
+        rows.count = rows0;
+        return r == 0 ? SPAN_DOC_FAILED : SPAN_CAPACITY;
+      }
+      out[d] = int32_t(root);
+      (*completed)++;
+    }
+    return SPAN_ALL;
+  }
+
+  // Parses one more document into a table that may already hold others; on failure the
+  // table and rows are left as they were. Returns >0 on success.
+  int64_t append(const uint8_t *buf, uint32_t len, uint32_t base, Table &t, const Plan *plan, Rows &rows, int32_t *meta) {
+    const uint32_t size0 = t.size;
+    const uint32_t rows0 = rows.count;
+    int64_t r = parse(buf, len, base, t, plan, rows, meta);
+    if (r <= 0) {
+      t.size = size0;
+      rows.count = rows0;
+    }
+    return r;
   }
 
  private:
@@ -293,8 +364,6 @@ class Extractor {
   int64_t stage2(const uint8_t *buf, uint32_t len, uint32_t base, const uint32_t *si, uint32_t n, Table &t,
                  const Plan *plan, Rows &rows, int32_t *meta) {
     stack_.clear();
-    rows.count = 0;
-    t.size = 0;
     uint32_t i = 0;
     const uint32_t P = rows.P;
     for (;;) {
@@ -556,8 +625,95 @@ Napi::Value Parse(const Napi::CallbackInfo &info) {
   meta[0] = meta[1] = meta[2] = 0;
   Table t = table_view(static_cast<uint8_t *>(ab.Data()), cap);
   const uint8_t *data = arr.Data();
+  rows.count = 0;
   int64_t r = extractor().parse(data + start, end - start, start, t, plan, rows, meta);
   return Napi::Number::New(env, double(r));
+}
+
+// parseBatch(buf, ranges: Uint32Array, from, count, table, capacity, plan|null, rows|null,
+//            rowCap, slotsPerRow, roots: Int32Array) -> documents done
+// Parses ranges[2k], ranges[2k+1] for k in [from, from+count) into one table. roots[k-from]
+// is each document's root node, or -1 when it is not valid JSON. Stops early (returning
+// how many were done) when the table or the rows are full: meta[1] / meta[2] then say how
+// much one document needs.
+Napi::Value ParseBatch(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 11 || !info[0].IsTypedArray() || !info[1].IsTypedArray() || !info[4].IsArrayBuffer() || !info[10].IsTypedArray()) {
+    Napi::TypeError::New(env, "parseBatch(buf, ranges, from, count, table, capacity, plan, rows, rowCap, slotsPerRow, roots)").ThrowAsJavaScriptException();
+    return env.Null();
+  }
+  auto arr = info[0].As<Napi::Uint8Array>();
+  auto ranges = info[1].As<Napi::Uint32Array>();
+  uint32_t from = info[2].As<Napi::Number>().Uint32Value();
+  uint32_t count = info[3].As<Napi::Number>().Uint32Value();
+  auto ab = info[4].As<Napi::ArrayBuffer>();
+  uint32_t cap = info[5].As<Napi::Number>().Uint32Value();
+  auto roots = info[10].As<Napi::Int32Array>();
+  if (size_t(from + count) * 2 > ranges.ElementLength() || roots.ElementLength() < count) {
+    Napi::RangeError::New(env, "ranges/roots too short").ThrowAsJavaScriptException();
+    return env.Null();
+  }
+  if (ab.ByteLength() < size_t(align4(cap)) + size_t(cap) * 28) {
+    Napi::RangeError::New(env, "node table smaller than its capacity").ThrowAsJavaScriptException();
+    return env.Null();
+  }
+  const Plan *plan = nullptr;
+  Rows rows;
+  int32_t metaLocal[4] = {0, 0, 0, 0};
+  int32_t *meta = metaLocal;
+  if (info[6].IsExternal() && info[7].IsTypedArray()) {
+    plan = info[6].As<Napi::External<Plan>>().Data();
+    auto ra = info[7].As<Napi::Int32Array>();
+    uint32_t rowCap = info[8].As<Napi::Number>().Uint32Value();
+    uint32_t P = info[9].As<Napi::Number>().Uint32Value();
+    if (P != plan->nslots || ra.ElementLength() < 4 + size_t(rowCap) * (1 + 2 * size_t(P))) {
+      Napi::RangeError::New(env, "rows buffer does not match the plan").ThrowAsJavaScriptException();
+      return env.Null();
+    }
+    int32_t *base = ra.Data();
+    meta = base;
+    rows.rowNode = base + 4;
+    rows.slots = rows.rowNode + rowCap;
+    rows.syms = rows.slots + size_t(rowCap) * P;
+    rows.cap = rowCap;
+    rows.P = P;
+  }
+  meta[0] = meta[1] = meta[2] = 0;
+  Table t = table_view(static_cast<uint8_t *>(ab.Data()), cap);
+  const uint8_t *data = arr.Data();
+  const uint32_t *rg = ranges.Data();
+  int32_t *out = roots.Data();
+  const size_t blen = arr.ByteLength();
+  rows.count = 0;
+  uint32_t done = 0;
+  bool combined = count >= 2;
+  for (uint32_t d = 0; d < count; d++) {
+    uint32_t s = rg[2 * (from + d)], e = rg[2 * (from + d) + 1];
+    if (e > blen || s > e) {
+      Napi::RangeError::New(env, "range outside the buffer").ThrowAsJavaScriptException();
+      return env.Null();
+    }
+  }
+  while (done < count) {
+    if (combined && count - done >= 2) {
+      uint32_t completed = 0;
+      auto st = extractor().span(data, rg, from + done, count - done, t, plan, rows, meta, out + done, &completed);
+      done += completed;
+      if (st == Extractor::SPAN_CAPACITY) break;
+      if (st != Extractor::SPAN_ALL) combined = false;
+      continue;
+    }
+    uint32_t s = rg[2 * (from + done)], e = rg[2 * (from + done) + 1];
+    uint32_t root = t.size;
+    int64_t r = extractor().append(data + s, e - s, s, t, plan, rows, meta);
+    if (r > 0) out[done] = int32_t(root);
+    else if (r == 0) out[done] = -1;
+    else break;
+    done++;
+  }
+  meta[0] = int32_t(rows.count);
+  meta[3] = int32_t(t.size);
+  return Napi::Number::New(env, double(done));
 }
 
 Napi::Value Implementation(const Napi::CallbackInfo &info) {
@@ -567,6 +723,7 @@ Napi::Value Implementation(const Napi::CallbackInfo &info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("parse", Napi::Function::New(env, Parse));
   exports.Set("compilePlan", Napi::Function::New(env, CompilePlan));
+  exports.Set("parseBatch", Napi::Function::New(env, ParseBatch));
   exports.Set("implementation", Napi::Function::New(env, Implementation));
   exports.Set("simdjsonVersion", Napi::String::New(env, SIMDJSON_VERSION));
   return exports;

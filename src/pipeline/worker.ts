@@ -77,11 +77,10 @@ export default function evaluate(task: EvalTask): EvalResult {
     let tooLarge = 0;
     let items = 0;
     const waitedBefore = ring.waitedMs;
-    for (let i = 0; i < n; i++) {
+    p.processBatch(buf, ranges, n, true, onAlert, (i, r) => {
       items++;
-      const r = p.processItem(buf, ranges[2 * i], ranges[2 * i + 1], onAlert, task.cluster);
       events += r.events;
-      if (r.issues.length === 0) continue;
+      if (r.issues.length === 0) return true;
       for (const is of r.issues) {
         const rep = { code: is.code, message: is.message, item: task.firstItem + i };
         if (is.code === ErrorCode.INPUT_JSON) {
@@ -94,8 +93,8 @@ export default function evaluate(task: EvalTask): EvalResult {
         if (issues.length < MAX_ISSUE_DETAILS) issues.push(rep);
       }
       // No point evaluating the rest: the request is rejected and its alerts discarded.
-      if (fatal) break;
-    }
+      return fatal === undefined;
+    }, task.cluster);
     const evalSeconds = (performance.timeOrigin + performance.now() - startedAt) / 1000;
     counters.add(C.TASKS, 1);
     counters.add(C.ITEMS, items);

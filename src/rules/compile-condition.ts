@@ -78,6 +78,18 @@ export interface CompileOptions {
   legacyListOperators: boolean;
 }
 
+/** How a compiled leaf check can be written inline by the code generator. */
+interface LeafInfo {
+  get: (ev: EventView) => FieldValue;
+  /** `eq`: value === constant; `set`: constants.has(value); `test`: test(value) when present; `exists`. */
+  form: 'eq' | 'set' | 'test' | 'exists';
+  value?: string;
+  set?: Set<string>;
+  test?: (v: NonNullable<FieldValue>) => boolean;
+}
+
+const LEAF = new WeakMap<Predicate, LeafInfo>();
+
 const LIST_OK = new Set(['in', 'intersects', 'exists']);
 const NUMERIC_OK = new Set(['=', '==', '!=', '<', '<=', '>', '>=', 'in', 'intersects', 'exists']);
 const BOOL_OK = new Set(['=', '==', '!=', 'in', 'intersects', 'exists']);
@@ -114,11 +126,62 @@ export class ConditionCompiler {
         const src = this.source(e.left);
         if (e.op !== 'exists') throw new CompileError(`unrecognized filter comparison operator '${e.op}'`, e.pos);
         const get = src.get;
-        return (ev) => get(ev) !== undefined;
+        const p: Predicate = (ev) => get(ev) !== undefined;
+        LEAF.set(p, { get, form: 'exists' });
+        return p;
       }
       case 'binary':
         return this.binary(e.left, e.op, e.right, e.pos);
     }
+  }
+
+  /**
+   * Compiles `e` to one generated function: and/or/not become JavaScript operators and
+   * simple comparisons are written inline, so each rule is a single function V8 can
+   * optimize whole. Constants enter the source only through JSON.stringify; getters and
+   * testers are passed as parameters, never as text.
+   */
+  compileGenerated(e: Expr): Predicate {
+    const names: string[] = [];
+    const args: unknown[] = [];
+    let temps = 0;
+    const ref = (v: unknown): string => {
+      const name = `a${args.length}`;
+      names.push(name);
+      args.push(v);
+      return name;
+    };
+    const gen = (x: Expr): string => {
+      switch (x.type) {
+        case 'and':
+          return '(' + x.children.map(gen).join(' && ') + ')';
+        case 'or':
+          return '(' + x.children.map(gen).join(' || ') + ')';
+        case 'not':
+          return '!' + gen(x.child);
+        case 'identifier':
+          throw new CompileError(`unexpected identifier '${x.name}'`, x.pos);
+        default: {
+          const p = this.compile(x);
+          const info = LEAF.get(p);
+          if (info === undefined) return `${ref(p)}(ev)`;
+          const g = ref(info.get);
+          switch (info.form) {
+            case 'exists': return `(${g}(ev) !== undefined)`;
+            case 'eq': return `(${g}(ev) === ${JSON.stringify(info.value)})`;
+            case 'set': return `${ref(info.set)}.has(${g}(ev))`;
+            default: {
+              const v = `v${temps++}`;
+              return `((${v} = ${g}(ev)) !== undefined && ${ref(info.test)}(${v}))`;
+            }
+          }
+        }
+      }
+    };
+    const body = gen(e);
+    const locals = temps > 0 ? `let ${Array.from({ length: temps }, (_, i) => `v${i}`).join(', ')};` : '';
+    const factory = new Function(...names, `return function predicate(ev) { ${locals} return ${body}; };`);
+    return factory(...args) as Predicate;
   }
 
   /** A field or transformer expression as a value source. */
@@ -311,12 +374,25 @@ export class ConditionCompiler {
     // Let the extractor hand back these constants themselves when the value equals one.
     if (lhs.symbolSlot !== undefined && lhs.symbolSlot >= 0) this.slots.plan.addConstants(lhs.symbolSlot, values);
     const get = lhs.get;
-    if (op === 'exists') return (ev) => get(ev) !== undefined;
+    if (op === 'exists') {
+      const p: Predicate = (ev) => get(ev) !== undefined;
+      LEAF.set(p, { get, form: 'exists' });
+      return p;
+    }
     const test = this.constComparator(lhs, op, mod, values, pos, legacyList);
-    return (ev) => {
+    const p: Predicate = (ev) => {
       const v = get(ev);
       return v !== undefined && test(v);
     };
+    const scalarString = lhs.type === 'string' && !lhs.list && mod === '';
+    if (scalarString && (op === '=' || op === '==' || ((op === 'in' || op === 'intersects') && values.length === 1))) {
+      LEAF.set(p, { get, form: 'eq', value: values[0] });
+    } else if (scalarString && (op === 'in' || op === 'intersects')) {
+      LEAF.set(p, { get, form: 'set', set: new Set(values) });
+    } else {
+      LEAF.set(p, { get, form: 'test', test });
+    }
+    return p;
   }
 
   private valueWarnings(op: string, v: string, pos: Pos): void {

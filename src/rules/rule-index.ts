@@ -66,8 +66,8 @@ export interface IndexNode<R> {
   other: IndexNode<R> | R[];
 }
 
-const MAX_DEPTH = 3;
-const LEAF_SIZE = 3;
+const MAX_DEPTH = 6;
+const LEAF_SIZE = 2;
 
 /** Builds the decision tree; `getter(key)` returns the cached extractor of a field key. */
 export function buildIndex<R>(rules: IndexedRule<R>[], getter: (key: string) => Getter, depth = 0, used = new Set<string>()): IndexNode<R> | R[] {
@@ -75,7 +75,7 @@ export function buildIndex<R>(rules: IndexedRule<R>[], getter: (key: string) => 
   const fields = new Set<string>();
   for (const r of rules) for (const k of r.constraints.keys()) if (!used.has(k)) fields.add(k);
   let best: string | undefined;
-  let bestCost = rules.length * 0.75;
+  let bestCost = rules.length;
   for (const f of fields) {
     const values = new Set<string>();
     let free = 0;
@@ -84,10 +84,11 @@ export function buildIndex<R>(rules: IndexedRule<R>[], getter: (key: string) => 
       if (s === undefined) free++;
       else for (const v of s) values.add(v);
     }
-    // Expected bucket size if the event's value were spread evenly over the values.
-    let total = free;
-    for (const v of values) total += free + rules.filter((r) => r.constraints.get(f)?.has(v)).length;
-    const cost = total / (values.size + 1);
+    // Most events carry none of the constants rules name, so the rules left for
+    // "other" values dominate the expected cost; the listed buckets count a little.
+    let listed = 0;
+    for (const v of values) listed += free + rules.filter((r) => r.constraints.get(f)?.has(v)).length;
+    const cost = free + (0.25 * listed) / Math.max(1, values.size);
     if (cost < bestCost) {
       bestCost = cost;
       best = f;

@@ -218,7 +218,7 @@ export class Ruleset {
     let predicate: Predicate;
     const firstWarning = compiler.warnings.length;
     try {
-      predicate = compiler.compile(ast);
+      predicate = compiler.compileGenerated(ast);
       for (let i = firstWarning; i < compiler.warnings.length; i++) {
         const w = compiler.warnings[i];
         w.loc = posLoc(w.pos, text);
