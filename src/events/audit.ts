@@ -1,6 +1,6 @@
 // Which JSON documents are audit events, and each event's time, decided exactly as the
 // k8saudit plugin's ParseAuditEventsJSON / parseSingleAuditEventJSON do.
-import { ARR, OBJ, STR, TYPE_MASK, type NodeTable, getMember, stringOf, compactLength } from './nodes.js';
+import { ARR, OBJ, STR, TYPE_MASK, type NodeTable, getMember, stringOf, stringEquals, compactLength } from './nodes.js';
 import { type EventTime, parseEventTime, parseEventTimeBytes, TimeParseError } from './time.js';
 import { ErrorCode, type ErrorCodeValue } from '../errors.js';
 
@@ -12,6 +12,8 @@ export const NOT_RECOGNIZED = 'data not recognized as a k8s audit event';
 const K_KIND = Buffer.from('kind');
 const K_ITEMS = Buffer.from('items');
 const K_STAGE_TS = Buffer.from('stageTimestamp');
+const V_EVENT_LIST = Buffer.from('EventList');
+const V_EVENT = Buffer.from('Event');
 
 export interface EventRef {
   root: number;
@@ -81,14 +83,13 @@ export class EventCollector {
     if (type !== OBJ) return false;
     const kind = getMember(t, n, K_KIND);
     if (kind === -1 || (t.kind[kind] & TYPE_MASK) !== STR) return false;
-    const k = stringOf(t, kind);
-    if (k === 'EventList') {
+    if (stringEquals(t, kind, V_EVENT_LIST)) {
       const items = getMember(t, n, K_ITEMS);
       if (items === -1 || (t.kind[items] & TYPE_MASK) !== ARR) return false;
       for (let c = t.first[items]; c !== -1; c = t.next[c]) this.single(t, c, this.item++);
       return true;
     }
-    if (k === 'Event') {
+    if (stringEquals(t, kind, V_EVENT)) {
       // A document that is one Event: its problems are the document's (no item number).
       this.single(t, n, top ? -1 : this.item++);
       return true;

@@ -92,6 +92,15 @@ export class NodeTable {
   }
 }
 
+interface FastSlices {
+  utf8Slice(start: number, end: number): string;
+}
+
+/** UTF-8 text of buf[start, end): Buffer's own slice method, without toString's argument handling. */
+export function utf8(buf: Buffer, start: number, end: number): string {
+  return (buf as unknown as FastSlices).utf8Slice(start, end);
+}
+
 export function typeOf(t: NodeTable, n: number): number {
   return t.kind[n] & TYPE_MASK;
 }
@@ -159,13 +168,13 @@ export function goAtoi(s: string): number | undefined {
 /** Key of an object member, decoded. */
 export function keyOf(t: NodeTable, c: number): string {
   if ((t.kind[c] & F_KEY_ESC) !== 0) return decodeJsonString(t.buf, t.ks[c], t.ke[c]);
-  return t.buf.toString('utf8', t.ks[c], t.ke[c]);
+  return utf8(t.buf, t.ks[c], t.ke[c]);
 }
 
 /** A string node's value, unescaped. */
 export function stringOf(t: NodeTable, n: number): string {
   if ((t.kind[n] & F_VAL_ESC) !== 0) return decodeJsonString(t.buf, t.vs[n], t.ve[n]);
-  return t.buf.toString('utf8', t.vs[n], t.ve[n]);
+  return utf8(t.buf, t.vs[n], t.ve[n]);
 }
 
 /** Byte-wise equality of a string node with a constant (no decoding when unescaped). */
@@ -186,7 +195,7 @@ export function stringEquals(t: NodeTable, n: number, value: Buffer): boolean {
  */
 export function compactOf(t: NodeTable, n: number): string {
   const k = t.kind[n] & TYPE_MASK;
-  if (k === STR) return t.buf.toString('utf8', t.vs[n] - 1, t.ve[n] + 1);
+  if (k === STR) return utf8(t.buf, t.vs[n] - 1, t.ve[n] + 1);
   if (k !== OBJ && k !== ARR) return t.buf.toString('latin1', t.vs[n], t.ve[n]);
   return compactRaw(t.buf, t.vs[n], t.ve[n]);
 }
