@@ -11,7 +11,7 @@ import { parsePriority } from '../rules/priority.js';
 import { defaultRulePaths, readRuleFiles } from '../config/rules-files.js';
 import { HOSTNAME } from '../fields/event.js';
 import { LineWriter } from './output-writer.js';
-import { selectBackend } from '../engine/select-backend.js';
+import { chooseBackend, describeBackend } from '../engine/select-backend.js';
 
 export const SCAN_USAGE = `Usage: peregrine scan [options] FILE...
 
@@ -124,7 +124,13 @@ export async function runScan(opts: ScanOptions): Promise<number> {
   if (!opts.quiet) {
     for (const w of ruleset.legacy) process.stderr.write(describeWarning(w) + '\n');
   }
-  const backend = await selectBackend();
+  const choice = chooseBackend();
+  const backend = choice.backend;
+  // Say which extractor runs on a terminal; elsewhere only when the addon failed to load.
+  const unexpected = choice.reason !== undefined && process.env.PEREGRINE_NATIVE !== '0';
+  if (!opts.quiet && (process.stderr.isTTY === true || unexpected)) {
+    process.stderr.write(`peregrine: JSON extraction: ${describeBackend(choice)}\n`);
+  }
   const processor = new Processor(ruleset, {
     format: { hostname: HOSTNAME, timeIso8601: opts.timeIso8601 },
     backend,

@@ -9,6 +9,7 @@ import { Authenticator } from '../ingest/auth.js';
 import { RateLimiter } from '../ingest/rate-limit.js';
 import { IngestServer } from '../ingest/server.js';
 import { MtlsFront } from '../ingest/mtls.js';
+import { chooseBackend, describeBackend } from '../engine/select-backend.js';
 import { RulesState } from '../pipeline/rules.js';
 import { EvalPool } from '../pipeline/pool.js';
 import { BatchRunner, type ReleasedAlert } from '../pipeline/batch.js';
@@ -52,6 +53,8 @@ export async function runServe(argv: string[]): Promise<number> {
   }
   const cfg = loadServeConfig(args);
   const uws = loadUws();
+  // The workers choose the same way; choosing here fails fast and names it in the log.
+  const extraction = describeBackend(chooseBackend());
 
   const rules = new RulesState({ files: cfg.rules.files, options: { ruleMatching: cfg.rules.ruleMatching, minPriority: cfg.rules.minPriority } }, log);
   for (const w of rules.current.ruleset.warnings) log(describeWarning(w));
@@ -169,7 +172,7 @@ export async function runServe(argv: string[]): Promise<number> {
   attachEndpoints(metricsApp, metrics, readiness);
   const ml = await listen(metricsApp, uws, cfg.metricsListen.host, cfg.metricsListen.port, 'metrics');
   log(`listening webhook=${url(scheme, cfg.listen.host, webhookPort, cfg.path)} metrics=${url('http', cfg.metricsListen.host, ml.port)} `
-    + `workers=${cfg.workers} rules=${rules.current.ruleset.rules.length} auth=${describeAuth(cfg)} outputs=${targets.map((t) => t.name).join(',')}`);
+    + `workers=${cfg.workers} rules=${rules.current.ruleset.rules.length} auth=${describeAuth(cfg)} outputs=${targets.map((t) => t.name).join(',')} json=${extraction}`);
 
   // Reloads.
   const reload = (reason: string): void => {

@@ -38,7 +38,7 @@ export interface JsonBackend {
 }
 
 export const jsBackend: JsonBackend = {
-  name: 'js',
+  name: 'typescript',
   parse(t, buf, start, end) {
     try {
       return parseJson(t, buf, start, end);

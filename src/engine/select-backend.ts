@@ -3,6 +3,7 @@
 import { jsBackend, type JsonBackend } from './backend.js';
 import { nativeBackend } from './native-backend.js';
 import { loadNative, nativeLoadError } from '../native/loader.js';
+import { ErrorCode, PeregrineError } from '../errors.js';
 
 export interface BackendChoice {
   backend: JsonBackend;
@@ -14,12 +15,13 @@ export function chooseBackend(env: NodeJS.ProcessEnv = process.env): BackendChoi
   if (env.PEREGRINE_NATIVE === '0') return { backend: jsBackend, reason: 'PEREGRINE_NATIVE=0' };
   const addon = loadNative();
   if (addon === undefined) {
-    if (env.PEREGRINE_NATIVE === '1') throw new Error(`PEREGRINE_NATIVE=1 but ${nativeLoadError()}`);
+    if (env.PEREGRINE_NATIVE === '1') throw new PeregrineError(ErrorCode.NATIVE_UNAVAILABLE, `PEREGRINE_NATIVE=1 but ${nativeLoadError()}`);
     return { backend: jsBackend, reason: nativeLoadError() };
   }
   return { backend: nativeBackend(addon) };
 }
 
-export async function selectBackend(): Promise<JsonBackend> {
-  return chooseBackend().backend;
+/** One line for startup logs: which extractor runs, and why the fallback if it does. */
+export function describeBackend(choice: BackendChoice): string {
+  return choice.reason === undefined ? choice.backend.name : `${choice.backend.name} (${choice.reason})`;
 }

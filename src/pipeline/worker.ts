@@ -5,7 +5,7 @@
 import { threadId, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { Processor, type Alert } from '../engine/processor.js';
-import { selectBackend } from '../engine/select-backend.js';
+import { chooseBackend } from '../engine/select-backend.js';
 import { Ruleset, type RuleFile, type RulesetOptions } from '../rules/ruleset.js';
 import { HOSTNAME } from '../fields/event.js';
 import { ErrorCode } from '../errors.js';
@@ -18,7 +18,7 @@ const ringIndex = claimRing(init.rings, threadId);
 if (ringIndex < 0) throw new Error('peregrine worker: no free alert ring (more workers than rings)');
 const ring = new RingWriter(init.rings[ringIndex]);
 const counters = new SharedCounters(init.metrics);
-const backend = await selectBackend();
+const backend = chooseBackend().backend;
 
 let gen = -1;
 let processor: Processor | undefined;

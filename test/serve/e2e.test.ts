@@ -151,3 +151,29 @@ describe('peregrine serve end to end (tokens)', () => {
     expect(s.stderr()).not.toContain(TOKEN_B);
   });
 });
+
+describe('peregrine serve: JSON extractor', () => {
+  it('names the extractor at startup; with PEREGRINE_NATIVE=0 the workers run the TypeScript parser with the same alerts', async () => {
+    const results: string[][] = [];
+    const { body, alertIds } = batch('ext', 60, 4);
+    for (const env of [{}, { PEREGRINE_NATIVE: '0' }]) {
+      const s = await startServer({ env });
+      try {
+        const line = /listening .*/.exec(s.stderr())![0];
+        if ('PEREGRINE_NATIVE' in env) expect(line).toMatch(/ json=typescript \(PEREGRINE_NATIVE=0\)$/);
+        else expect(line).toMatch(/ json=(native \(simdjson|typescript \(native extractor not built)/);
+        const r = await post(s.webhook, body);
+        expect(r.status).toBe(200);
+        const alerts = await waitFor(() => {
+          const a = readAlerts(s.outFile);
+          return a.length >= alertIds.length ? a : undefined;
+        }, 'alerts');
+        expect(alerts.map((a) => a.output_fields['ka.auditid'])).toEqual(alertIds);
+        results.push(alerts.map((a) => a.output));
+      } finally {
+        expect(await s.stop()).toBe(0);
+      }
+    }
+    expect(results[1]).toEqual(results[0]);
+  });
+});
