@@ -86,7 +86,9 @@ function defs(prefix: string, alias: boolean): FieldDef[] {
       desc: d('value') || 'Extracts a value from a JSON-encoded input. Syntax is json.value[<json pointer>], where <json pointer> is a json pointer (see https://datatracker.ietf.org/doc/html/rfc6901)' },
     { name: `${prefix}.obj`, type: 'string', list: false, arg: NO_ARG, build: objField,
       desc: d('obj') || 'The full json message as a text string.' },
-    { name: `${prefix}.rawtime`, type: 'string', list: false, arg: NO_ARG, build: rawtimeField,
+    // The plugin formats evt.Timestamp() for every event it could parse, and every
+    // event reaching a rule was parsed.
+    { name: `${prefix}.rawtime`, type: 'string', list: false, arg: NO_ARG, build: rawtimeField, always: true,
       desc: d('rawtime') || 'The time of the event, identical to evt.rawtime.' },
   ];
 }

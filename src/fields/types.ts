@@ -40,6 +40,8 @@ export interface FieldDef {
    * holding it, so constants compared with the field can be matched natively.
    */
   symbolSlot?(arg: FieldArg, ctx: BuildContext): number;
+  /** Has a value for every event (so `exists` on it is true without reading it). */
+  always?: boolean;
 }
 
 export const NO_ARG: ArgSpec = { allowed: false, required: false, index: false, key: false };

@@ -36,6 +36,8 @@ export interface Source {
   name: string;
   /** Plan slot whose string is this (untransformed) field's value, or -1. */
   symbolSlot?: number;
+  /** The field has a value for every event. */
+  always?: boolean;
 }
 
 /** Shared across one ruleset: maps each distinct field read to its cache slot. */
@@ -89,6 +91,8 @@ interface LeafInfo {
 }
 
 const LEAF = new WeakMap<Predicate, LeafInfo>();
+/** `exists` on a field every event has. */
+const ALWAYS: Predicate = () => true;
 
 const LIST_OK = new Set(['in', 'intersects', 'exists']);
 const NUMERIC_OK = new Set(['=', '==', '!=', '<', '<=', '>', '>=', 'in', 'intersects', 'exists']);
@@ -125,6 +129,7 @@ export class ConditionCompiler {
       case 'unary': {
         const src = this.source(e.left);
         if (e.op !== 'exists') throw new CompileError(`unrecognized filter comparison operator '${e.op}'`, e.pos);
+        if (src.always === true) return ALWAYS;
         const get = src.get;
         const p: Predicate = (ev) => get(ev) !== undefined;
         LEAF.set(p, { get, form: 'exists' });
@@ -163,6 +168,7 @@ export class ConditionCompiler {
           throw new CompileError(`unexpected identifier '${x.name}'`, x.pos);
         default: {
           const p = this.compile(x);
+          if (p === ALWAYS) return 'true';
           const info = LEAF.get(p);
           if (info === undefined) return `${ref(p)}(ev)`;
           const g = ref(info.get);
@@ -199,7 +205,7 @@ export class ConditionCompiler {
         const name = sourceToString(e);
         const get = this.slots.cached(name, () => def.build(arg, this.slots.ctx));
         const symbolSlot = def.symbolSlot ? def.symbolSlot(arg, this.slots.ctx) : -1;
-        return { get, type: def.type, list: def.list, name, symbolSlot };
+        return { get, type: def.type, list: def.list, name, symbolSlot, always: def.always === true };
       }
       case 'value': {
         const v = e.value;
