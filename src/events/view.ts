@@ -19,6 +19,9 @@ export class EventView {
   nsec = 0;
   private tsGen = 0;
   private tsValue = 0n;
+  /** Events of a log mostly share their second: its text is kept. */
+  private secTextOf = -1;
+  private secText = '';
   /** 1-based number of the event in its stream (evt.num). */
   num = 0;
   /** Cluster name forced by the ingest credential (overrides annotations.cluster_name). */
@@ -83,7 +86,13 @@ export class EventView {
   /** The event time in nanoseconds as decimal text (jevt.rawtime), without BigInt for usual times. */
   timeText(): string {
     const sec = this.sec;
-    if (sec > 0 && sec < 9_000_000_000) return String(sec) + String(this.nsec).padStart(9, '0');
+    if (sec > 0 && sec < 9_000_000_000) {
+      if (sec !== this.secTextOf) {
+        this.secTextOf = sec;
+        this.secText = String(sec);
+      }
+      return this.secText + String(1_000_000_000 + this.nsec).slice(1);
+    }
     return this.time().toString();
   }
 

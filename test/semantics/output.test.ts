@@ -254,6 +254,8 @@ describe('outputs: behaviour read from the Falco/libs sources', () => {
       { token: '%evt.rawtime.ns', set: { stageTimestamp: '2025-10-23T17:06:01.05Z' }, text: '050000000', fields: { 'evt.rawtime.ns': 50000000 } },
       { token: '%evt.rawtime.s', set: { stageTimestamp: '2025-10-23T17:06:01.05Z' }, text: '1761239161', fields: { 'evt.rawtime.s': 1761239161 } },
       { token: '%evt.rawtime', set: { stageTimestamp: '2025-10-23T17:06:01.05Z' }, text: '1761239161050000000', fields: { 'evt.rawtime': 1761239161050000000 } },
+      { token: '%jevt.rawtime', set: { stageTimestamp: '2025-10-23T17:06:01.000000007Z' }, text: '1761239161000000007', fields: { 'jevt.rawtime': '1761239161000000007' } },
+      { token: '%json.rawtime', set: { stageTimestamp: '2025-10-23T17:06:02Z' }, text: '1761239162000000000', fields: { 'json.rawtime': '1761239162000000000' } },
     ];
     checkRows(rows, await renderRows(rows));
   });
