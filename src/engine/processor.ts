@@ -40,6 +40,8 @@ export interface ProcessorOptions {
   backend?: JsonBackend;
 }
 
+const BATCH_DOCS = Number(process.env.PG_BATCH_DOCS ?? 32);
+
 const NO_ISSUES = Object.freeze([]) as unknown as DocumentIssue[];
 
 export class Processor {
@@ -140,8 +142,10 @@ export class Processor {
     const rows = this.rows!;
     let k = 0;
     while (k < count) {
-      const done = backend.parseBatch(this.table, buf, rg, k, count - k, this.plan, rows, this.roots);
-      if (done < count - k) {
+      // A few dozen documents per call: their nodes are still in cache when evaluated.
+      const take = Math.min(count - k, BATCH_DOCS);
+      const done = backend.parseBatch(this.table, buf, rg, k, take, this.plan, rows, this.roots);
+      if (done < take) {
         // The table or the rows filled up: grow them so the next call takes more (the
         // rows and nodes of the documents done so far stay valid until then).
         const needNodes = rows.data[1];

@@ -3,7 +3,7 @@
 // are the per-event path. Semantics follow libsinsp's filter compiler and checks.
 import type { EventView, FieldValue } from '../events/view.js';
 import type { Loc } from './yaml-source.js';
-import { resolveField, FieldError } from '../fields/registry.js';
+import { findField, resolveField, FieldError } from '../fields/registry.js';
 import type { BuildContext, FieldType } from '../fields/types.js';
 import { FieldPlan } from '../events/plan.js';
 import type { Expr, Operand, Pos, TransformerArg, ValueSource } from './condition-ast.js';
@@ -406,11 +406,10 @@ export class ConditionCompiler {
       this.warnings.push({ message: `regex check with '${v}' may be optimized with simpler operators such as '=', 'contains', 'startswith', 'endswith'`, pos });
     }
     const nospaces = v.replace(/[ \t\n\v\f\r]/g, '');
-    try {
-      resolveField(nospaces.replace(/\[.*$/, ''), undefined);
+    // A field name that resolves without an argument (no exception per constant value).
+    const def = findField(nospaces.replace(/\[.*$/, ''));
+    if (def !== undefined && !def.arg.required) {
       this.warnings.push({ message: `'${v}' may be a valid field misused as a const string value`, pos });
-    } catch {
-      // not a field name
     }
   }
 

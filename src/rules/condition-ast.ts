@@ -6,8 +6,11 @@ export interface Pos {
   idx: number;
   line: number;
   col: number;
-  /** Where in the rules files (set after parsing; survives macro substitution). */
-  loc?: Loc;
+  /**
+   * The text it was parsed from (set after parsing; survives macro substitution), so
+   * its place in the rules files is worked out only for a message that needs it.
+   */
+  src?: { loc(i: number): Loc };
 }
 
 export type Expr =
@@ -29,8 +32,23 @@ export type ValueSource = FieldExpr | TransformerExpr;
 export type TransformerArg = FieldExpr | TransformerExpr | ValueExpr | TransformerListExpr;
 export type Operand = ValueExpr | ListExpr | ValueSource;
 
+/**
+ * A copy of the boolean structure (and/or/not/identifiers), which macro resolution
+ * rewrites in place; comparisons and positions are never changed after parsing, so
+ * they are shared.
+ */
 export function cloneExpr(e: Expr): Expr {
-  return structuredClone(e);
+  switch (e.type) {
+    case 'and':
+    case 'or':
+      return { type: e.type, children: e.children.map(cloneExpr), pos: e.pos };
+    case 'not':
+      return { type: 'not', child: cloneExpr(e.child), pos: e.pos };
+    case 'identifier':
+      return { type: 'identifier', name: e.name, pos: e.pos };
+    default:
+      return e;
+  }
 }
 
 /** Textual form of a field or transformer, as libsinsp's ast::as_string prints it. */

@@ -64,7 +64,7 @@ function outputLoc(r: RuleInfo, e: Error): Loc {
 
 /** Where a position of a parsed condition is in the rules files. */
 function posLoc(pos: Pos, text: SourceText): Loc {
-  return pos.loc ?? text.loc(pos.idx);
+  return (pos.src ?? text).loc(pos.idx);
 }
 
 function parseCondition(text: SourceText): Expr {
@@ -72,7 +72,7 @@ function parseCondition(text: SourceText): Expr {
   try {
     const ast = p.parse();
     // Macro bodies are pasted into rules as trees: each node keeps its own origin.
-    forEachPos(ast, (pos) => { pos.loc = text.loc(pos.idx); });
+    forEachPos(ast, (pos) => { pos.src = text; });
     return ast;
   } catch (e) {
     if (e instanceof ConditionSyntaxError) {
