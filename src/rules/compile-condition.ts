@@ -4,6 +4,7 @@
 import type { EventView, FieldValue } from '../events/view.js';
 import type { Loc } from './yaml-source.js';
 import { findField, resolveField, FieldError } from '../fields/registry.js';
+import { supportedTransformers } from './condition-parser.js';
 import type { BuildContext, FieldType } from '../fields/types.js';
 import { FieldPlan } from '../events/plan.js';
 import type { Expr, Operand, Pos, TransformerArg, ValueSource } from './condition-ast.js';
@@ -91,6 +92,22 @@ interface LeafInfo {
 }
 
 const LEAF = new WeakMap<Predicate, LeafInfo>();
+/** Whether a constant names a field (libsinsp's new_filtercheck succeeding on it). */
+function looksLikeField(s: string): boolean {
+  const open = s.indexOf('[');
+  if (open < 0) {
+    const def = findField(s);
+    return def !== undefined && !def.arg.required;
+  }
+  if (findField(s.slice(0, open)) === undefined) return false;
+  try {
+    resolveField(s.slice(0, open), s.endsWith(']') ? s.slice(open + 1, -1) : s.slice(open + 1));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** `exists` on a field every event has. */
 const ALWAYS: Predicate = () => true;
 
@@ -406,10 +423,14 @@ export class ConditionCompiler {
       this.warnings.push({ message: `regex check with '${v}' may be optimized with simpler operators such as '=', 'contains', 'startswith', 'endswith'`, pos });
     }
     const nospaces = v.replace(/[ \t\n\v\f\r]/g, '');
-    // A field name that resolves without an argument (no exception per constant value).
-    const def = findField(nospaces.replace(/\[.*$/, ''));
-    if (def !== undefined && !def.arg.required) {
+    if (looksLikeField(nospaces)) {
       this.warnings.push({ message: `'${v}' may be a valid field misused as a const string value`, pos });
+      return;
+    }
+    for (const t of supportedTransformers(true)) {
+      if (nospaces.length >= t.length + 2 && nospaces.startsWith(t) && nospaces[t.length] === '(' && nospaces.endsWith(')')) {
+        this.warnings.push({ message: `'${v}' may be a valid field transformer misused as a const string value`, pos });
+      }
     }
   }
 

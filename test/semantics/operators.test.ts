@@ -103,6 +103,17 @@ describe('§3 operator evaluation (P = B, A = user/responseStatus/requestURI rem
     expect(r.stderr).toContain(`${f}:3:55: warning LOAD_COMPILE_CONDITION: regex check with 'lic' may be optimized`);
   });
 
+  it('warns when a constant looks like a field or a transformer (libsinsp check_value_and_add_warnings)', async () => {
+    const dir = tempDir();
+    const f = join(dir, 'r.yaml');
+    const cond = 'ka.verb = ka.user.name or ka.verb in (create, "ka.uri.param[x]", jevt.value, "tolower(ka.verb)", "nosuch.field", "tolower(x")';
+    writeFileSync(f, ruleYaml({ name: 'R', condition: cond }));
+    const r = await runCli(['rules', 'check', f]);
+    expect(r.status).toBe(0);
+    const warned = [...r.stderr.matchAll(/'([^']*)' may be a valid field( transformer)? misused/g)].map((m) => [m[1], m[2] !== undefined]);
+    expect(warned).toEqual([['ka.user.name', false], ['ka.uri.param[x]', false], ['tolower(ka.verb)', true]]);
+  });
+
   it('val(): compares two fields; absent on either side makes = and != false', async () => {
     const I = ev({ auditID: 'I', impersonatedUser: { username: 'alice' } });
     const J = ev({ auditID: 'J', impersonatedUser: { username: 'bob' } });
