@@ -40,7 +40,7 @@ export interface ProcessorOptions {
   backend?: JsonBackend;
 }
 
-const BATCH_DOCS = Number(process.env.PG_BATCH_DOCS ?? 32);
+const BATCH_DOCS = 64;
 
 const NO_ISSUES = Object.freeze([]) as unknown as DocumentIssue[];
 
