@@ -32,31 +32,18 @@ const strings = lists.map((b) => b.toString());
 const bytes = lists.reduce((a, b) => a + b.length, 0);
 
 /**
- * Best of REPS runs, in CPU seconds of this process (user + system): other processes
- * on a shared machine stretch wall time, much less the CPU time a run needs.
+ * Every path runs once to warm up, then REPS rounds run each path in turn; a path's
+ * figure is its best round, in CPU seconds of this process (user + system). Rounds
+ * interleave the paths so that a noisy neighbour slows them alike, and CPU time is
+ * stretched much less than wall time by other processes.
  */
-function best(fn) {
-  let min = Infinity;
-  fn();
-  for (let i = 0; i < REPS; i++) {
-    const c = process.cpuUsage();
-    fn();
-    const d = process.cpuUsage(c);
-    min = Math.min(min, (d.user + d.system) / 1e6);
-  }
-  return min;
+const paths = [];
+function path(name, fn, note = () => '') {
+  paths.push({ name, fn, note });
 }
 
-const rows = [];
-let baseline = 0;
-function report(name, secs, note = '') {
-  const eps = EVENTS / secs;
-  if (baseline === 0) baseline = eps;
-  rows.push({ name, mbs: bytes / secs / 1e6, eps, ratio: eps / baseline, note });
-}
-
-report('JSON.parse (bytes → string → JSON.parse), baseline', best(() => { for (const b of lists) JSON.parse(b.toString()); }));
-report('JSON.parse of strings already decoded', best(() => { for (const s of strings) JSON.parse(s); }));
+path('JSON.parse (bytes → string → JSON.parse), baseline', () => { for (const b of lists) JSON.parse(b.toString()); });
+path('JSON.parse of strings already decoded', () => { for (const s of strings) JSON.parse(s); });
 
 let simdjson;
 try {
@@ -65,40 +52,56 @@ try {
   simdjson = undefined;
 }
 if (simdjson) {
-  report('npm simdjson 0.9.2 parse', best(() => { for (const s of strings) simdjson.parse(s); }));
-  report('npm simdjson lazyParse + 3 valueForKeyPath per event', best(() => {
-    for (const s of strings) {
+  path('npm simdjson 0.9.2 parse', () => { for (const s of strings) simdjson.parse(s); });
+  path('npm simdjson lazyParse + 3 valueForKeyPath per event', () => {
+    strings.forEach((s, k) => {
       const doc = simdjson.lazyParse(s);
-      for (let i = 0; i < 400; i++) {
+      for (let i = 0, n = Math.min(400, EVENTS - 400 * k); i < n; i++) {
         doc.valueForKeyPath(`items[${i}].verb`);
         doc.valueForKeyPath(`items[${i}].objectRef.resource`);
         doc.valueForKeyPath(`items[${i}].user.username`);
       }
-    }
-  }), 'per-value crossings into JS');
-} else {
-  rows.push({ name: 'npm simdjson binding', mbs: NaN, eps: NaN, ratio: NaN, note: 'not installed' });
+    });
+  }, () => 'per-value crossings into JS');
 }
 
 const ruleset = Ruleset.compile(ruleFiles.map((f) => ({ name: f, text: readFileSync(f, 'utf8') })), { ruleMatching: 'first' });
 const native = chooseBackend({ PEREGRINE_NATIVE: '1' }).backend;
 const table = new NodeTable(1 << 16);
-report('TypeScript parser (full node table)', best(() => { for (const b of lists) jsBackend.parse(table, b, 0, b.length); }));
-report('native extractor, full node table', best(() => { for (const b of lists) native.parse(table, b, 0, b.length); }));
+path('TypeScript parser (full node table)', () => { for (const b of lists) jsBackend.parse(table, b, 0, b.length); });
+path('native extractor, full node table', () => { for (const b of lists) native.parse(table, b, 0, b.length); });
 const plan = native.preparePlan(ruleset.slots.plan);
 const planRows = new Rows(plan.slotCount, 512);
-report('native extractor alone (field plan of Falco latest rules)', best(() => {
+path('native extractor alone (field plan of Falco latest rules)', () => {
   for (const b of lists) native.parsePlanned(table, b, 0, b.length, plan, planRows);
-}));
+});
 
-let alerts = 0;
 for (const [label, backend] of [['TypeScript fallback', jsBackend], ['native', native]]) {
   const p = new Processor(ruleset, { format: { hostname: 'bench', timeIso8601: false }, backend });
-  report(`parse + full evaluation, ${label} (Falco latest rules, first)`, best(() => {
+  let alerts = 0;
+  path(`parse + full evaluation, ${label} (Falco latest rules, first)`, () => {
     alerts = 0;
     for (const b of lists) alerts += p.process(b, 0, b.length, () => {}).alerts;
-  }), `${alerts} alerts`);
+  }, () => `${alerts} alerts`);
 }
+
+const cpuSeconds = (fn) => {
+  const c = process.cpuUsage();
+  fn();
+  const d = process.cpuUsage(c);
+  return (d.user + d.system) / 1e6;
+};
+const bestSecs = paths.map(() => Infinity);
+for (const p of paths) p.fn();
+for (let round = 0; round < REPS; round++) {
+  paths.forEach((p, i) => { bestSecs[i] = Math.min(bestSecs[i], cpuSeconds(p.fn)); });
+}
+const rows = paths.map((p, i) => {
+  const secs = bestSecs[i];
+  const eps = EVENTS / secs;
+  return { name: p.name, mbs: bytes / secs / 1e6, eps, ratio: eps / (EVENTS / bestSecs[0]), note: p.note() };
+});
+if (!simdjson) rows.splice(2, 0, { name: 'npm simdjson binding', mbs: NaN, eps: NaN, ratio: NaN, note: 'not installed' });
 
 const cpuInfo = `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
 console.log(`native-bench: ${EVENTS} events, ${(bytes / 1e6).toFixed(1)} MB in EventLists of 400 (${Math.round(bytes / EVENTS)} B/event avg), best of ${REPS} (CPU time)`);
@@ -124,24 +127,28 @@ let n = 0;
 for await (const line of createInterface({ input: createReadStream(${JSON.stringify(file)}) })) { if (line) { JSON.parse(line); n++; } }
 if (n !== ${EVENTS}) throw new Error('lines: ' + n);
 `);
+  const empty = join(dir, 'empty.jsonl');
+  writeFileSync(empty, '');
+  const rulesArgs = ruleFiles.flatMap((f) => ['--rules', f]);
+  const commands = [
+    ['node: read lines + JSON.parse each (baseline)', [process.execPath, parseOnly]],
+    ['peregrine scan (native)', [process.execPath, cli, 'scan', '--quiet', ...rulesArgs, file]],
+    ['peregrine scan (PEREGRINE_NATIVE=0)', ['env', 'PEREGRINE_NATIVE=0', process.execPath, cli, 'scan', '--quiet', ...rulesArgs, file]],
+    ['peregrine scan of an empty file (startup: load, compile rules)', [process.execPath, cli, 'scan', '--quiet', ...rulesArgs, empty]],
+  ];
   const cpu = (cmd) => {
-    let min = Infinity;
-    for (let i = 0; i < 3; i++) {
-      const r = spawnSync('/usr/bin/time', ['-f', '%U %S', ...cmd], { encoding: 'utf8', env: { ...process.env, TZ: 'UTC' }, maxBuffer: 1 << 28 });
-      const last = r.stderr.trim().split('\n').pop().split(' ').map(Number);
-      min = Math.min(min, last[0] + last[1]);
-    }
-    return min;
+    const r = spawnSync('/usr/bin/time', ['-f', '%U %S', ...cmd], { encoding: 'utf8', env: { ...process.env, TZ: 'UTC' }, maxBuffer: 1 << 28 });
+    if (r.status !== 0) throw new Error(`${cmd.join(' ')} exited ${r.status}: ${r.stderr.slice(-500)}`);
+    const last = r.stderr.trim().split('\n').pop().split(' ').map(Number);
+    return last[0] + last[1];
   };
-  const tParse = cpu([process.execPath, parseOnly]);
-  const tScan = cpu([process.execPath, cli, 'scan', '--quiet', ...ruleFiles.flatMap((f) => ['--rules', f]), file]);
-  const tScanJs = cpu(['env', 'PEREGRINE_NATIVE=0', process.execPath, cli, 'scan', '--quiet', ...ruleFiles.flatMap((f) => ['--rules', f]), file]);
+  // Rounds interleave the commands, as above; best of 3 each.
+  const bestCpu = commands.map(() => Infinity);
+  for (let round = 0; round < 3; round++) commands.forEach(([, cmd], i) => { bestCpu[i] = Math.min(bestCpu[i], cpu(cmd)); });
   console.log('');
   console.log(`CPU seconds (user+sys, best of 3) over ${EVENTS} JSON lines:`);
   console.log(`| command | CPU s | ÷ JSON.parse of the lines |`);
   console.log('|---|---:|---:|');
-  console.log(`| node: read lines + JSON.parse each (baseline) | ${tParse.toFixed(2)} | 1.00 |`);
-  console.log(`| peregrine scan (native) | ${tScan.toFixed(2)} | ${(tScan / tParse).toFixed(2)} |`);
-  console.log(`| peregrine scan (PEREGRINE_NATIVE=0) | ${tScanJs.toFixed(2)} | ${(tScanJs / tParse).toFixed(2)} |`);
+  commands.forEach(([name], i) => console.log(`| ${name} | ${bestCpu[i].toFixed(2)} | ${(bestCpu[i] / bestCpu[0]).toFixed(2)} |`));
   rmSync(dir, { recursive: true, force: true });
 }
