@@ -24,15 +24,18 @@ import { histogramQuantile, parseProm, percentiles, slope, sumOf } from './lib/s
 import { verifyRun } from './lib/verify.mjs';
 
 const SCENARIOS = ['one', 'fanin', 'overload', 'soak'];
-const DEFAULT_SECONDS = { one: 5, fanin: 6, overload: 6, soak: 12 };
+const DEFAULT_SECONDS = { one: 5, fanin: 6, overload: 6, soak: 10 };
 const MAX_SECONDS = 3600;
 
 const USAGE = `Usage: npm run load -- [options]
   --scenario S       one, fanin, overload, soak or all (default all; repeatable)
-  --duration N       seconds of load per scenario (default: one ${DEFAULT_SECONDS.one}, fanin ${DEFAULT_SECONDS.fanin}, overload ${DEFAULT_SECONDS.overload}, soak ${DEFAULT_SECONDS.soak}; at most ${MAX_SECONDS})
+  --duration N       seconds of load for every scenario, or per scenario: one=10,soak=300
+                     (default: one ${DEFAULT_SECONDS.one}, fanin ${DEFAULT_SECONDS.fanin}, overload ${DEFAULT_SECONDS.overload}, soak ${DEFAULT_SECONDS.soak}; at most ${MAX_SECONDS})
   --baseline-duration N  seconds of each bare-receiver baseline (default: min(duration, 5))
   --max-requests N   stop sending after N requests per run (default 500000)
   --clusters N       clusters in fanin (default 50) and soak (default 10)
+  --inflight SIZE    overload: serve's limits.max_inflight_bytes (default 24MiB)
+  --overload-connections N  overload: connections per cluster, 4 clusters (default 16)
   --connections N    connections in one (default 4)
   --rate N           soak: events/s offered (default: half the capacity measured by one)
   --workers N        serve's worker threads (default: its own, one per core)
@@ -54,6 +57,8 @@ function options() {
       'baseline-duration': { type: 'string' },
       'max-requests': { type: 'string' },
       clusters: { type: 'string' },
+      inflight: { type: 'string' },
+      'overload-connections': { type: 'string' },
       connections: { type: 'string' },
       rate: { type: 'string' },
       workers: { type: 'string' },
@@ -80,12 +85,22 @@ function options() {
   let scenarios = (values.scenario ?? ['all']).flatMap((s) => s.split(','));
   if (scenarios.includes('all')) scenarios = SCENARIOS;
   for (const s of scenarios) if (!SCENARIOS.includes(s)) throw new Error(`--scenario: unknown '${s}' (${SCENARIOS.join(', ')}, all)`);
+  const durations = {};
+  for (const part of (values.duration ?? '').split(',').filter((x) => x !== '')) {
+    const [k, v] = part.includes('=') ? part.split('=') : [undefined, part];
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1 || n > MAX_SECONDS) throw new Error(`--duration: expected seconds from 1 to ${MAX_SECONDS}, got '${part}'`);
+    if (k !== undefined && !SCENARIOS.includes(k)) throw new Error(`--duration: unknown scenario '${k}'`);
+    for (const s of k === undefined ? SCENARIOS : [k]) durations[s] = n;
+  }
   return {
     scenarios,
-    duration: int('duration', undefined, 1, MAX_SECONDS),
+    durations,
     baselineDuration: int('baseline-duration', undefined, 1, MAX_SECONDS),
     maxRequests: int('max-requests', 500_000),
     clusters: int('clusters', undefined, 1, 1000),
+    inflight: values.inflight ?? '24MiB',
+    overloadConnections: int('overload-connections', 16, 1, 256),
     connections: int('connections', 4, 1, 512),
     rate: int('rate', undefined, 1),
     workers: int('workers', undefined, 1, 256),
@@ -187,7 +202,7 @@ const clusterName = (prefix, i, n) => `${prefix}-${String(i + 1).padStart(String
 
 /** Scenario definitions: clusters and their senders; serve limits; durations. */
 function scenario(name, o, ctx) {
-  const seconds = o.duration ?? DEFAULT_SECONDS[name];
+  const seconds = o.durations[name] ?? DEFAULT_SECONDS[name];
   const poolLen = ctx.pool.length;
   switch (name) {
     case 'one': {
@@ -220,10 +235,10 @@ function scenario(name, o, ctx) {
       const cs = makeClusters(ctx.dir, ['burst-a', 'burst-b', 'burst-c', 'burst-d']);
       return {
         name, seconds, clusters: cs, timeline: true,
-        describe: '4 clusters × 16 connections, 400-event batches, closed loop, retrying at once after a 429 '
-          + '(harsher than an apiserver, which waits Retry-After); limits.max_inflight_bytes 24MiB',
-        limits: { max_inflight_bytes: '24MiB' },
-        specs: (r) => cs.map((c) => ({ ...c, connections: 16, batch: () => 400, start: () => Math.floor(r() * poolLen) })),
+        describe: `4 clusters × ${o.overloadConnections} connections, 400-event batches, closed loop, retrying at once after a 429 `
+          + `(harsher than an apiserver, which waits Retry-After); limits.max_inflight_bytes ${o.inflight}`,
+        limits: { max_inflight_bytes: o.inflight },
+        specs: (r) => cs.map((c) => ({ ...c, connections: o.overloadConnections, batch: () => 400, start: () => Math.floor(r() * poolLen) })),
       };
     }
     case 'soak': {
@@ -340,6 +355,19 @@ async function runServeScenario(sc, o, ctx) {
   const v = verifyRun(ledger, { file: fileAlerts, http: sinkAlerts }, samples);
   if (exit !== 0) v.failures.push(`serve exited ${exit} after SIGTERM`);
   if (ready.status !== 200) v.failures.push(`/readyz answered ${ready.status} after the run: ${JSON.stringify(ready.body.reasons)}`);
+  // Overload: the server must have said 429 (the offered load exceeded its limits), and
+  // its memory must level off: the highest RSS of the second half of the run within
+  // 15 % of the highest of its second quarter (the first quarter is warm-up). Judged on
+  // runs of 20 s or more; shorter ones are too close to start-up.
+  let memoryFlat;
+  if (sc.name === 'overload') {
+    if (!ledger.requests.some((r) => r.status === 429)) v.failures.push('no 429 answer: the offered load did not exceed the limits');
+    const inWindow = (a, b) => usage.samples.filter((x) => x.t >= a * sc.seconds && x.t < b * sc.seconds).map((x) => x.rss);
+    const q2 = Math.max(0, ...inWindow(0.25, 0.5));
+    const late = Math.max(0, ...inWindow(0.5, 1.01));
+    memoryFlat = sc.seconds >= 20 ? { q2, late, growth: late / q2 - 1 } : undefined;
+    if (memoryFlat && memoryFlat.growth > 0.15) v.failures.push(`RSS kept growing under overload: ${mib(q2)} in the second quarter, ${mib(late)} in the second half`);
+  }
   v.ok = v.failures.length === 0;
 
   const elapsed = (t.ended - t.started) / 1000;
@@ -356,6 +384,7 @@ async function runServeScenario(sc, o, ctx) {
     ackedEvents, eventsPerSecond: ackedEvents / elapsed, requestsPerSecond: acked.length / elapsed, mbPerSecond: ackedBytes / elapsed / 1e6,
     latency: latencyStats(ledger),
     detection: { count: detection.length, p50: det[50], p99: det[99], serverP99File: histogramQuantile(samples, 'peregrine_detection_latency_seconds', 0.99, { output: 'file' }) * 1000 },
+    memoryFlat,
     serve: { idleRss, peakRss: usage.peakRss, avgCores: usage.avgCores, mainCores: usage.mainCores, maxCores: usage.maxCores, rssFirstHalf: Math.max(0, ...rss.slice(0, half)), rssSecondHalf: Math.max(0, ...rss.slice(half)) },
     generator: { avgCores: (gen.user + gen.system) / 1e6 / ((performance.now() - t.started) / 1000) },
     verify: { ok: v.ok, failures: v.failures, outputs: v.outputs, clusters: v.clusters },
@@ -404,7 +433,7 @@ function printScenario(r, scan) {
   const w = [0, 1, 2, 3].map((i) => Math.max(...rows.map((row) => row[i].length)));
   for (const row of rows) console.log('   ' + row.map((c, i) => c.padEnd(w[i])).join('  '));
   if (r.timeline) {
-    console.log(`   over time (RSS slope over the second half: ${n1(r.rssSlopeMiBPerMin)} MiB/min):`);
+    console.log(`   over time${r.seconds >= 60 ? ` (RSS slope over the second half: ${n1(r.rssSlopeMiBPerMin)} MiB/min)` : ''}:`);
     console.log('     seconds   events/s  p50 ms  p99 ms  non-200  RSS      JS heap  external in flight  cores');
     for (const x of r.timeline) {
       console.log(`     ${`${x.from}-${x.to}`.padEnd(9)} ${n0(x.eventsPerSecond).padStart(8)}  ${n1(x.p50).padStart(6)}  ${n1(x.p99).padStart(6)}  ${String(x.rejected).padStart(7)}  `
@@ -412,7 +441,8 @@ function printScenario(r, scan) {
     }
   }
   if (r.scenario === 'overload') {
-    console.log(`   RSS: idle ${mib(r.serve.idleRss)}, peak first half ${mib(r.serve.rssFirstHalf)}, second half ${mib(r.serve.rssSecondHalf)}`);
+    const m = r.memoryFlat;
+    console.log(`   RSS: idle ${mib(r.serve.idleRss)}, highest ${m ? `in the second quarter ${mib(m.q2)}, in the second half ${mib(m.late)} (${m.growth >= 0 ? '+' : ''}${n0(m.growth * 100)} %)` : `first half ${mib(r.serve.rssFirstHalf)}, second half ${mib(r.serve.rssSecondHalf)} (runs of 20 s or more are judged)`}`);
   }
   const f = r.verify.outputs.file;
   const h = r.verify.outputs.http;
@@ -452,7 +482,7 @@ function markdown(results, scan, m, cmd) {
   }
   for (const r of results.filter((x) => x.timeline)) {
     out.push('');
-    out.push(`${r.scenario} over time (RSS slope over the second half ${n1(r.rssSlopeMiBPerMin)} MiB/min):`);
+    out.push(`${r.scenario} over time${r.seconds >= 60 ? ` (RSS slope over the second half: ${n1(r.rssSlopeMiBPerMin)} MiB/min)` : ''}:`);
     out.push('');
     out.push('| seconds | events/s | p50 ms | p99 ms | non-200 | RSS | JS heap | external | bodies in flight | cores |');
     out.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
@@ -461,9 +491,10 @@ function markdown(results, scan, m, cmd) {
     }
   }
   const ov = results.find((x) => x.scenario === 'overload');
-  if (ov) {
+  if (ov?.memoryFlat) {
     out.push('');
-    out.push(`overload memory: idle ${mib(ov.serve.idleRss)}, highest RSS in the first half ${mib(ov.serve.rssFirstHalf)}, in the second half ${mib(ov.serve.rssSecondHalf)}.`);
+    out.push(`overload memory: idle ${mib(ov.serve.idleRss)}; highest RSS in the second quarter of the run ${mib(ov.memoryFlat.q2)}, `
+      + `in the second half ${mib(ov.memoryFlat.late)} (${ov.memoryFlat.growth >= 0 ? '+' : ''}${n0(ov.memoryFlat.growth * 100)} %).`);
   }
   for (const r of results) out.push('', `- ${r.scenario}: ${r.describe}.`);
   return out.join('\n');
@@ -500,7 +531,7 @@ async function main() {
   const results = [];
   for (const name of o.scenarios) {
     if (name === 'soak' && ctx.capacity === undefined && o.rate === undefined) {
-      const probe = await runServeScenario({ ...scenario('one', { ...o, duration: 4 }, ctx), name: 'capacity probe' }, o, ctx);
+      const probe = await runServeScenario({ ...scenario('one', { ...o, durations: { one: 4 } }, ctx), name: 'capacity probe' }, o, ctx);
       ctx.capacity = probe.eventsPerSecond;
       console.log(`\ncapacity probe (4 s, one cluster): ${n0(ctx.capacity)} events/s`);
     }
