@@ -503,6 +503,22 @@ function markdown(results, scan, m, cmd) {
       out.push(`| ${x.from}–${x.to} | ${n0(x.eventsPerSecond)} | ${n1(x.p50)} | ${n1(x.p99)} | ${x.rejected} | ${mib(x.rss)} | ${mib(x.heap)} | ${mib(x.external)} | ${mib(x.inflight)} | ${n2(x.cores)} |`);
     }
   }
+  const fan = results.find((x) => x.scenario === 'fanin');
+  if (fan) {
+    out.push('');
+    out.push(`fanin per cluster: what each cluster sent and had acknowledged, and what the server counted for it `
+      + '(`peregrine_requests_total{code="200"}`, `peregrine_events_total`, `peregrine_alerts_total`):');
+    out.push('');
+    out.push('<details><summary>' + `${fan.verify.clusters.filter((c) => c.exact).length} of ${fan.verify.clusters.length} clusters equal` + '</summary>');
+    out.push('');
+    out.push('| cluster | requests sent | events sent | requests 200 | server | events acknowledged | server | alerts expected | server |');
+    out.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const c of fan.verify.clusters) {
+      out.push(`| ${c.cluster} | ${c.sent} | ${n0(c.sentEvents)} | ${c.acked} | ${c.server.acked} | ${n0(c.ackedEvents)} | ${n0(c.server.events)} | ${c.ackedAlerts} | ${c.server.alerts} |`);
+    }
+    out.push('');
+    out.push('</details>');
+  }
   const ov = results.find((x) => x.scenario === 'overload');
   if (ov?.memoryFlat) {
     out.push('');
