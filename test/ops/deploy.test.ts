@@ -1,0 +1,331 @@
+// deploy/: the Kubernetes manifests parse, fit together (names, labels, ports, probes,
+// Secrets and ConfigMaps), reference only the image, ports, paths and config keys that
+// exist, and the ConfigMap's config loads through the real config loader. Then a pod
+// is simulated: the volumes written where deployment.yaml mounts them (generated
+// tokens and a self-signed certificate for the Secrets), the image's entrypoint run with
+// the container's args and env, its probes asked, and an audit event POSTed over TLS
+// with a cluster's token.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync, cpSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { basename, join, posix } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { request } from 'node:https';
+import yaml from 'js-yaml';
+import { parseDockerfile } from './dockerfile.js';
+import { tempDir, waitFor } from '../serve/harness.js';
+import { auditEvent, eventList } from '../serve/fixtures.js';
+
+const ROOT = process.cwd();
+const DEPLOY = join(ROOT, 'deploy');
+const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+const dockerfile = parseDockerfile(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'));
+const runtime = dockerfile.stages[dockerfile.stages.length - 1];
+
+type Doc = Record<string, any> & { _file: string };
+
+function load(file: string): Doc[] {
+  return yaml.loadAll(readFileSync(join(DEPLOY, file), 'utf8')).filter((d) => d != null).map((d) => ({ ...(d as object), _file: file }));
+}
+
+const files = readdirSync(DEPLOY).filter((f) => f.endsWith('.yaml'));
+const docs = files.flatMap(load);
+const kust = docs.find((d) => d.kind === 'Kustomization')!;
+const resources = docs.filter((d) => kust.resources.includes(d._file));
+const one = (kind: string, name?: string): Doc => {
+  const d = docs.find((x) => x.kind === kind && (name === undefined || x.metadata.name === name));
+  if (!d) throw new Error(`no ${kind} ${name ?? ''} in deploy/`);
+  return d;
+};
+const deployment = one('Deployment', 'peregrine');
+const pod = deployment.spec.template.spec;
+const container = pod.containers[0];
+const configGen = kust.configMapGenerator.find((g: any) => g.name === 'peregrine-config');
+const configFile = join(DEPLOY, configGen.files[0]);
+const config = yaml.load(readFileSync(configFile, 'utf8')) as Record<string, any>;
+const portOf = (hostPort: string) => Number(hostPort.slice(hostPort.lastIndexOf(':') + 1));
+const containerPort = (name: string | number) => (typeof name === 'number' ? name : container.ports.find((p: any) => p.name === name)?.containerPort);
+
+/** The mount (and its volume) a path in the container lies under. */
+function mountOf(path: string): { mount: any; volume: any } | undefined {
+  const m = [...container.volumeMounts].sort((a: any, b: any) => b.mountPath.length - a.mountPath.length)
+    .find((x: any) => path === x.mountPath || path.startsWith(x.mountPath.replace(/\/$/, '') + '/'));
+  return m ? { mount: m, volume: pod.volumes.find((v: any) => v.name === m.name) } : undefined;
+}
+
+/** Keys a ConfigMap (from a generator) or Secret (from the example file or cert-manager) provides. */
+function keysOf(volume: any): string[] {
+  if (volume.configMap) {
+    const g = kust.configMapGenerator.find((x: any) => x.name === volume.configMap.name);
+    return g ? g.files.map((f: string) => basename(f)) : [];
+  }
+  if (volume.secret) {
+    const s = docs.find((d) => d.kind === 'Secret' && d.metadata.name === volume.secret.secretName);
+    const cert = docs.find((d) => d.kind === 'Certificate' && d.spec.secretName === volume.secret.secretName);
+    return [...Object.keys(s?.stringData ?? {}), ...Object.keys(s?.data ?? {}), ...(cert ? ['tls.crt', 'tls.key', 'ca.crt'] : [])];
+  }
+  return [];
+}
+
+/** Is this path, in the container, a file or directory the image or a volume provides? */
+function provided(path: string): boolean {
+  const m = mountOf(path);
+  if (m) {
+    if (m.volume.emptyDir) return true;
+    const rest = posix.relative(m.mount.mountPath, path);
+    return rest === '' || keysOf(m.volume).includes(rest.split('/')[0]);
+  }
+  // In the image: what the runtime stage copies from the build context.
+  const copy = runtime.copies.find((c) => c.from === undefined && path.startsWith(posix.resolve(runtime.workdir, c.dest)));
+  return copy !== undefined && existsSync(join(ROOT, copy.sources[0], posix.relative(posix.resolve(runtime.workdir, copy.dest), path)));
+}
+
+describe('deploy manifests', () => {
+  it('parse, with known kinds and apiVersions, names and (for the applied ones) labels', () => {
+    const api: Record<string, string> = {
+      Kustomization: 'kustomize.config.k8s.io/v1beta1', Namespace: 'v1', ServiceAccount: 'v1', Deployment: 'apps/v1', Service: 'v1',
+      PodDisruptionBudget: 'policy/v1', HorizontalPodAutoscaler: 'autoscaling/v2', ServiceMonitor: 'monitoring.coreos.com/v1',
+      Secret: 'v1', Issuer: 'cert-manager.io/v1', Certificate: 'cert-manager.io/v1',
+    };
+    for (const d of docs) {
+      expect(api[d.kind], `${d._file}: kind ${d.kind}`).toBeDefined();
+      expect(d.apiVersion, `${d._file}: ${d.kind}`).toBe(api[d.kind]);
+      if (d.kind !== 'Kustomization') expect(d.metadata?.name, d._file).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+    }
+    for (const r of kust.resources) expect(files, `kustomization resource ${r}`).toContain(r);
+    for (const g of kust.configMapGenerator) for (const f of g.files) expect(existsSync(join(DEPLOY, f)), f).toBe(true);
+    for (const d of resources.filter((x) => x.kind !== 'Namespace')) expect(d.metadata.labels?.['app.kubernetes.io/name'], `${d.kind} ${d.metadata.name}`).toBe('peregrine');
+    // Secrets are not applied by the kustomization (real ones are created out of git).
+    expect(resources.some((d) => d.kind === 'Secret')).toBe(false);
+    for (const d of docs.filter((x) => x.kind !== 'Kustomization' && x.kind !== 'Namespace' && !resources.includes(x))) expect(d.metadata.namespace, `${d._file} ${d.metadata.name}`).toBe(kust.namespace);
+  });
+
+  it('render with kustomize: generated ConfigMap names are the ones the Deployment mounts', () => {
+    const r = spawnSync('kubectl', ['kustomize', 'deploy/'], { encoding: 'utf8' });
+    if (r.error) return; // no kubectl here: the checks on the sources stand
+    expect(r.status, r.stderr).toBe(0);
+    const out = yaml.loadAll(r.stdout) as any[];
+    const cms = out.filter((d) => d.kind === 'ConfigMap').map((d) => d.metadata.name);
+    const dep = out.find((d) => d.kind === 'Deployment');
+    for (const v of dep.spec.template.spec.volumes.filter((x: any) => x.configMap)) expect(cms).toContain(v.configMap.name);
+    for (const d of out.filter((x) => x.kind !== 'Namespace')) expect(d.metadata.namespace, `${d.kind} ${d.metadata.name}`).toBe('peregrine');
+    expect(dep.spec.template.spec.containers[0].image).toBe(`peregrine:${pkg.version}`);
+  });
+
+  it('use the image the Dockerfile builds, peregrine:<package version>', () => {
+    expect(container.image).toBe(`peregrine:${pkg.version}`);
+    expect(kust.images).toEqual([{ name: 'peregrine', newName: 'peregrine', newTag: pkg.version }]);
+    expect(readFileSync(join(ROOT, 'Dockerfile'), 'utf8')).toContain(`docker build -t peregrine:${pkg.version} .`);
+  });
+
+  it('config: loads through the real config loader, listens beyond loopback with authentication, on the container ports', async () => {
+    const { loadServeConfig, hasAuthentication } = await import('../../dist/config/load.js');
+    const cfg = loadServeConfig({ config: configFile });
+    expect(hasAuthentication(cfg)).toBe(true);
+    expect(cfg.listen.host).toBe('0.0.0.0');
+    expect(cfg.metricsListen.host).toBe('0.0.0.0');
+    expect(containerPort('webhook')).toBe(cfg.listen.port);
+    expect(containerPort('metrics')).toBe(cfg.metricsListen.port);
+    const { DEFAULT_LISTEN, DEFAULT_METRICS_LISTEN, DEFAULT_PATH } = await import('../../dist/config/defaults.js');
+    expect([cfg.listen.port, cfg.metricsListen.port, cfg.path]).toEqual([DEFAULT_LISTEN.port, DEFAULT_METRICS_LISTEN.port, DEFAULT_PATH]);
+    expect(cfg.tls).toBeDefined();
+    expect(cfg.workers).toBeGreaterThanOrEqual(1);
+  });
+
+  it('config: every file it names is provided by the image or a mounted ConfigMap/Secret', () => {
+    const paths = [
+      ...config.rules.files, config.tls.cert_file, config.tls.key_file, ...config.auth.tokens.map((t: any) => t.file),
+    ];
+    for (const p of paths) expect(provided(p), `${p} is provided by nothing`).toBe(true);
+    const configPath = container.args[container.args.indexOf('--config') + 1];
+    expect(provided(configPath), configPath).toBe(true);
+    expect(container.args[0]).toBe('serve');
+  });
+
+  it('Deployment: probes on real paths and ports, Secrets and ConfigMaps that exist, non-root as the image, a grace period that covers the drain', () => {
+    expect(deployment.spec.selector.matchLabels).toEqual(expect.objectContaining({ 'app.kubernetes.io/name': 'peregrine' }));
+    for (const [k, v] of Object.entries(deployment.spec.selector.matchLabels)) expect(deployment.spec.template.metadata.labels[k]).toBe(v);
+    const endpoints = readFileSync(join(ROOT, 'dist/metrics/endpoints.js'), 'utf8');
+    for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe']) {
+      const p = container[probe].httpGet;
+      expect(endpoints, `${probe} ${p.path}`).toContain(`app.get('${p.path}'`);
+      expect(containerPort(p.port), `${probe} port`).toBe(portOf(config.metrics_listen));
+    }
+    expect(container.readinessProbe.httpGet.path).toBe('/readyz');
+    for (const v of pod.volumes) {
+      if (v.configMap) expect(kust.configMapGenerator.map((g: any) => g.name), v.name).toContain(v.configMap.name);
+      if (v.secret) expect(keysOf(v).length, `Secret ${v.secret.secretName} is defined nowhere in deploy/`).toBeGreaterThan(0);
+    }
+    for (const m of container.volumeMounts) expect(pod.volumes.map((v: any) => v.name)).toContain(m.name);
+    const uid = runtime.instructions.filter((i) => i.op === 'USER').pop()!.args.split(':')[0];
+    expect(String(pod.securityContext.runAsUser)).toBe(uid);
+    expect(pod.securityContext.runAsNonRoot).toBe(true);
+    expect(container.securityContext.readOnlyRootFilesystem).toBe(true);
+    // Writable /tmp (the mTLS front's sockets live in the temporary directory).
+    expect(mountOf('/tmp/x')?.volume.emptyDir).toBeDefined();
+    const preStop = Number(container.lifecycle.preStop.exec.command[1]);
+    expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(config.limits.shutdown_timeout_seconds + preStop);
+    expect(container.resources.requests.cpu).toBeDefined();
+    expect(container.resources.limits.memory).toBeDefined();
+    expect(pod.automountServiceAccountToken).toBe(false);
+    expect(one('ServiceAccount', pod.serviceAccountName)).toBeDefined();
+  });
+
+  it('Services, ServiceMonitor, PodDisruptionBudget and HorizontalPodAutoscaler point at the Deployment and its ports', () => {
+    const podLabels = deployment.spec.template.metadata.labels;
+    const services = docs.filter((d) => d.kind === 'Service');
+    expect(services.map((s) => s.metadata.name).sort()).toEqual(['peregrine', 'peregrine-metrics']);
+    for (const s of services) {
+      for (const [k, v] of Object.entries(s.spec.selector)) expect(podLabels[k], `${s.metadata.name} selector ${k}`).toBe(v);
+      for (const p of s.spec.ports) expect(containerPort(p.targetPort), `${s.metadata.name} → ${p.targetPort}`).toBeDefined();
+    }
+    expect(one('Service', 'peregrine').spec.ports.map((p: any) => p.targetPort)).toEqual(['webhook']);
+    expect(one('Service', 'peregrine-metrics').spec.ports.map((p: any) => p.targetPort)).toEqual(['metrics']);
+    const sm = one('ServiceMonitor');
+    const selected = services.filter((s) => Object.entries(sm.spec.selector.matchLabels).every(([k, v]) => s.metadata.labels[k] === v));
+    expect(selected.map((s) => s.metadata.name)).toEqual(['peregrine-metrics']);
+    expect(sm.spec.endpoints[0].path).toBe('/metrics');
+    expect(selected[0].spec.ports.map((p: any) => p.name)).toContain(sm.spec.endpoints[0].port);
+    const pdb = one('PodDisruptionBudget');
+    for (const [k, v] of Object.entries(pdb.spec.selector.matchLabels)) expect(podLabels[k]).toBe(v);
+    const hpa = one('HorizontalPodAutoscaler');
+    expect(hpa.spec.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: deployment.metadata.name });
+    expect(hpa.spec.minReplicas).toBeGreaterThan(pdb.spec.maxUnavailable);
+    expect(hpa.spec.maxReplicas).toBeGreaterThanOrEqual(hpa.spec.minReplicas);
+    expect(deployment.spec.replicas).toBe(hpa.spec.minReplicas);
+    // The HPA's CPU target is relative to the request.
+    expect(hpa.spec.metrics[0].resource.name).toBe('cpu');
+  });
+
+  it('rules: the bundled and local rules load together, and the local example does what it says', () => {
+    const rulesDirs = config.rules.files.map((p: string) => (p.startsWith('/app/') ? join(ROOT, p.slice(5)) : join(DEPLOY, 'config/rules')));
+    const check = spawnSync(process.execPath, ['dist/cli/main.js', 'rules', 'check', '--strict', ...rulesDirs], { encoding: 'utf8' });
+    expect(check.status, check.stdout + check.stderr).toBe(0);
+    const ev = (user: string) => ({ ...auditEvent(`x-${user}`), verb: 'get', requestURI: '/api/v1/namespaces/default/pods/web/exec?command=sh',
+      user: { username: user, groups: ['system:authenticated'] }, objectRef: { resource: 'pods', namespace: 'default', name: 'web', apiVersion: 'v1', subresource: 'exec' } });
+    const dir = tempDir();
+    writeFileSync(join(dir, 'ev.json'), eventList([ev('ops-breakglass@example.com'), ev('mallory')]));
+    const scan = spawnSync(process.execPath, ['dist/cli/main.js', 'scan', ...rulesDirs.flatMap((r: string) => ['--rules', r]), join(dir, 'ev.json')], { encoding: 'utf8' });
+    expect(scan.status, scan.stderr).toBe(0);
+    const alerts = scan.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(alerts.map((a) => [a.rule, a.output_fields['ka.user.name']])).toEqual([['Pod Exec or Attach', 'mallory']]);
+  });
+});
+
+describe('deploy: a simulated pod', () => {
+  const root = tempDir();
+  const tokens: Record<string, string> = {};
+  let proc: ChildProcess | undefined;
+  let out = '';
+  let err = '';
+  let cert = '';
+
+  /** Container path → this machine. */
+  const here = (p: string) => (p.startsWith('/app/') ? join(ROOT, p.slice('/app/'.length)) : join(root, p));
+
+  function materialize(tokenValue: (key: string) => string): void {
+    for (const m of container.volumeMounts) {
+      const v = pod.volumes.find((x: any) => x.name === m.name);
+      const dir = join(root, m.mountPath);
+      mkdirSync(dir, { recursive: true });
+      if (v.configMap) {
+        const g = kust.configMapGenerator.find((x: any) => x.name === v.configMap.name);
+        for (const f of g.files) cpSync(join(DEPLOY, f), join(dir, basename(f)));
+      } else if (v.secret?.secretName === 'peregrine-tokens') {
+        for (const key of keysOf(v)) writeFileSync(join(dir, key), tokenValue(key) + '\n');
+      } else if (v.secret) {
+        const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+          '-subj', '/CN=peregrine.peregrine.svc', '-addext', 'subjectAltName=DNS:peregrine.peregrine.svc,IP:127.0.0.1',
+          '-keyout', join(dir, 'tls.key'), '-out', join(dir, 'tls.crt')], { encoding: 'utf8' });
+        if (r.status !== 0) throw new Error(`openssl: ${r.stderr}`);
+        cert = readFileSync(join(dir, 'tls.crt'), 'utf8');
+      }
+    }
+    // The mounted config, with its container paths mapped here, and ephemeral ports.
+    const text = readFileSync(configFile, 'utf8')
+      .replaceAll('/etc/peregrine/', join(root, 'etc/peregrine') + '/')
+      .replaceAll('/app/', ROOT + '/')
+      .replace(/^listen: (\S+):\d+$/m, 'listen: $1:0')
+      .replace(/^metrics_listen: (\S+):\d+$/m, 'metrics_listen: $1:0');
+    writeFileSync(here(container.args[container.args.indexOf('--config') + 1]), text);
+  }
+
+  function start(): ChildProcess {
+    const entry = runtime.instructions.find((i) => i.op === 'ENTRYPOINT')!.exec!;
+    const args = container.args.map((a: string) => (a.startsWith('/') ? here(a) : a));
+    const env = { PATH: process.env.PATH, ...runtime.env, ...Object.fromEntries((container.env ?? []).map((e: any) => [e.name, e.value])) };
+    out = '';
+    err = '';
+    const p = spawn(entry[0], [here(entry[1]), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    p.stdout!.on('data', (d) => { out += d; });
+    p.stderr!.on('data', (d) => { err += d; });
+    return p;
+  }
+
+  it('refuses to start with the placeholder tokens of secrets.example.yaml', async () => {
+    const secret = one('Secret', 'peregrine-tokens');
+    materialize((key) => secret.stringData[key]);
+    const p = start();
+    const code = await new Promise((r) => p.once('exit', r));
+    expect(code).toBe(2);
+    expect(err).toMatch(/shorter than 16 characters/);
+  });
+
+  describe('with real tokens', () => {
+    let webhook: URL;
+    let metrics: string;
+    beforeAll(async () => {
+      materialize((key) => (tokens[key] = randomBytes(24).toString('hex')));
+      proc = start();
+      const m = await waitFor(() => /listening webhook=(\S+) metrics=(\S+)/.exec(err), `the server to start:\n${err}`, 20_000);
+      webhook = new URL(m[1]);
+      metrics = m[2].replace('0.0.0.0', '127.0.0.1');
+    });
+    afterAll(async () => {
+      if (proc && proc.exitCode === null) {
+        proc.kill('SIGTERM');
+        await new Promise((r) => proc!.once('exit', r));
+      }
+    });
+
+    it('answers its probes', async () => {
+      expect(webhook.protocol).toBe('https:');
+      expect(webhook.pathname).toBe(config.path);
+      for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe']) {
+        const r = await fetch(`${metrics}${container[probe].httpGet.path}`);
+        expect(r.status, `${probe}: ${await r.text()}`).toBe(200);
+      }
+    });
+
+    it('takes a cluster\'s events over TLS with its token and names the cluster by it', async () => {
+      const cluster = config.auth.tokens[0].cluster as string;
+      const ev = auditEvent('sim-1', { alert: true, clusterAnnotation: 'spoofed' });
+      const body = eventList([ev]);
+      const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = request({
+          host: '127.0.0.1', port: Number(webhook.port), path: webhook.pathname, method: 'POST', ca: cert, servername: 'peregrine.peregrine.svc',
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `Bearer ${tokens[cluster]}` },
+        }, (r) => {
+          let b = '';
+          r.on('data', (d) => { b += d; });
+          r.on('end', () => resolve({ status: r.statusCode!, body: b }));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+      expect(res.status, res.body).toBe(200);
+      expect(JSON.parse(res.body)).toMatchObject({ events: 1, alerts: 1 });
+      await waitFor(() => out.includes('Anonymous Request Allowed'), 'the alert on stdout');
+      const m = await (await fetch(`${metrics}/metrics`)).text();
+      expect(m).toContain(`peregrine_events_total{cluster="${cluster}"} 1`);
+    });
+
+    it('stops within the grace period on SIGTERM, exit 0', async () => {
+      const t0 = Date.now();
+      proc!.kill('SIGTERM');
+      const code = await new Promise((r) => proc!.once('exit', r));
+      expect(code).toBe(0);
+      expect(Date.now() - t0).toBeLessThan(pod.terminationGracePeriodSeconds * 1000);
+    });
+  });
+});
