@@ -201,14 +201,14 @@ describe('deploy manifests', () => {
     const rulesDirs = config.rules.files.map((p: string) => (p.startsWith('/app/') ? join(ROOT, p.slice(5)) : join(DEPLOY, 'config/rules')));
     const check = spawnSync(process.execPath, ['dist/cli/main.js', 'rules', 'check', '--strict', ...rulesDirs], { encoding: 'utf8' });
     expect(check.status, check.stdout + check.stderr).toBe(0);
-    const ev = (user: string) => ({ ...auditEvent(`x-${user}`), verb: 'get', requestURI: '/api/v1/namespaces/default/pods/web/exec?command=sh',
+    const ev = (user: string) => ({ ...auditEvent(`x-${user}`), stage: 'ResponseStarted', verb: 'get', requestURI: '/api/v1/namespaces/default/pods/web/exec?command=sh',
       user: { username: user, groups: ['system:authenticated'] }, objectRef: { resource: 'pods', namespace: 'default', name: 'web', apiVersion: 'v1', subresource: 'exec' } });
     const dir = tempDir();
     writeFileSync(join(dir, 'ev.json'), eventList([ev('ops-breakglass@example.com'), ev('mallory')]));
     const scan = spawnSync(process.execPath, ['dist/cli/main.js', 'scan', ...rulesDirs.flatMap((r: string) => ['--rules', r]), join(dir, 'ev.json')], { encoding: 'utf8' });
     expect(scan.status, scan.stderr).toBe(0);
     const alerts = scan.stdout.trim().split('\n').map((l) => JSON.parse(l));
-    expect(alerts.map((a) => [a.rule, a.output_fields['ka.user.name']])).toEqual([['Pod Exec or Attach', 'mallory']]);
+    expect(alerts.map((a) => [a.rule, a.output_fields['ka.user.name']])).toEqual([['Pod Exec Or Attach', 'mallory']]);
   });
 });
 
