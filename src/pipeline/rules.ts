@@ -25,6 +25,9 @@ export interface RulesSpec {
   options: Partial<RulesetOptions>;
 }
 
+/** The symlink kubelet's atomic writer swaps when a ConfigMap volume changes. */
+const ATOMIC_WRITER_LINK = '..data';
+
 export class RulesState {
   current: Generation;
   private readonly gens = new Map<number, Generation>();
@@ -83,7 +86,8 @@ export class RulesState {
   /**
    * Reloads when a rules file (or a *.yaml in a rules directory) changes. Editors often
    * replace a file (rename), which ends a watch on the file itself: watching the
-   * directory catches both writes and replacements.
+   * directory catches both writes and replacements. A Kubernetes ConfigMap or Secret
+   * volume changes by swapping its `..data` symlink, not the files named in it.
    */
   watch(onReload: (err: string | undefined) => void): void {
     // directory → which names in it matter (undefined = every *.yaml / *.yml)
@@ -108,7 +112,7 @@ export class RulesState {
         const w = watch(d, { persistent: false }, (_ev, file) => {
           if (file === null) return;
           const f = file.toString();
-          if (names ? !names.has(f) : !/\.ya?ml$/.test(f)) return;
+          if (f !== ATOMIC_WRITER_LINK && (names ? !names.has(f) : !/\.ya?ml$/.test(f))) return;
           clearTimeout(this.debounce);
           this.debounce = setTimeout(() => onReload(this.reload(`file changed: ${join(d, f)}`)), 150);
         });

@@ -2,7 +2,7 @@
 // none twice, exit 0), and rules reload on SIGHUP and on file change, under load, with
 // a broken file keeping the old rules.
 import { describe, expect, it } from 'vitest';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { batch } from './fixtures.js';
 import { TEST_RULES, metricValue, metricsText, post, readAlerts, startServer, tempDir, waitFor, type Server } from './harness.js';
@@ -100,6 +100,35 @@ describe('rules reload', () => {
     expect(new Set(ids)).toEqual(new Set(l.acked));
     expect(new Set(alerts.map((a) => a.rule))).toEqual(new Set(['Test Anonymous', 'Test Anonymous v2']));
     expect(alerts.find((a) => a.output_fields['ka.auditid'] === 'still-v2-0').rule).toBe('Test Anonymous v2');
+  });
+
+  it('on a ConfigMap volume update (kubelet swaps the ..data symlink, the named files stay)', async () => {
+    const dir = tempDir();
+    const cm = join(dir, 'cm');
+    const version = (name: string, text: string): void => {
+      mkdirSync(join(cm, name), { recursive: true });
+      writeFileSync(join(cm, name, 'local_rules.yaml'), text);
+    };
+    version('..2026_11_23_01', TEST_RULES);
+    symlinkSync('..2026_11_23_01', join(cm, '..data'));
+    symlinkSync('..data/local_rules.yaml', join(cm, 'local_rules.yaml'));
+    // Watching the directory, then the file named in it: each swap makes a new generation.
+    const rounds: Array<[string[], string, string, string]> = [
+      [[cm], '..2026_11_23_02', v2, 'Test Anonymous v2'],
+      [[join(cm, 'local_rules.yaml')], '..2026_11_23_03', TEST_RULES, 'Test Anonymous'],
+    ];
+    for (const [files, name, text, rule] of rounds) {
+      const s = await startServer({ dir, config: { rules: { files } } });
+      expect(await generation(s)).toBe(1);
+      version(name, text);
+      symlinkSync(name, join(cm, '..data_tmp'));
+      renameSync(join(cm, '..data_tmp'), join(cm, '..data'));
+      await waitFor(async () => (await generation(s)) === 2, 'generation 2 after the ..data swap');
+      await post(s.webhook, batch(name, 1, 1).body);
+      expect(await s.stop()).toBe(0);
+      const alert = readAlerts(s.outFile).find((a) => a.output_fields['ka.auditid'] === `${name}-0`);
+      expect(alert.rule).toBe(rule);
+    }
   });
 
   it('on SIGHUP (file watching off): nothing changes until the signal', async () => {
