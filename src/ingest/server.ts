@@ -14,7 +14,7 @@ import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import type { ServeConfig } from '../config/schema.js';
 import type { Authenticator, AuthResult } from './auth.js';
 import type { RateLimiter } from './rate-limit.js';
-import { BodySplitter, NOT_AUDIT, SplitError } from './split.js';
+import { BodySplitter, NOT_AUDIT, SplitError, nativeSplit } from './split.js';
 import type { BatchRunner, ReleasedAlert } from '../pipeline/batch.js';
 import type { EvalPool } from '../pipeline/pool.js';
 import type { ServeMetrics } from '../metrics/metrics.js';
@@ -63,7 +63,7 @@ export class IngestServer {
   inflightBytes = 0;
   inflightRequests = 0;
   draining = false;
-  private readonly splitter = new BodySplitter();
+  private readonly splitter = new BodySplitter(nativeSplit());
   private idleWaiters: (() => void)[] = [];
   private readonly retryAfter: string;
 
@@ -96,7 +96,12 @@ export class IngestServer {
     res.end(JSON.stringify(body), close);
   }
 
-  /** Answers a request whose body is not read: the connection is closed after it. */
+  /**
+   * Answers a request whose body is not read. A 429 keeps the connection: uWS discards
+   * the rest of the body as it arrives, so the sender reads the whole answer and its
+   * Retry-After (closing with body bytes unread would reset the connection instead).
+   * Other refusals close it, reading nothing more from a sender that failed the checks.
+   */
   private reject(res: HttpResponse, st: RequestState, status: number, reason: string, message: string, extra?: (r: HttpResponse) => void): void {
     if (st.done || st.aborted) return;
     st.done = true;
@@ -107,7 +112,7 @@ export class IngestServer {
     res.cork(() => {
       res.writeStatus(STATUS[status]);
       extra?.(res);
-      this.json(res, { error: { code: reason, message } }, true);
+      this.json(res, { error: { code: reason, message } }, status !== 429);
     });
   }
 

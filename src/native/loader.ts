@@ -13,6 +13,8 @@ export interface NativeAddon {
   compilePlan(program: Int32Array, strings: Uint8Array): unknown;
   parseBatch(buf: Uint8Array, ranges: Uint32Array, from: number, count: number, table: ArrayBuffer, capacity: number,
     plan: unknown, rows: Int32Array, rowCap: number, slotsPerRow: number, roots: Int32Array): number;
+  /** Event ranges of a webhook body (see src/ingest/split.ts): count, or -1 to defer. */
+  splitBody(buf: Uint8Array, start: number, end: number, ranges: Uint32Array): number;
   implementation(): string;
   simdjsonVersion: string;
 }

@@ -4,9 +4,12 @@
 // byte offsets into the caller's buffer and no copies of strings.
 //
 // Validation matches the TypeScript parser: strict RFC 8259 grammar, number syntax,
-// escape sequences, UTF-8 and unescaped control characters (stage 1), depth <= 300.
-// On any error it returns 0 and the JavaScript side re-parses with the TypeScript
-// parser to report the exact same message.
+// UTF-8 and unescaped control characters (stage 1), depth <= 300; escape sequences are
+// only delimited, as in Falco's parser. On any error it returns 0 and the JavaScript
+// side re-parses with the TypeScript parser to report the exact same message.
+//
+// The same stage 1 also splits webhook bodies into event ranges for the main thread
+// (splitBody, mirroring src/ingest/split.ts).
 #include <napi.h>
 #include <cstdint>
 #include <cstring>
@@ -187,6 +190,176 @@ void unescape_key(const uint8_t *p, const uint8_t *e, std::string &out) {
   }
 }
 
+uint32_t token_end(const uint8_t *buf, uint32_t start, uint32_t next) {
+  uint32_t e = next;
+  while (e > start && is_ws(buf[e - 1])) e--;
+  return e;
+}
+
+uint32_t skip_json_container(const uint8_t *buf, uint32_t len, const uint32_t *si, uint32_t n, uint32_t i, size_t depth);
+
+// The walk of split.ts over simdjson's structural indexes (see Extractor::split).
+struct BodySplit {
+  // Documents and values nest at most this deep here; deeper bodies go to split.ts, so
+  // its own depth limit decides them.
+  static constexpr uint32_t DEPTH_LIMIT = 250;
+  const uint8_t *buf;
+  uint32_t len;
+  const uint32_t *si;
+  uint32_t n;
+  uint32_t *ranges;
+  uint32_t cap;
+  uint32_t base;
+  uint32_t count;
+
+  void push(uint32_t s, uint32_t e) {
+    if (count < cap) {
+      ranges[2 * count] = s + base;
+      ranges[2 * count + 1] = e + base;
+    }
+    count++;
+  }
+
+  uint32_t next_pos(uint32_t i) const { return i + 1 < n ? si[i + 1] : len; }
+
+  // A string token at structural i: its end (after the closing quote), or 0.
+  uint32_t string_end(uint32_t i) const {
+    uint32_t p = si[i];
+    uint32_t close = token_end(buf, p, next_pos(i));
+    if (close <= p + 1 || buf[close - 1] != '"') return 0;
+    return close;
+  }
+
+  // A strictly valid scalar at structural i (not a container): its end, or 0.
+  uint32_t scalar_end(uint32_t i) const {
+    uint32_t p = si[i];
+    uint8_t c = buf[p];
+    if (c == '"') return string_end(i);
+    uint32_t e = token_end(buf, p, next_pos(i));
+    if (c == '-' || is_digit(c)) return check_number(buf + p, buf + e) ? e : 0;
+    uint32_t l = e - p;
+    if ((l == 4 && memcmp(buf + p, "true", 4) == 0) || (l == 5 && memcmp(buf + p, "false", 5) == 0) ||
+        (l == 4 && memcmp(buf + p, "null", 4) == 0)) return e;
+    return 0;
+  }
+
+  // A strictly valid JSON value at structural i; i moves past it.
+  bool value(uint32_t &i, uint32_t depth) {
+    if (i >= n || depth > DEPTH_LIMIT) return false;
+    uint8_t c = buf[si[i]];
+    if (c == '{' || c == '[') {
+      uint32_t a = skip_json_container(buf, len, si, n, i, depth + (MAX_DEPTH - DEPTH_LIMIT));
+      if (a == UINT32_MAX) return false;
+      i = a;
+      return true;
+    }
+    if (scalar_end(i) == 0) return false;
+    i++;
+    return true;
+  }
+
+  // The items array at structural i: each element's extent (workers parse them).
+  bool items(uint32_t &i, uint32_t depth) {
+    i++;
+    if (i < n && buf[si[i]] == ']') { i++; return true; }
+    for (;;) {
+      if (i >= n) return false;
+      uint32_t p = si[i];
+      uint8_t c = buf[p];
+      uint32_t e;
+      if (c == '{' || c == '[') {
+        if (!value(i, depth + 1)) return false;
+        e = si[i - 1] + 1;
+      } else {
+        e = scalar_end(i);
+        if (e == 0) return false;
+        i++;
+      }
+      push(p, e);
+      if (i >= n) return false;
+      uint8_t b = buf[si[i]];
+      if (b == ',') { i++; continue; }
+      if (b == ']') { i++; return true; }
+      return false;
+    }
+  }
+
+  // An audit document at structural i: an Event, an EventList, or an array of them.
+  bool document(uint32_t &i, uint32_t depth) {
+    if (i >= n || depth > DEPTH_LIMIT) return false;
+    uint8_t c = buf[si[i]];
+    if (c == '[') {
+      i++;
+      if (i < n && buf[si[i]] == ']') { i++; return true; }
+      for (;;) {
+        if (!document(i, depth + 1) || i >= n) return false;
+        uint8_t b = buf[si[i]];
+        if (b == ',') { i++; continue; }
+        if (b == ']') { i++; return true; }
+        return false;
+      }
+    }
+    if (c != '{') return false;
+    const uint32_t objStart = si[i];
+    const uint32_t firstRange = count;
+    enum { UNSET, EVENT, EVENT_LIST, OTHER } kind = UNSET;
+    bool itemsSeen = false, itemsIsArray = false;
+    i++;
+    if (i >= n || buf[si[i]] == '}') return false;
+    for (;;) {
+      if (i >= n || buf[si[i]] != '"') return false;
+      uint32_t ke = string_end(i);
+      if (ke == 0) return false;
+      const uint8_t *ks = buf + si[i] + 1;
+      const uint32_t kl = ke - 1 - (si[i] + 1);
+      if (find_backslash(ks, ks + kl) < ks + kl) return false;
+      i++;
+      if (i >= n || buf[si[i]] != ':') return false;
+      i++;
+      if (i >= n) return false;
+      const bool isKind = kl == 4 && memcmp(ks, "kind", 4) == 0;
+      const bool isItems = kl == 5 && memcmp(ks, "items", 5) == 0;
+      const uint8_t v = buf[si[i]];
+      if (isKind && kind == UNSET) {
+        if (v == '"') {
+          uint32_t ve = string_end(i);
+          if (ve == 0) return false;
+          const uint8_t *vs = buf + si[i] + 1;
+          const uint32_t vl = ve - 1 - (si[i] + 1);
+          if (find_backslash(vs, vs + vl) < vs + vl) return false;
+          kind = (vl == 9 && memcmp(vs, "EventList", 9) == 0) ? EVENT_LIST : (vl == 5 && memcmp(vs, "Event", 5) == 0) ? EVENT : OTHER;
+          i++;
+        } else {
+          kind = OTHER;
+          if (!value(i, depth + 1)) return false;
+        }
+      } else if (isItems && !itemsSeen) {
+        itemsSeen = true;
+        if (v == '[') {
+          itemsIsArray = true;
+          if (!items(i, depth + 1)) return false;
+        } else if (!value(i, depth + 1)) {
+          return false;
+        }
+      } else if (!value(i, depth + 1)) {
+        return false;
+      }
+      if (i >= n) return false;
+      uint8_t b = buf[si[i]];
+      if (b == ',') { i++; continue; }
+      if (b == '}') { i++; break; }
+      return false;
+    }
+    if (kind == EVENT_LIST && itemsIsArray) return true;
+    count = firstRange;
+    if (kind == EVENT) {
+      push(objStart, si[i - 1] + 1);
+      return true;
+    }
+    return false;
+  }
+};
+
 class Extractor {
  public:
   // Parses buf[0, len) (offsets reported + `base`); returns node count, 0 on invalid
@@ -271,6 +444,22 @@ class Extractor {
     return r;
   }
 
+  // Event ranges of a webhook body exactly as src/ingest/split.ts finds them (offsets
+  // + `base`). Returns the event count (ranges beyond `cap` are counted, not written),
+  // or -1 when the TypeScript splitter must decide: anything invalid or unusual (escaped
+  // keys or kinds, deep nesting), for which it gives the reason. Accepting only what
+  // split.ts accepts, with the same ranges, is what the differential tests check.
+  friend uint32_t skip_json_container(const uint8_t *, uint32_t, const uint32_t *, uint32_t, uint32_t, size_t);
+
+  int64_t split(const uint8_t *buf, uint32_t len, uint32_t base, uint32_t *ranges, uint32_t cap) {
+    if (len == 0 || !ensure_capacity(len)) return -1;
+    if (impl_->stage1(buf, len, simdjson::stage1_mode::regular) != simdjson::SUCCESS) return -1;
+    BodySplit b{buf, len, impl_->structural_indexes.get(), impl_->n_structural_indexes, ranges, cap, base, 0};
+    uint32_t i = 0;
+    if (!b.document(i, 0) || i != b.n) return -1;
+    return int64_t(b.count);
+  }
+
  private:
   std::unique_ptr<simdjson::internal::dom_parser_implementation> impl_;
   struct Frame {
@@ -284,12 +473,6 @@ class Extractor {
   };
   std::vector<Frame> stack_;
   std::string keybuf_;
-
-  static uint32_t token_end(const uint8_t *buf, uint32_t start, uint32_t next) {
-    uint32_t e = next;
-    while (e > start && is_ws(buf[e - 1])) e--;
-    return e;
-  }
 
   // Validates the container at structural i exactly as stage 2 would, without
   // materializing anything; `depth` containers are already open around it. Returns the
@@ -519,6 +702,10 @@ class Extractor {
   }
 };
 
+uint32_t skip_json_container(const uint8_t *buf, uint32_t len, const uint32_t *si, uint32_t n, uint32_t i, size_t depth) {
+  return Extractor::skip_container(buf, len, si, n, i, depth);
+}
+
 Extractor &extractor() {
   static thread_local Extractor e;
   return e;
@@ -716,6 +903,27 @@ Napi::Value ParseBatch(const Napi::CallbackInfo &info) {
   return Napi::Number::New(env, double(done));
 }
 
+// splitBody(buf, start, end, ranges: Uint32Array) -> event count (the first
+// ranges.length / 2 of their [start, end) pairs written), or -1: let split.ts decide.
+Napi::Value SplitBody(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4 || !info[0].IsTypedArray() || !info[3].IsTypedArray()) {
+    Napi::TypeError::New(env, "splitBody(buf, start, end, ranges)").ThrowAsJavaScriptException();
+    return env.Null();
+  }
+  auto arr = info[0].As<Napi::Uint8Array>();
+  uint32_t start = info[1].As<Napi::Number>().Uint32Value();
+  uint32_t end = info[2].As<Napi::Number>().Uint32Value();
+  auto ranges = info[3].As<Napi::Uint32Array>();
+  if (end > arr.ByteLength() || start > end) {
+    Napi::RangeError::New(env, "range outside the buffer").ThrowAsJavaScriptException();
+    return env.Null();
+  }
+  const uint32_t cap = uint32_t(ranges.ElementLength() / 2);
+  int64_t r = extractor().split(arr.Data() + start, end - start, start, ranges.Data(), cap);
+  return Napi::Number::New(env, double(r));
+}
+
 Napi::Value Implementation(const Napi::CallbackInfo &info) {
   return Napi::String::New(info.Env(), simdjson::get_active_implementation()->name());
 }
@@ -724,6 +932,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("parse", Napi::Function::New(env, Parse));
   exports.Set("compilePlan", Napi::Function::New(env, CompilePlan));
   exports.Set("parseBatch", Napi::Function::New(env, ParseBatch));
+  exports.Set("splitBody", Napi::Function::New(env, SplitBody));
   exports.Set("implementation", Napi::Function::New(env, Implementation));
   exports.Set("simdjsonVersion", Napi::String::New(env, SIMDJSON_VERSION));
   return exports;

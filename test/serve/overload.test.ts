@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { batch } from './fixtures.js';
 import { metricValue, metricsText, post, readAlerts, startServer, tempDir, waitFor, type Server } from './harness.js';
 
@@ -91,6 +91,32 @@ describe('per-cluster rate limit', () => {
     await new Promise((res) => setTimeout(res, 400));
     expect((await post(s.webhook, batch('rl4', 10, 1000).body, auth)).status).toBe(200);
     expect(metricValue(await metricsText(s), 'peregrine_requests_rejected_total{cluster="limited",reason="rate_limited"}')).toBe(1);
+  });
+  it('a 429 before the body is read arrives whole, and the connection stays usable (the body is discarded, not reset)', async () => {
+    expect((await post(s.webhook, batch('ka1', 150, 1000).body, auth)).status).toBe(200);
+    const big = batch('ka2', 600, 1000).body;
+    const u = new URL(s.webhook);
+    const sock = connect(Number(u.port), u.hostname);
+    let data = '';
+    let error: Error | undefined;
+    sock.on('data', (d) => { data += d.toString(); });
+    sock.on('error', (e) => { error = e; });
+    await new Promise((r) => sock.once('connect', r));
+    const head = (len: number) => `POST ${u.pathname} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Length: ${len}\r\n\r\n`;
+    sock.write(head(Buffer.byteLength(big)) + big.slice(0, 1000));
+    await waitFor(() => data.includes('"rate_limited"'), 'the 429 while the body is still being sent');
+    expect(data).toMatch(/^HTTP\/1\.1 429 Too Many Requests\r\n/);
+    expect(data).toMatch(/\r\nRetry-After: \d+\r\n/i);
+    // The rest of the refused body, then a new request on the same connection.
+    for (let i = 1000; i < big.length; i += 64 * 1024) sock.write(big.slice(i, i + 64 * 1024));
+    await new Promise((r) => setTimeout(r, 600));
+    const small = batch('ka3', 5, 1000).body;
+    data = '';
+    sock.write(head(Buffer.byteLength(small)) + small);
+    await waitFor(() => data.includes('"events":5'), 'the next request answered on the same connection');
+    expect(data).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(error).toBeUndefined();
+    sock.destroy();
   });
 });
 

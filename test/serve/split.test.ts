@@ -1,14 +1,17 @@
 // The main-thread splitter: which bodies are audit documents, where their events are,
 // and agreement with the engine's own document walk (Processor.process) on the same bodies.
-import { describe, expect, it } from 'vitest';
-import { BodySplitter, NOT_AUDIT, SplitError } from '../../src/ingest/split.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { BodySplitter, NOT_AUDIT, SplitError, nativeSplit, type NativeSplit } from '../../src/ingest/split.js';
 import { Processor } from '../../src/engine/processor.js';
 import { Ruleset } from '../../src/rules/ruleset.js';
 import { defaultRulePaths, readRuleFiles } from '../../src/config/rules-files.js';
 import { auditEvent, eventList } from './fixtures.js';
 
+const NATIVE = nativeSplit({});
+let impl: NativeSplit | undefined;
+
 function split(text: string): string[] {
-  const s = new BodySplitter();
+  const s = new BodySplitter(impl);
   const buf = Buffer.from(text);
   const n = s.split(buf, 0, buf.length);
   const out: string[] = [];
@@ -17,7 +20,7 @@ function split(text: string): string[] {
 }
 
 function reason(text: string | Buffer): string {
-  const s = new BodySplitter();
+  const s = new BodySplitter(impl);
   const buf = Buffer.isBuffer(text) ? text : Buffer.from(text);
   try {
     s.split(buf, 0, buf.length);
@@ -28,7 +31,12 @@ function reason(text: string | Buffer): string {
   return 'accepted';
 }
 
-describe('body splitter', () => {
+describe.each([['TypeScript walk', false], ['native walk in front of it', true]])('body splitter (%s)', (_name, useNative) => {
+  beforeAll(() => {
+    if (useNative && NATIVE === undefined) throw new Error('native addon not built');
+    impl = useNative ? NATIVE : undefined;
+  });
+
   it('finds EventList items, a single Event, arrays of both, and empty lists', () => {
     expect(split('{"kind":"EventList","items":[{"a":1}, {"b":"x]}"} ,[1]]}')).toEqual(['{"a":1}', '{"b":"x]}"}', '[1]']);
     expect(split('  {"apiVersion":"v1","items":[{"x":1}],"kind":"EventList"}\n')).toEqual(['{"x":1}']);
@@ -84,7 +92,7 @@ describe('body splitter', () => {
     const body = Buffer.from(eventList(items));
     const whole: string[] = [];
     const r1 = p.process(body, 0, body.length, (a) => whole.push(a.json));
-    const s = new BodySplitter();
+    const s = new BodySplitter(impl);
     const n = s.split(body, 0, body.length);
     expect(n).toBe(1501);
     const parts: string[] = [];
@@ -100,5 +108,100 @@ describe('body splitter', () => {
     const strip = (j: string) => j.replace(/"evt\.num":\d+/, '');
     expect(parts.map(strip)).toEqual(whole.map(strip));
     expect(parts.length).toBe(500);
+  });
+});
+
+describe('native body splitter against the TypeScript walk', () => {
+  /** The TypeScript walk's verdict: ranges, or its error. */
+  function reference(buf: Buffer): number[] | string {
+    const s = new BodySplitter();
+    try {
+      const n = s.walk(buf, 0, buf.length);
+      return Array.from(s.ranges.subarray(0, 2 * n));
+    } catch (e) {
+      if (e instanceof SplitError) return e.message;
+      throw e;
+    }
+  }
+
+  function rng(seed: number): () => number {
+    let x = seed >>> 0;
+    return () => {
+      x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+      return x / 2 ** 32;
+    };
+  }
+
+  it('accepts only what the walk accepts, with the same ranges, over valid, odd and damaged bodies', () => {
+    if (NATIVE === undefined) throw new Error('native addon not built');
+    const r = rng(2026);
+    const items = Array.from({ length: 40 }, (_, i) => auditEvent(`n${i}`, { alert: i % 4 === 0 }));
+    const seeds = [
+      eventList(items),
+      eventList(items.slice(0, 3)),
+      JSON.stringify({ kind: 'Event', ...items[0] }),
+      `[${eventList(items.slice(0, 2))},${JSON.stringify({ kind: 'Event', a: 1 })},[${eventList([])}]]`,
+      '{"apiVersion":"audit.k8s.io/v1","metadata":{"x":[1,2.5e-3,true,null,{"y":"\\u00e9\\n"}]},"items":[{"a":"x]}"},"s",12,[1,[2]]],"kind":"EventList"}',
+      '{"kind":"EventList","kind":"Pod","items":[{"a":1}],"items":"x"}',
+      '{"\\u006bind":"EventList","items":[{"a":1}]}',
+      '{"kind":"Event\\u004cist","items":[{"a":1}]}',
+      '{"kind":"Pod","items":[{"a":1}],"kind":"EventList"}',
+      JSON.stringify(eventList(items.slice(0, 1))),
+      '[' .repeat(260) + eventList(items.slice(0, 1)) + ']'.repeat(260),
+      '{"kind":"EventList","items":[' + '['.repeat(290) + ']'.repeat(290) + ']}',
+      ' \n {"kind":"EventList","items":[ {"a":1} , 2 ]} \t\r\n',
+    ];
+    const ALPHABET = ['{', '}', '[', ']', '"', ',', ':', '\\', ' ', 'x', '1', '-', 'e', '.', 't', 'n', '\u00e9', '\u0001', '\n'];
+    let accepted = 0;
+    let total = 0;
+    const ranges = new Uint32Array(2 * 64);
+    const check = (buf: Buffer): void => {
+      total++;
+      const want = reference(buf);
+      let got = NATIVE(buf, 0, buf.length, ranges);
+      let out = ranges;
+      if (got > ranges.length / 2) {
+        out = new Uint32Array(2 * got);
+        got = NATIVE(buf, 0, buf.length, out);
+      }
+      if (got < 0) return; // deferred: the walk decides, whatever it says
+      accepted++;
+      expect(want, buf.toString().slice(0, 300)).toEqual(Array.from(out.subarray(0, 2 * got)));
+    };
+    for (const seed of seeds) {
+      const base = Buffer.from(seed);
+      check(base);
+      for (let k = 0; k < 400; k++) {
+        const b = Buffer.from(base);
+        const edits = 1 + Math.floor(r() * 3);
+        let text = b.toString('latin1');
+        for (let e = 0; e < edits; e++) {
+          const at = Math.floor(r() * text.length);
+          const op = r();
+          if (op < 0.4) text = text.slice(0, at) + text.slice(at + 1);
+          else if (op < 0.8) text = text.slice(0, at) + ALPHABET[Math.floor(r() * ALPHABET.length)] + text.slice(at);
+          else text = text.slice(0, at);
+        }
+        check(Buffer.from(text, 'latin1'));
+        check(Buffer.from(text, 'utf8'));
+      }
+    }
+    // Random bytes (the native code must never read outside the body or crash).
+    for (let k = 0; k < 2000; k++) {
+      const b = Buffer.alloc(1 + Math.floor(r() * 200));
+      for (let j = 0; j < b.length; j++) b[j] = r() < 0.5 ? '{}[]",:\\ 1tx'.charCodeAt(Math.floor(r() * 13)) : Math.floor(r() * 256);
+      check(b);
+    }
+    // Bodies inside a larger buffer: offsets are absolute.
+    const body = Buffer.from(eventList(items.slice(0, 5)));
+    const framed = Buffer.concat([Buffer.from('garbage'), body, Buffer.from('more')]);
+    const n = NATIVE(framed, 7, 7 + body.length, ranges);
+    expect(n).toBe(5);
+    const s = new BodySplitter();
+    s.walk(framed, 7, 7 + body.length);
+    expect(Array.from(ranges.subarray(0, 10))).toEqual(Array.from(s.ranges.subarray(0, 10)));
+    // The native walk must carry the common case, not defer it.
+    expect(accepted).toBeGreaterThan(seeds.length);
+    expect(total).toBeGreaterThan(10_000);
   });
 });
