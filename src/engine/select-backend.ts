@@ -2,8 +2,7 @@
 // disabled with PEREGRINE_NATIVE=0, else the pure-TypeScript parser.
 import { jsBackend, type JsonBackend } from './backend.js';
 import { nativeBackend } from './native-backend.js';
-import { loadNative, nativeLoadError } from '../native/loader.js';
-import { ErrorCode, PeregrineError } from '../errors.js';
+import { chooseNative } from '../native/loader.js';
 
 export interface BackendChoice {
   backend: JsonBackend;
@@ -12,13 +11,8 @@ export interface BackendChoice {
 }
 
 export function chooseBackend(env: NodeJS.ProcessEnv = process.env): BackendChoice {
-  if (env.PEREGRINE_NATIVE === '0') return { backend: jsBackend, reason: 'PEREGRINE_NATIVE=0' };
-  const addon = loadNative();
-  if (addon === undefined) {
-    if (env.PEREGRINE_NATIVE === '1') throw new PeregrineError(ErrorCode.NATIVE_UNAVAILABLE, `PEREGRINE_NATIVE=1 but ${nativeLoadError()}`);
-    return { backend: jsBackend, reason: nativeLoadError() };
-  }
-  return { backend: nativeBackend(addon) };
+  const { addon, reason } = chooseNative(env);
+  return addon === undefined ? { backend: jsBackend, reason } : { backend: nativeBackend(addon) };
 }
 
 /** One line for startup logs: which extractor runs, and why the fallback if it does. */

@@ -21,17 +21,16 @@
 // ranges, and defers everything else here, so the reasons given are always these.
 import { isUtf8 } from 'node:buffer';
 import { decodeJsonString } from '../events/nodes.js';
-import { loadNative } from '../native/loader.js';
+import { chooseNative } from '../native/loader.js';
 
 export type NativeSplit = (buf: Uint8Array, start: number, end: number, ranges: Uint32Array) => number;
 
 /** Bodies above this go to the TypeScript walk: the native index costs 4 bytes per byte, kept. */
 const NATIVE_MAX_BODY = 4 * 1024 * 1024;
 
-/** The addon's splitter, unless it is not built or PEREGRINE_NATIVE=0. */
+/** The addon's splitter, chosen as the JSON backend is (src/native/loader.ts). */
 export function nativeSplit(env: NodeJS.ProcessEnv = process.env): NativeSplit | undefined {
-  if (env.PEREGRINE_NATIVE === '0') return undefined;
-  const addon = loadNative();
+  const { addon } = chooseNative(env);
   return addon === undefined ? undefined : (buf, start, end, ranges) => addon.splitBody(buf, start, end, ranges);
 }
 

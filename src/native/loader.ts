@@ -2,6 +2,7 @@
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { ErrorCode, PeregrineError } from '../errors.js';
 
 export interface NativeAddon {
   /**
@@ -43,4 +44,16 @@ export function loadNative(): NativeAddon | undefined {
 
 export function nativeLoadError(): string | undefined {
   return loadError;
+}
+
+/**
+ * The addon to use, or why not: PEREGRINE_NATIVE=0 turns it off, and PEREGRINE_NATIVE=1
+ * makes its absence an error (ERR_NATIVE_UNAVAILABLE) instead of a fallback.
+ */
+export function chooseNative(env: NodeJS.ProcessEnv = process.env): { addon?: NativeAddon; reason?: string } {
+  if (env.PEREGRINE_NATIVE === '0') return { reason: 'PEREGRINE_NATIVE=0' };
+  const addon = loadNative();
+  if (addon !== undefined) return { addon };
+  if (env.PEREGRINE_NATIVE === '1') throw new PeregrineError(ErrorCode.NATIVE_UNAVAILABLE, `PEREGRINE_NATIVE=1 but ${nativeLoadError()}`);
+  return { reason: nativeLoadError() };
 }

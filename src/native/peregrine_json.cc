@@ -196,7 +196,75 @@ uint32_t token_end(const uint8_t *buf, uint32_t start, uint32_t next) {
   return e;
 }
 
-uint32_t skip_json_container(const uint8_t *buf, uint32_t len, const uint32_t *si, uint32_t n, uint32_t i, size_t depth);
+// Validates the container at structural i exactly as stage 2 would, without
+// materializing anything; `depth` containers are already open around it. Returns the
+// index of the structural after it, or UINT32_MAX when the JSON is invalid.
+uint32_t skip_container(const uint8_t *buf, uint32_t len, const uint32_t *si, uint32_t n, uint32_t i, size_t depth) {
+  constexpr uint32_t BAD = UINT32_MAX;
+  uint64_t objbits[(MAX_DEPTH + 64) / 64] = {0};
+  uint32_t d = 0;
+  auto push = [&](bool obj) {
+    if (obj) objbits[d >> 6] |= (uint64_t(1) << (d & 63));
+    else objbits[d >> 6] &= ~(uint64_t(1) << (d & 63));
+    d++;
+  };
+  auto top_obj = [&]() { return ((objbits[(d - 1) >> 6] >> ((d - 1) & 63)) & 1) != 0; };
+value: {
+    if (i >= n) return BAD;
+    uint32_t p = si[i];
+    uint8_t c = buf[p];
+    uint32_t next = i + 1 < n ? si[i + 1] : len;
+    if (c == '{' || c == '[') {
+      if (depth + d + 1 > MAX_DEPTH) return BAD;
+      push(c == '{');
+      i++;
+      if (i < n && buf[si[i]] == (c == '{' ? '}' : ']')) { i++; d--; goto after_value; }
+      if (c == '{') goto key;
+      goto value;
+    }
+    if (c == '"') {
+      uint32_t close = token_end(buf, p, next);
+      if (close <= p + 1 || buf[close - 1] != '"') return BAD;
+    } else if (c == '-' || is_digit(c)) {
+      if (!check_number(buf + p, buf + token_end(buf, p, next))) return BAD;
+    } else {
+      uint32_t l = token_end(buf, p, next) - p;
+      if (!((l == 4 && memcmp(buf + p, "true", 4) == 0) || (l == 5 && memcmp(buf + p, "false", 5) == 0) ||
+            (l == 4 && memcmp(buf + p, "null", 4) == 0))) return BAD;
+    }
+    i++;
+    goto after_value;
+  }
+key: {
+    if (i >= n) return BAD;
+    uint32_t k = si[i];
+    if (buf[k] != '"') return BAD;
+    uint32_t next = i + 1 < n ? si[i + 1] : len;
+    uint32_t close = token_end(buf, k, next);
+    if (close <= k + 1 || buf[close - 1] != '"') return BAD;
+    i++;
+    if (i >= n || buf[si[i]] != ':') return BAD;
+    i++;
+    goto value;
+  }
+after_value: {
+    if (d == 0) return i;
+    if (i >= n) return BAD;
+    uint8_t b = buf[si[i]];
+    bool obj = top_obj();
+    if (b == ',') {
+      i++;
+      if (obj) goto key;
+      goto value;
+    }
+    if (b == (obj ? '}' : ']')) {
+      i++;
+      d--;
+      goto after_value;
+    }
+    return BAD;
+  }
+}
 
 // The walk of split.ts over simdjson's structural indexes (see Extractor::split).
 struct BodySplit {
@@ -248,7 +316,7 @@ struct BodySplit {
     if (i >= n || depth > DEPTH_LIMIT) return false;
     uint8_t c = buf[si[i]];
     if (c == '{' || c == '[') {
-      uint32_t a = skip_json_container(buf, len, si, n, i, depth + (MAX_DEPTH - DEPTH_LIMIT));
+      uint32_t a = skip_container(buf, len, si, n, i, depth + (MAX_DEPTH - DEPTH_LIMIT));
       if (a == UINT32_MAX) return false;
       i = a;
       return true;
@@ -449,8 +517,6 @@ class Extractor {
   // or -1 when the TypeScript splitter must decide: anything invalid or unusual (escaped
   // keys or kinds, deep nesting), for which it gives the reason. Accepting only what
   // split.ts accepts, with the same ranges, is what the differential tests check.
-  friend uint32_t skip_json_container(const uint8_t *, uint32_t, const uint32_t *, uint32_t, uint32_t, size_t);
-
   int64_t split(const uint8_t *buf, uint32_t len, uint32_t base, uint32_t *ranges, uint32_t cap) {
     if (len == 0 || !ensure_capacity(len)) return -1;
     if (impl_->stage1(buf, len, simdjson::stage1_mode::regular) != simdjson::SUCCESS) return -1;
@@ -473,76 +539,6 @@ class Extractor {
   };
   std::vector<Frame> stack_;
   std::string keybuf_;
-
-  // Validates the container at structural i exactly as stage 2 would, without
-  // materializing anything; `depth` containers are already open around it. Returns the
-  // index of the structural after it, or UINT32_MAX when the JSON is invalid.
-  static uint32_t skip_container(const uint8_t *buf, uint32_t len, const uint32_t *si, uint32_t n, uint32_t i, size_t depth) {
-    constexpr uint32_t BAD = UINT32_MAX;
-    uint64_t objbits[(MAX_DEPTH + 64) / 64] = {0};
-    uint32_t d = 0;
-    auto push = [&](bool obj) {
-      if (obj) objbits[d >> 6] |= (uint64_t(1) << (d & 63));
-      else objbits[d >> 6] &= ~(uint64_t(1) << (d & 63));
-      d++;
-    };
-    auto top_obj = [&]() { return ((objbits[(d - 1) >> 6] >> ((d - 1) & 63)) & 1) != 0; };
-  value: {
-      if (i >= n) return BAD;
-      uint32_t p = si[i];
-      uint8_t c = buf[p];
-      uint32_t next = i + 1 < n ? si[i + 1] : len;
-      if (c == '{' || c == '[') {
-        if (depth + d + 1 > MAX_DEPTH) return BAD;
-        push(c == '{');
-        i++;
-        if (i < n && buf[si[i]] == (c == '{' ? '}' : ']')) { i++; d--; goto after_value; }
-        if (c == '{') goto key;
-        goto value;
-      }
-      if (c == '"') {
-        uint32_t close = token_end(buf, p, next);
-        if (close <= p + 1 || buf[close - 1] != '"') return BAD;
-      } else if (c == '-' || is_digit(c)) {
-        if (!check_number(buf + p, buf + token_end(buf, p, next))) return BAD;
-      } else {
-        uint32_t l = token_end(buf, p, next) - p;
-        if (!((l == 4 && memcmp(buf + p, "true", 4) == 0) || (l == 5 && memcmp(buf + p, "false", 5) == 0) ||
-              (l == 4 && memcmp(buf + p, "null", 4) == 0))) return BAD;
-      }
-      i++;
-      goto after_value;
-    }
-  key: {
-      if (i >= n) return BAD;
-      uint32_t k = si[i];
-      if (buf[k] != '"') return BAD;
-      uint32_t next = i + 1 < n ? si[i + 1] : len;
-      uint32_t close = token_end(buf, k, next);
-      if (close <= k + 1 || buf[close - 1] != '"') return BAD;
-      i++;
-      if (i >= n || buf[si[i]] != ':') return BAD;
-      i++;
-      goto value;
-    }
-  after_value: {
-      if (d == 0) return i;
-      if (i >= n) return BAD;
-      uint8_t b = buf[si[i]];
-      bool obj = top_obj();
-      if (b == ',') {
-        i++;
-        if (obj) goto key;
-        goto value;
-      }
-      if (b == (obj ? '}' : ']')) {
-        i++;
-        d--;
-        goto after_value;
-      }
-      return BAD;
-    }
-  }
 
   int64_t stage2(const uint8_t *buf, uint32_t len, uint32_t base, const uint32_t *si, uint32_t n, Table &t,
                  const Plan *plan, Rows &rows, int32_t *meta) {
@@ -702,10 +698,6 @@ class Extractor {
   }
 };
 
-uint32_t skip_json_container(const uint8_t *buf, uint32_t len, const uint32_t *si, uint32_t n, uint32_t i, size_t depth) {
-  return Extractor::skip_container(buf, len, si, n, i, depth);
-}
-
 Extractor &extractor() {
   static thread_local Extractor e;
   return e;
@@ -764,6 +756,36 @@ Napi::Value CompilePlan(const Napi::CallbackInfo &info) {
   return Napi::External<Plan>::New(env, plan, FinalizePlan);
 }
 
+// The node table buffer holds `cap` nodes (else a JS RangeError).
+bool table_fits(Napi::Env env, Napi::ArrayBuffer ab, uint32_t cap) {
+  if (ab.ByteLength() >= size_t(align4(cap)) + size_t(cap) * 28) return true;
+  Napi::RangeError::New(env, "node table smaller than its capacity").ThrowAsJavaScriptException();
+  return false;
+}
+
+// (plan, rows: Int32Array, rowCap, slotsPerRow) at info[at..at+3], when a plan is
+// given: `rows` then points into the array, whose first 4 ints are `meta`. False (with a
+// JS RangeError) when the rows do not match the plan.
+bool plan_args(const Napi::CallbackInfo &info, size_t at, const Plan *&plan, Rows &rows, int32_t *&meta) {
+  if (info.Length() < at + 4 || !info[at].IsExternal() || !info[at + 1].IsTypedArray()) return true;
+  plan = info[at].As<Napi::External<Plan>>().Data();
+  auto ra = info[at + 1].As<Napi::Int32Array>();
+  uint32_t rowCap = info[at + 2].As<Napi::Number>().Uint32Value();
+  uint32_t P = info[at + 3].As<Napi::Number>().Uint32Value();
+  if (P != plan->nslots || ra.ElementLength() < 4 + size_t(rowCap) * (1 + 2 * size_t(P))) {
+    Napi::RangeError::New(info.Env(), "rows buffer does not match the plan").ThrowAsJavaScriptException();
+    return false;
+  }
+  int32_t *base = ra.Data();
+  meta = base;
+  rows.rowNode = base + 4;
+  rows.slots = rows.rowNode + rowCap;
+  rows.syms = rows.slots + size_t(rowCap) * P;
+  rows.cap = rowCap;
+  rows.P = P;
+  return true;
+}
+
 // parse(buf, start, end, table: ArrayBuffer, capacity, plan|null, rows: Int32Array|null, rowCap, slotsPerRow)
 //   -> node count (>0), 0 invalid JSON, -1 more nodes needed, -2 more rows needed.
 // rows layout: [meta(4) | rowNode(rowCap) | slots(rowCap*P) | syms(rowCap*P)];
@@ -783,32 +805,12 @@ Napi::Value Parse(const Napi::CallbackInfo &info) {
     Napi::RangeError::New(env, "range outside the buffer").ThrowAsJavaScriptException();
     return env.Null();
   }
-  size_t need = size_t(align4(cap)) + size_t(cap) * 28;
-  if (ab.ByteLength() < need) {
-    Napi::RangeError::New(env, "node table smaller than its capacity").ThrowAsJavaScriptException();
-    return env.Null();
-  }
+  if (!table_fits(env, ab, cap)) return env.Null();
   const Plan *plan = nullptr;
   Rows rows;
   int32_t metaLocal[4] = {0, 0, 0, 0};
   int32_t *meta = metaLocal;
-  if (info.Length() >= 9 && info[5].IsExternal() && info[6].IsTypedArray()) {
-    plan = info[5].As<Napi::External<Plan>>().Data();
-    auto ra = info[6].As<Napi::Int32Array>();
-    uint32_t rowCap = info[7].As<Napi::Number>().Uint32Value();
-    uint32_t P = info[8].As<Napi::Number>().Uint32Value();
-    if (P != plan->nslots || ra.ElementLength() < 4 + size_t(rowCap) * (1 + 2 * size_t(P))) {
-      Napi::RangeError::New(env, "rows buffer does not match the plan").ThrowAsJavaScriptException();
-      return env.Null();
-    }
-    int32_t *base = ra.Data();
-    meta = base;
-    rows.rowNode = base + 4;
-    rows.slots = rows.rowNode + rowCap;
-    rows.syms = rows.slots + size_t(rowCap) * P;
-    rows.cap = rowCap;
-    rows.P = P;
-  }
+  if (!plan_args(info, 5, plan, rows, meta)) return env.Null();
   meta[0] = meta[1] = meta[2] = 0;
   Table t = table_view(static_cast<uint8_t *>(ab.Data()), cap);
   const uint8_t *data = arr.Data();
@@ -840,31 +842,12 @@ Napi::Value ParseBatch(const Napi::CallbackInfo &info) {
     Napi::RangeError::New(env, "ranges/roots too short").ThrowAsJavaScriptException();
     return env.Null();
   }
-  if (ab.ByteLength() < size_t(align4(cap)) + size_t(cap) * 28) {
-    Napi::RangeError::New(env, "node table smaller than its capacity").ThrowAsJavaScriptException();
-    return env.Null();
-  }
+  if (!table_fits(env, ab, cap)) return env.Null();
   const Plan *plan = nullptr;
   Rows rows;
   int32_t metaLocal[4] = {0, 0, 0, 0};
   int32_t *meta = metaLocal;
-  if (info[6].IsExternal() && info[7].IsTypedArray()) {
-    plan = info[6].As<Napi::External<Plan>>().Data();
-    auto ra = info[7].As<Napi::Int32Array>();
-    uint32_t rowCap = info[8].As<Napi::Number>().Uint32Value();
-    uint32_t P = info[9].As<Napi::Number>().Uint32Value();
-    if (P != plan->nslots || ra.ElementLength() < 4 + size_t(rowCap) * (1 + 2 * size_t(P))) {
-      Napi::RangeError::New(env, "rows buffer does not match the plan").ThrowAsJavaScriptException();
-      return env.Null();
-    }
-    int32_t *base = ra.Data();
-    meta = base;
-    rows.rowNode = base + 4;
-    rows.slots = rows.rowNode + rowCap;
-    rows.syms = rows.slots + size_t(rowCap) * P;
-    rows.cap = rowCap;
-    rows.P = P;
-  }
+  if (!plan_args(info, 6, plan, rows, meta)) return env.Null();
   meta[0] = meta[1] = meta[2] = 0;
   Table t = table_view(static_cast<uint8_t *>(ab.Data()), cap);
   const uint8_t *data = arr.Data();
