@@ -196,3 +196,74 @@ describe('batch parsing (many documents per native call)', () => {
     expect(run(false, true)).toEqual(reference);
   });
 });
+
+describe('symbol shortcuts (constants matched by the extractor)', () => {
+  it('decide eq, in and the rule index exactly as the field values do: escapes, other types, absence, duplicates', async () => {
+    const { Ruleset } = await import('../src/rules/ruleset.js');
+    const { Processor } = await import('../src/engine/processor.js');
+    const rule = (name: string, condition: string): string =>
+      `- rule: ${name}\n  desc: d\n  condition: ${condition}\n  output: "${name} verb=%ka.verb res=%ka.target.resource stage=%jevt.value[/stage]"\n  priority: WARNING\n  source: k8s_audit\n`;
+    const rules = [
+      '- list: verbs\n  items: [create, "5", "true"]\n',
+      rule('verb_empty', 'ka.verb = ""'),
+      rule('verb_in', 'ka.verb in (verbs)'),
+      rule('verb_eq', 'ka.verb = create'),
+      rule('verb_not', 'not ka.verb = get'),
+      rule('stage_and_resource', 'jevt.value[/stage] = ResponseComplete and ka.target.resource in (pods, secrets)'),
+      rule('resource_not_pods', 'not ka.target.resource = pods'),
+      rule('indexed_pair', 'ka.target.resource = secrets and ka.verb in (get, list)'),
+      rule('indexed_user', 'ka.user.name = "alice" and ka.verb = "delete"'),
+    ].join('\n');
+    const rs = Ruleset.compile([{ name: 'symbols.yaml', text: rules }], { ruleMatching: 'all' });
+    const verbs = ['"create"', '"cr\\u0065ate"', '"get"', '"g\\u0065t"', '"5"', '5', 'true', '"true"', 'null', '{"a":1}', '[]', '""', '"delete"', undefined];
+    const resources = ['"pods"', '"p\\u006fds"', '"secrets"', '7', '"nodes"', undefined];
+    const stages = ['"ResponseComplete"', '"Response\\u0043omplete"', '"ResponseStarted"', '3', undefined];
+    const users = ['"alice"', '"\\u0061lice"', '"bob"'];
+    const docs: string[] = [];
+    let k = 0;
+    for (const verb of verbs) {
+      for (const res of resources) {
+        for (const stage of stages) {
+          const user = users[k % users.length];
+          const members = [
+            '"kind":"Event"',
+            k % 9 === 4 ? undefined : `"auditID":"id-${k}"`,
+            stage === undefined ? undefined : `"stage":${stage}`,
+            verb === undefined ? undefined : `"verb":${verb}`,
+            // A later duplicate key must not change what the first one decided.
+            k % 5 === 2 ? '"verb":"create"' : undefined,
+            `"user":{"username":${user}}`,
+            res === undefined ? undefined : `"objectRef":{"resource":${res}}`,
+            '"stageTimestamp":"2026-11-01T10:00:00.000000Z"',
+          ].filter((m) => m !== undefined);
+          docs.push(`{${members.join(',')}}`);
+          k++;
+        }
+      }
+    }
+    const buf = Buffer.from(docs.join('\n'));
+    const ranges: number[] = [];
+    let off = 0;
+    for (const d of docs) {
+      ranges.push(off, off + d.length);
+      off += d.length + 1;
+    }
+    const run = (backendNative: boolean, batch: boolean): string[] => {
+      const p = new Processor(rs, { format: { hostname: 'h', timeIso8601: false }, backend: backendNative ? native : jsBackend });
+      const out: string[] = [];
+      const onAlert = (a: { json: string }): void => { out.push(a.json); };
+      if (batch) p.processBatch(buf, ranges, docs.length, false, onAlert, (i, res) => { out.push(`#${i} ${JSON.stringify(res.issues)}`); });
+      else for (let i = 0; i < docs.length; i++) out.push(`#${i} ${JSON.stringify(p.process(buf, ranges[2 * i], ranges[2 * i + 1], onAlert).issues)}`);
+      return out;
+    };
+    const reference = run(false, false);
+    const fired = (name: string): number => reference.filter((l) => l.includes(`"rule":"${name}"`)).length;
+    // Escaped spellings equal the constants; numbers and booleans compare by their text.
+    for (const name of ['verb_in', 'verb_empty', 'verb_eq', 'verb_not', 'stage_and_resource', 'resource_not_pods', 'indexed_pair', 'indexed_user']) {
+      expect(fired(name), name).toBeGreaterThan(0);
+    }
+    expect(reference.some((l) => l.includes('"rule":"verb_eq"') && l.includes('cr\\\\u0065ate'))).toBe(false);
+    expect(run(true, false)).toEqual(reference);
+    expect(run(true, true)).toEqual(reference);
+  });
+});

@@ -18,6 +18,8 @@ export interface PreparedPlan {
   readonly symbols: string[];
   /** Per slot: 1 when the backend records it. */
   readonly recorded: Uint8Array;
+  /** The slot of `auditID`, or -1. */
+  readonly auditSlot: number;
 }
 
 export interface JsonBackend {

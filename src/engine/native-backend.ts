@@ -31,6 +31,7 @@ export function nativeBackend(addon: NativeAddon): JsonBackend {
           slotCount: plan.slotCount,
           symbols,
           recorded: Uint8Array.from(plan.recorded, (b) => (b ? 1 : 0)),
+          auditSlot: plan.findSlot(['auditID']),
         };
         prepared.set(plan, p);
       }

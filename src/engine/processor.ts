@@ -87,6 +87,7 @@ export class Processor {
     if (this.plan) {
       view.recorded = this.plan.recorded;
       view.symbols = this.plan.symbols;
+      view.auditSlot = this.plan.auditSlot;
       if (this.plan.recorded[STAGE_TIMESTAMP_SLOT] === 1) this.collector.stageTimestampOf = this.stageTimestampOf;
     }
     return view;

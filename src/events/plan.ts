@@ -30,6 +30,12 @@ export class FieldPlan {
   /** Constants per slot (symbol strings). */
   private readonly slotConstants: Array<Set<string>> = [];
   private readonly slotIds = new Map<string, number>();
+  /**
+   * Symbol strings by id. Ids are fixed when a constant is first added, so compiled
+   * predicates can compare an event's symbol with the constant's id.
+   */
+  readonly symbols: string[] = [];
+  private readonly symbolIds = new Map<string, number>();
   /** Whether some field needs the whole event (no plan can be used). */
   everything = false;
 
@@ -93,7 +99,24 @@ export class FieldPlan {
 
   /** Constants some rule compares the slot's value with. */
   addConstants(slot: number, values: Iterable<string>): void {
-    for (const v of values) this.slotConstants[slot].add(v);
+    for (const v of values) {
+      this.slotConstants[slot].add(v);
+      if (!this.symbolIds.has(v)) {
+        this.symbolIds.set(v, this.symbols.length);
+        this.symbols.push(internalized(v));
+      }
+    }
+  }
+
+  /** The symbol id of `value` when it is one of the slot's constants, else -1. */
+  symbolOf(slot: number, value: string): number {
+    if (!this.slotConstants[slot]?.has(value)) return -1;
+    return this.symbolIds.get(value)!;
+  }
+
+  /** The slot of a path if one was assigned, else -1. */
+  findSlot(keys: readonly string[]): number {
+    return this.slotIds.get(keys.join('\u0000')) ?? -1;
   }
 
   get slotCount(): number {
@@ -122,22 +145,14 @@ export class FieldPlan {
       strLen += b.length;
       return [strLen - b.length, b.length];
     };
-    const symbols: string[] = [];
-    const symbolIds = new Map<string, number>();
     const dictOf = new Map<number, number>();
     const dicts: number[][] = [];
     for (let s = 0; s < this.slotConstants.length; s++) {
       if (this.slotConstants[s].size === 0) continue;
       const entries: number[] = [];
       for (const v of this.slotConstants[s]) {
-        let sym = symbolIds.get(v);
-        if (sym === undefined) {
-          sym = symbols.length;
-          symbols.push(v);
-          symbolIds.set(v, sym);
-        }
         const [off, len] = str(v);
-        entries.push(off, len, sym);
+        entries.push(off, len, this.symbolIds.get(v)!);
       }
       dictOf.set(s, dicts.length);
       dicts.push(entries);
@@ -151,8 +166,13 @@ export class FieldPlan {
       }
     }
     for (const d of dicts) prog.push(d.length / 3, ...d);
-    return { program: Int32Array.from(prog), strings: Buffer.concat(strings), symbols };
+    return { program: Int32Array.from(prog), strings: Buffer.concat(strings), symbols: this.symbols };
   }
+}
+
+/** The same string, internalized: equal symbols then compare and hash by pointer. */
+function internalized(s: string): string {
+  return Object.keys({ [s]: 0 })[0] ?? s;
 }
 
 /** Per-document event rows filled by the native extractor (see peregrine_json.cc). */

@@ -7,6 +7,11 @@ import { type NodeTable, getPath } from './nodes.js';
 import type { Rows } from './plan.js';
 import { eventNanos } from './time.js';
 
+/** Symbol codes (see slotSym; the native extractor writes the same values). */
+export const SYM_NONE = -1;
+export const SYM_UNKNOWN = -2;
+export const SYM_ABSENT = -3;
+
 /** One extracted field value: a string, a non-empty list, a number, or absent. */
 export type FieldValue = string | string[] | bigint | boolean | undefined;
 
@@ -35,6 +40,10 @@ export class EventView {
   recorded: Uint8Array = new Uint8Array(0);
   /** Symbol strings of the ruleset's plan. */
   symbols: string[] = [];
+  /** The plan's slot of `auditID`, which gates every ka.* field; -1 when none. */
+  auditSlot = -1;
+  /** For this event: 1 it has an auditID, 0 it has none, -1 not recorded. */
+  private audit = -1;
   /** Whether the event has an auditID member (valid when auditIdGen === gen). */
   hasAuditId = false;
   auditIdGen = 0;
@@ -55,9 +64,12 @@ export class EventView {
     this.root = root;
     this.rows = rows;
     this.row = row;
+    this.audit = -1;
     if (rows !== undefined && row >= 0) {
       this.slotBase = rows.slotBase(row);
       this.symBase = rows.symBase(row);
+      const a = this.auditSlot;
+      if (a >= 0 && this.recorded[a] === 1) this.audit = rows.data[this.slotBase + a] === -1 ? 0 : 1;
     }
     this.sec = sec;
     this.nsec = nsec;
@@ -81,6 +93,23 @@ export class EventView {
   pathSymbol(slot: number): number {
     if (this.row >= 0 && this.recorded[slot] === 1) return this.rows!.data[this.symBase + slot];
     return -1;
+  }
+
+  /**
+   * What the extractor found at a recorded slot, so a predicate can compare constants
+   * without reading the value: a symbol id (>= 0) when the value is the string of one of
+   * the slot's constants, SYM_NONE when it is a plain string equal to none of them,
+   * SYM_ABSENT when there is no value, SYM_UNKNOWN when only the field itself can tell.
+   */
+  slotSym(slot: number): number {
+    if (this.row >= 0 && this.recorded[slot] === 1) return this.rows!.data[this.symBase + slot];
+    return SYM_UNKNOWN;
+  }
+
+  /** slotSym for a ka.* field: absent unless the event has an auditID. */
+  auditSym(slot: number): number {
+    if (this.row < 0 || this.recorded[slot] !== 1 || this.audit === -1) return SYM_UNKNOWN;
+    return this.audit === 1 ? this.rows!.data[this.symBase + slot] : SYM_ABSENT;
   }
 
   /** The event time in nanoseconds as decimal text (jevt.rawtime), without BigInt for usual times. */

@@ -27,6 +27,7 @@ type Build = (arg: FieldArg, ctx: BuildContext) => Extractor;
 interface Builder {
   build: Build;
   symbolSlot?: (arg: FieldArg, ctx: BuildContext) => number;
+  needsAuditId?: boolean;
 }
 
 /** A field computed by `fn` from the subtrees at `reads` (declared in the plan). */
@@ -54,6 +55,7 @@ function fromKeys(...path: string[]): Builder {
       };
     },
     symbolSlot: (_arg, ctx) => ctx.plan.slot(path),
+    needsAuditId: true,
   };
 }
 

@@ -40,6 +40,8 @@ export interface FieldDef {
    * holding it, so constants compared with the field can be matched natively.
    */
   symbolSlot?(arg: FieldArg, ctx: BuildContext): number;
+  /** The field has no value for events without an auditID (the k8saudit plugin's rule). */
+  needsAuditId?: boolean;
   /** Has a value for every event (so `exists` on it is true without reading it). */
   always?: boolean;
 }

@@ -153,7 +153,10 @@ struct Plan {
 };
 
 // Output rows, one per event root: rowNode[r], then slots[r*P+k] (node or -1), then
-// syms[r*P+k] (symbol or -1).
+// syms[r*P+k]: the symbol of the slot's string, or one of the codes below.
+constexpr int32_t SYM_NONE = -1;    // a string without escapes, equal to none of the slot's constants
+constexpr int32_t SYM_OTHER = -2;   // not a plain string (escapes, or another type): JS decides
+constexpr int32_t SYM_ABSENT = -3;  // no value at the slot's path
 struct Rows {
   int32_t *rowNode = nullptr;
   int32_t *slots = nullptr;
@@ -643,7 +646,8 @@ class Extractor {
             size_t at = size_t(parent->row) * P + size_t(pln.slot);
             if (rows.slots[at] == -1) {
               rows.slots[at] = node;
-              if (pln.dict >= 0 && kind == STR) rows.syms[at] = plan->symbol(pln.dict, buf + vs, ve - vs);
+              if (kind != STR) rows.syms[at] = SYM_OTHER;
+              else rows.syms[at] = pln.dict >= 0 ? plan->symbol(pln.dict, buf + vs, ve - vs) : SYM_NONE;
             }
           }
         }
@@ -663,7 +667,7 @@ class Extractor {
           if (rows.count >= rows.cap) { meta[2] = int32_t(rows.count + 1) * 2; return -2; }
           uint32_t r = rows.count++;
           rows.rowNode[r] = node;
-          for (uint32_t k = 0; k < P; k++) { rows.slots[size_t(r) * P + k] = -1; rows.syms[size_t(r) * P + k] = -1; }
+          for (uint32_t k = 0; k < P; k++) { rows.slots[size_t(r) * P + k] = -1; rows.syms[size_t(r) * P + k] = SYM_ABSENT; }
           f.row = int32_t(r);
           f.viaArray = false;
         }

@@ -37,6 +37,8 @@ export interface Source {
   name: string;
   /** Plan slot whose string is this (untransformed) field's value, or -1. */
   symbolSlot?: number;
+  /** Absent without an auditID (read the slot's symbol with auditSym, not slotSym). */
+  symbolGated?: boolean;
   /** The field has a value for every event. */
   always?: boolean;
 }
@@ -89,6 +91,17 @@ interface LeafInfo {
   value?: string;
   set?: Set<string>;
   test?: (v: NonNullable<FieldValue>) => boolean;
+  /** For `eq` and `set` on a symbol slot: compare the event's symbol first (see slotSym). */
+  symbols?: SymbolTest;
+}
+
+interface SymbolTest {
+  slot: number;
+  gated: boolean;
+  /** `eq`: the constant's symbol id. */
+  id: number;
+  /** `set`: 1 at the symbol id of each constant. */
+  members: Uint8Array;
 }
 
 const LEAF = new WeakMap<Predicate, LeafInfo>();
@@ -167,6 +180,7 @@ export class ConditionCompiler {
     const names: string[] = [];
     const args: unknown[] = [];
     let temps = 0;
+    let symbolReads = false;
     const ref = (v: unknown): string => {
       const name = `a${args.length}`;
       names.push(name);
@@ -189,10 +203,19 @@ export class ConditionCompiler {
           const info = LEAF.get(p);
           if (info === undefined) return `${ref(p)}(ev)`;
           const g = ref(info.get);
+          const sym = info.symbols;
+          // From the extractor's symbol: a constant's id, SYM_NONE (-1), SYM_ABSENT (-3);
+          // only SYM_UNKNOWN (-2) needs the field's value.
+          const symOf = sym ? `(s = ev.${sym.gated ? 'auditSym' : 'slotSym'}(${sym.slot}))` : '';
+          if (sym) symbolReads = true;
           switch (info.form) {
             case 'exists': return `(${g}(ev) !== undefined)`;
-            case 'eq': return `(${g}(ev) === ${JSON.stringify(info.value)})`;
-            case 'set': return `${ref(info.set)}.has(${g}(ev))`;
+            case 'eq':
+              if (sym) return `(${symOf} > -2 ? s === ${sym.id} : s === -2 && ${g}(ev) === ${JSON.stringify(info.value)})`;
+              return `(${g}(ev) === ${JSON.stringify(info.value)})`;
+            case 'set':
+              if (sym) return `(${symOf} >= 0 ? s < ${sym.members.length} && ${ref(sym.members)}[s] === 1 : s === -2 && ${ref(info.set)}.has(${g}(ev)))`;
+              return `${ref(info.set)}.has(${g}(ev))`;
             default: {
               const v = `v${temps++}`;
               return `((${v} = ${g}(ev)) !== undefined && ${ref(info.test)}(${v}))`;
@@ -202,7 +225,9 @@ export class ConditionCompiler {
       }
     };
     const body = gen(e);
-    const locals = temps > 0 ? `let ${Array.from({ length: temps }, (_, i) => `v${i}`).join(', ')};` : '';
+    const temps_ = Array.from({ length: temps }, (_, i) => `v${i}`);
+    if (symbolReads) temps_.push('s');
+    const locals = temps_.length > 0 ? `let ${temps_.join(', ')};` : '';
     const factory = new Function(...names, `return function predicate(ev) { ${locals} return ${body}; };`);
     return factory(...args) as Predicate;
   }
@@ -222,7 +247,7 @@ export class ConditionCompiler {
         const name = sourceToString(e);
         const get = this.slots.cached(name, () => def.build(arg, this.slots.ctx));
         const symbolSlot = def.symbolSlot ? def.symbolSlot(arg, this.slots.ctx) : -1;
-        return { get, type: def.type, list: def.list, name, symbolSlot, always: def.always === true };
+        return { get, type: def.type, list: def.list, name, symbolSlot, symbolGated: def.needsAuditId === true, always: def.always === true };
       }
       case 'value': {
         const v = e.value;
@@ -339,6 +364,18 @@ export class ConditionCompiler {
     }
   }
 
+  /** How `lhs` equal to one of `values` is decided from symbols, when it can be. */
+  private symbolTest(lhs: Source, values: readonly string[]): SymbolTest | undefined {
+    const slot = lhs.symbolSlot ?? -1;
+    if (slot < 0 || values.length === 0) return undefined;
+    const plan = this.slots.plan;
+    const ids = values.map((v) => plan.symbolOf(slot, v));
+    if (ids.some((id) => id < 0)) return undefined;
+    const members = new Uint8Array(Math.max(...ids) + 1);
+    for (const id of ids) members[id] = 1;
+    return { slot, gated: lhs.symbolGated === true, id: ids[0], members };
+  }
+
   private binary(left: ValueSource, opText: string, right: Operand, pos: Pos): Predicate {
     const lhs = this.source(left);
     const sp = opText.indexOf(' ');
@@ -409,9 +446,9 @@ export class ConditionCompiler {
     };
     const scalarString = lhs.type === 'string' && !lhs.list && mod === '';
     if (scalarString && (op === '=' || op === '==' || ((op === 'in' || op === 'intersects') && values.length === 1))) {
-      LEAF.set(p, { get, form: 'eq', value: values[0] });
+      LEAF.set(p, { get, form: 'eq', value: values[0], symbols: this.symbolTest(lhs, values) });
     } else if (scalarString && (op === 'in' || op === 'intersects')) {
-      LEAF.set(p, { get, form: 'set', set: new Set(values) });
+      LEAF.set(p, { get, form: 'set', set: new Set(values), symbols: this.symbolTest(lhs, values) });
     } else {
       LEAF.set(p, { get, form: 'test', test });
     }

@@ -4,7 +4,7 @@
 // rules are bucketed by those values in a small decision tree built once per ruleset.
 // Each bucket keeps the rules in their original order, so `rule_matching: first` and
 // `all` give exactly the results of evaluating every rule.
-import type { EventView, FieldValue } from '../events/view.js';
+import { type EventView, type FieldValue, SYM_UNKNOWN } from '../events/view.js';
 import type { Expr, FieldExpr } from './condition-ast.js';
 import { sourceToString } from './condition-ast.js';
 
@@ -57,20 +57,33 @@ export interface IndexedRule<R> {
   constraints: Constraints;
 }
 
-type Getter = (ev: EventView) => FieldValue;
+/** How the index reads a field. */
+export interface IndexField {
+  get: (ev: EventView) => FieldValue;
+  /** The plan slot whose symbols decide the field's value (see EventView.slotSym), or -1. */
+  slot: number;
+  /** Read the symbol with auditSym (a ka.* field). */
+  gated: boolean;
+  /** The symbol id of a constant in the slot's dictionary, or -1. */
+  symbolOf: (value: string) => number;
+}
 
 export interface IndexNode<R> {
-  get: Getter;
+  get: (ev: EventView) => FieldValue;
   byValue: Map<string, IndexNode<R> | R[]>;
   /** Rules for values not listed, and for an absent or non-string value. */
   other: IndexNode<R> | R[];
+  /** -1, or the slot whose symbol picks the branch: bySym[id] for the listed values. */
+  slot: number;
+  gated: boolean;
+  bySym: Array<IndexNode<R> | R[] | undefined>;
 }
 
 const MAX_DEPTH = 6;
 const LEAF_SIZE = 2;
 
 /** Builds the decision tree; `getter(key)` returns the cached extractor of a field key. */
-export function buildIndex<R>(rules: IndexedRule<R>[], getter: (key: string) => Getter, depth = 0, used = new Set<string>()): IndexNode<R> | R[] {
+export function buildIndex<R>(rules: IndexedRule<R>[], getter: (key: string) => IndexField, depth = 0, used = new Set<string>()): IndexNode<R> | R[] {
   if (rules.length <= LEAF_SIZE || depth >= MAX_DEPTH) return rules.map((r) => r.rule);
   const fields = new Set<string>();
   for (const r of rules) for (const k of r.constraints.keys()) if (!used.has(k)) fields.add(k);
@@ -105,14 +118,33 @@ export function buildIndex<R>(rules: IndexedRule<R>[], getter: (key: string) => 
     byValue.set(v, buildIndex(bucket, getter, depth + 1, nextUsed));
   }
   const other = buildIndex(rules.filter((r) => !r.constraints.has(f)), getter, depth + 1, nextUsed);
-  return { get: getter(f), byValue, other };
+  const field = getter(f);
+  // Symbols can pick the branch only when every listed value is one of the slot's constants.
+  let slot = field.slot;
+  const bySym: Array<IndexNode<R> | R[] | undefined> = [];
+  for (const [v, n] of byValue) {
+    const id = slot < 0 ? -1 : field.symbolOf(v);
+    if (id < 0) {
+      slot = -1;
+      break;
+    }
+    bySym[id] = n;
+  }
+  return { get: field.get, byValue, other, slot, gated: field.gated, bySym: slot < 0 ? [] : bySym };
 }
 
 /** The candidate rules for an event, in rule order. */
 export function candidates<R>(node: IndexNode<R> | R[], ev: EventView): R[] {
   while (!Array.isArray(node)) {
-    const v = node.get(ev);
-    node = (typeof v === 'string' ? node.byValue.get(v) : undefined) ?? node.other;
+    const s = node.slot < 0 ? SYM_UNKNOWN : node.gated ? ev.auditSym(node.slot) : ev.slotSym(node.slot);
+    if (s >= 0) {
+      node = (s < node.bySym.length ? node.bySym[s] : undefined) ?? node.other;
+    } else if (s !== SYM_UNKNOWN) {
+      node = node.other;
+    } else {
+      const v = node.get(ev);
+      node = (typeof v === 'string' ? node.byValue.get(v) : undefined) ?? node.other;
+    }
   }
   return node;
 }

@@ -110,7 +110,11 @@ export class Ruleset {
       return def !== undefined && !def.list && def.type === 'string';
     };
     const indexed: IndexedRule<CompiledRule>[] = rules.map((rule) => ({ rule, constraints: constraintsOf(rule.ast, accept, fields) }));
-    this.index = buildIndex(indexed, (key) => compiler.source(fields.get(key)!).get);
+    this.index = buildIndex(indexed, (key) => {
+      const src = compiler.source(fields.get(key)!);
+      const slot = src.symbolSlot ?? -1;
+      return { get: src.get, slot, gated: src.symbolGated === true, symbolOf: (v) => (slot < 0 ? -1 : slots.plan.symbolOf(slot, v)) };
+    });
   }
 
   /** Loads files in order; like Falco, the rules loaded so far must compile after each file. */
