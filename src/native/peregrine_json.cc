@@ -11,6 +11,7 @@
 // The same stage 1 also splits webhook bodies into event ranges for the main thread
 // (splitBody, mirroring src/ingest/split.ts).
 #include <napi.h>
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -72,11 +73,36 @@ inline const uint8_t *find_backslash(const uint8_t *q, const uint8_t *e) {
   return q;
 }
 
-// Whether a string body [p, e) has escapes. Escape sequences are not validated (as in
-// Falco's parser); stage 1 has already rejected raw control characters.
-inline bool check_string(const uint8_t *p, const uint8_t *e, bool *esc) {
-  *esc = find_backslash(p, e) < e;
-  return true;
+inline uint64_t load8(const uint8_t *p) {
+  uint64_t x;
+  memcpy(&x, p, 8);
+  return x;
+}
+
+// The `len` < 8 bytes at p as the low bytes of a word (the rest zero), reading only
+// within [lo, hi): one load when 8 bytes around them are readable.
+inline uint64_t load_short(const uint8_t *p, uint32_t len, const uint8_t *lo, const uint8_t *hi) {
+  if (len == 0) return 0;
+  if (p + 8 <= hi) return load8(p) & ((uint64_t(1) << (8 * len)) - 1);
+  if (p + len >= lo + 8) return load8(p + len - 8) >> (8 * (8 - len));
+  uint64_t x = 0;
+  for (uint32_t i = 0; i < len; i++) x |= uint64_t(p[i]) << (8 * i);
+  return x;
+}
+
+// Whether a string body [p, e) has escapes (`lo`: the buffer's start, readable). Escape
+// sequences are not validated (as in Falco's parser); stage 1 has already rejected raw
+// control characters. Most strings are short: a word at a time, the tail overlapping.
+inline bool has_backslash(const uint8_t *p, const uint8_t *e, const uint8_t *lo) {
+  const uint32_t n = uint32_t(e - p);
+  if (n >= 8) {
+    for (; p + 8 <= e; p += 8) {
+      if (has_byte(load8(p), '\\')) return true;
+    }
+    return p < e && has_byte(load8(e - 8), '\\');
+  }
+  // Zero bytes shifted in are not backslashes.
+  return n > 0 && has_byte(load_short(p, n, lo, e), '\\');
 }
 
 bool check_number(const uint8_t *p, const uint8_t *e) {
@@ -102,23 +128,33 @@ bool check_number(const uint8_t *p, const uint8_t *e) {
 // A field plan compiled from the ruleset (see src/events/plan.ts for the encoding):
 // which members to materialize, which values to record per event ("slots"), and the
 // constants each slot's string is matched against ("symbols").
+// A planned member key: its length and first 8 bytes (zero padded) decide most
+// comparisons without touching the key's bytes.
 struct PlanChild {
-  std::string key;
+  uint64_t head;
+  uint32_t len;
   int32_t child;
+  std::string key;
 };
+
+inline uint64_t key_head(const uint8_t *k, uint32_t len, const uint8_t *lo, const uint8_t *hi) {
+  return len >= 8 ? load8(k) : load_short(k, len, lo, hi);
+}
 
 struct PlanNode {
   bool full = false;
   bool eventRoot = false;
   int32_t slot = -1;
   int32_t dict = -1;
-  // Children hashed by (length, first and last byte): most keys of an event are not
-  // planned and miss on an empty bucket.
-  std::vector<PlanChild> buckets[64];
+  // Children hashed by (length, first and last byte) into 32 buckets, stored flat:
+  // bucket b is children[start[b], start[b+1]). Most keys of an event are not planned
+  // and miss on an empty bucket.
+  std::vector<PlanChild> children;
+  uint16_t start[33] = {0};
 };
 
 inline uint32_t key_hash(const uint8_t *k, uint32_t len) {
-  return len == 0 ? 0 : (len * 7u + k[0] * 3u + k[len - 1]) & 63u;
+  return len == 0 ? 0 : (len * 7u + k[0] * 3u + k[len - 1]) & 31u;
 }
 
 struct Plan {
@@ -128,16 +164,37 @@ struct Plan {
   uint32_t nslots = 0;
   int32_t fullNode = -1;
 
+  // Children must be added node by node, then finish_children() called once per node.
   void add_child(int32_t node, std::string key, int32_t child) {
-    uint32_t h = key_hash(reinterpret_cast<const uint8_t *>(key.data()), uint32_t(key.size()));
-    nodes[size_t(node)].buckets[h].push_back({std::move(key), child});
+    const uint8_t *k = reinterpret_cast<const uint8_t *>(key.data());
+    const uint32_t len = uint32_t(key.size());
+    uint64_t head = key_head(k, len, k, k + len);
+    nodes[size_t(node)].children.push_back({head, len, child, std::move(key)});
   }
 
-  int32_t child(int32_t node, const uint8_t *key, uint32_t len) const {
+  void finish_children(int32_t node) {
+    PlanNode &p = nodes[size_t(node)];
+    auto h = [](const PlanChild &c) { return key_hash(reinterpret_cast<const uint8_t *>(c.key.data()), c.len); };
+    std::stable_sort(p.children.begin(), p.children.end(), [&](const PlanChild &a, const PlanChild &b) { return h(a) < h(b); });
+    uint32_t at = 0;
+    for (uint32_t b = 0; b <= 32; b++) {
+      while (at < p.children.size() && h(p.children[at]) < b) at++;
+      p.start[b] = uint16_t(at);
+    }
+  }
+
+  // The plan node of member `key` of `node`; the key's bytes lie in [lo, hi).
+  int32_t child(int32_t node, const uint8_t *key, uint32_t len, const uint8_t *lo, const uint8_t *hi) const {
     const PlanNode &p = nodes[size_t(node)];
-    const auto &bucket = p.buckets[key_hash(key, len)];
-    for (const auto &c : bucket) {
-      if (c.key.size() == len && memcmp(c.key.data(), key, len) == 0) return c.child;
+    const uint32_t b = key_hash(key, len);
+    uint32_t i = p.start[b];
+    const uint32_t e = p.start[b + 1];
+    if (i < e) {
+      const uint64_t head = key_head(key, len, lo, hi);
+      for (; i < e; i++) {
+        const PlanChild &c = p.children[i];
+        if (c.len == len && c.head == head && (len <= 8 || memcmp(c.key.data() + 8, key + 8, len - 8) == 0)) return c.child;
+      }
     }
     return p.full ? fullNode : -1;
   }
@@ -561,8 +618,7 @@ class Extractor {
         uint32_t next = i + 1 < n ? si[i + 1] : len;
         uint32_t close = token_end(buf, k, next);
         if (close <= k + 1 || buf[close - 1] != '"') return 0;
-        bool esc;
-        if (!check_string(buf + k + 1, buf + close - 1, &esc)) return 0;
+        const bool esc = has_backslash(buf + k + 1, buf + close - 1, buf);
         keyStart = k + 1;
         keyEnd = close - 1;
         keyEsc = esc ? F_KEY_ESC : 0;
@@ -573,9 +629,10 @@ class Extractor {
         if (parent->plan >= 0) {
           if (esc) {
             unescape_key(buf + keyStart, buf + keyEnd, keybuf_);
-            pn = plan->child(parent->plan, reinterpret_cast<const uint8_t *>(keybuf_.data()), uint32_t(keybuf_.size()));
+            const uint8_t *kb = reinterpret_cast<const uint8_t *>(keybuf_.data());
+            pn = plan->child(parent->plan, kb, uint32_t(keybuf_.size()), kb, kb + keybuf_.size());
           } else {
-            pn = plan->child(parent->plan, buf + keyStart, keyEnd - keyStart);
+            pn = plan->child(parent->plan, buf + keyStart, keyEnd - keyStart, buf, buf + len);
           }
         } else {
           pn = parent->plan;
@@ -601,8 +658,8 @@ class Extractor {
       } else if (c == '"') {
         uint32_t close = token_end(buf, p, next);
         if (close <= p + 1 || buf[close - 1] != '"') return 0;
-        bool esc;
-        if (!check_string(buf + p + 1, buf + close - 1, &esc)) return 0;
+        // Escapes matter only to a node that is kept.
+        const bool esc = keep && has_backslash(buf + p + 1, buf + close - 1, buf);
         kind = esc ? uint8_t(STR | F_VAL_ESC) : STR;
         vs = p + 1;
         ve = close - 1;
@@ -732,7 +789,7 @@ Napi::Value CompilePlan(const Napi::CallbackInfo &info) {
   plan->nodes.resize(size_t(nNodes) + 1);
   for (int32_t k = 0; k < nNodes; k++) {
     int32_t full, ev, slot, dict, nc;
-    if (!take(full) || !take(ev) || !take(slot) || !take(dict) || !take(nc) || nc < 0) return bad();
+    if (!take(full) || !take(ev) || !take(slot) || !take(dict) || !take(nc) || nc < 0 || nc > 65535) return bad();
     if (slot >= nSlots || dict >= nDicts) return bad();
     PlanNode &pn = plan->nodes[size_t(k)];
     pn.full = full != 0; pn.eventRoot = ev != 0; pn.slot = slot; pn.dict = dict;
@@ -741,6 +798,7 @@ Napi::Value CompilePlan(const Napi::CallbackInfo &info) {
       if (!take(off) || !take(len) || !take(child) || off < 0 || len < 0 || size_t(off) + size_t(len) > slen || child < 0 || child >= nNodes) return bad();
       plan->add_child(k, std::string(str + off, size_t(len)), child);
     }
+    plan->finish_children(k);
   }
   plan->fullNode = nNodes;
   plan->nodes[size_t(nNodes)].full = true;
