@@ -78,6 +78,22 @@ export function goIndent(src: string): string {
 const objField = (): Extractor => (ev) => goIndent(eventText(ev));
 const rawtimeField = (): Extractor => (ev) => ev.timeText();
 
+/**
+ * `jevt.rawtime = value` (as in Falco's k8s_audit_never_true macro) by numbers: for
+ * usual times the text is the seconds then 9 digits of nanoseconds, so a value of any
+ * other shape cannot equal it.
+ */
+function rawtimeIs(value: string): (ev: EventView) => boolean {
+  const usual = /^[1-9][0-9]{9,}$/.test(value);
+  const sec = usual ? Number(value.slice(0, -9)) : NaN;
+  const nsec = usual ? Number(value.slice(-9)) : NaN;
+  return (ev) => {
+    const s = ev.sec;
+    if (s > 0 && s < 9_000_000_000) return s === sec && ev.nsec === nsec;
+    return ev.timeText() === value;
+  };
+}
+
 function defs(prefix: string, alias: boolean): FieldDef[] {
   const d = (what: string): string => (alias ? `Alias for json.${what}, provided for backwards compatibility.` : '');
   return [
@@ -88,7 +104,7 @@ function defs(prefix: string, alias: boolean): FieldDef[] {
       desc: d('obj') || 'The full json message as a text string.' },
     // The plugin formats evt.Timestamp() for every event it could parse, and every
     // event reaching a rule was parsed.
-    { name: `${prefix}.rawtime`, type: 'string', list: false, arg: NO_ARG, build: rawtimeField, always: true,
+    { name: `${prefix}.rawtime`, type: 'string', list: false, arg: NO_ARG, build: rawtimeField, always: true, textIs: rawtimeIs,
       desc: d('rawtime') || 'The time of the event, identical to evt.rawtime.' },
   ];
 }

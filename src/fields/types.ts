@@ -1,4 +1,4 @@
-import type { Extractor } from '../events/view.js';
+import type { EventView, Extractor } from '../events/view.js';
 import type { FieldPlan } from '../events/plan.js';
 
 /** What a field's extractor is built with: the ruleset's field plan, to declare reads. */
@@ -44,6 +44,8 @@ export interface FieldDef {
   needsAuditId?: boolean;
   /** Has a value for every event (so `exists` on it is true without reading it). */
   always?: boolean;
+  /** `field = value` decided without building the field's text. */
+  textIs?(value: string): (ev: EventView) => boolean;
 }
 
 export const NO_ARG: ArgSpec = { allowed: false, required: false, index: false, key: false };

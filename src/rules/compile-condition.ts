@@ -41,6 +41,8 @@ export interface Source {
   symbolGated?: boolean;
   /** The field has a value for every event. */
   always?: boolean;
+  /** `= value` decided without the field's text (see FieldDef.textIs). */
+  textIs?: (value: string) => Predicate;
 }
 
 /** Shared across one ruleset: maps each distinct field read to its cache slot. */
@@ -247,7 +249,7 @@ export class ConditionCompiler {
         const name = sourceToString(e);
         const get = this.slots.cached(name, () => def.build(arg, this.slots.ctx));
         const symbolSlot = def.symbolSlot ? def.symbolSlot(arg, this.slots.ctx) : -1;
-        return { get, type: def.type, list: def.list, name, symbolSlot, symbolGated: def.needsAuditId === true, always: def.always === true };
+        return { get, type: def.type, list: def.list, name, symbolSlot, symbolGated: def.needsAuditId === true, always: def.always === true, textIs: def.textIs };
       }
       case 'value': {
         const v = e.value;
@@ -439,6 +441,7 @@ export class ConditionCompiler {
       LEAF.set(p, { get, form: 'exists' });
       return p;
     }
+    if (lhs.textIs !== undefined && !lhs.list && mod === '' && (op === '=' || op === '==')) return lhs.textIs(values[0]);
     const test = this.constComparator(lhs, op, mod, values, pos, legacyList);
     const p: Predicate = (ev) => {
       const v = get(ev);

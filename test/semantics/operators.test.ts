@@ -114,6 +114,16 @@ describe('§3 operator evaluation (P = B, A = user/responseStatus/requestURI rem
     expect(warned).toEqual([['ka.user.name', false], ['ka.uri.param[x]', false], ['tolower(ka.verb)', true]]);
   });
 
+  it('jevt.rawtime = N compares the event time in nanoseconds as text (k8s_audit_never_true is = 0)', async () => {
+    const ns = `${Date.parse('2025-10-23T17:06:01Z') / 1000}792123000`;
+    // Before 1970: Go's UnixNano as uint64, printed as such.
+    const O = ev({ auditID: 'O', stageTimestamp: '1969-12-31T23:59:59.5Z' });
+    const before = (2n ** 64n - 500_000_000n).toString();
+    const conds = [`jevt.rawtime = ${ns}`, `json.rawtime = ${ns}`, 'jevt.rawtime = 0', `jevt.rawtime = 0${ns}`, `jevt.rawtime = ${ns}0`, `jevt.rawtime = ${before}`, 'not jevt.rawtime = 0'];
+    const { fired } = await firesOn(conds, [P, O]);
+    expect(fired).toEqual([['P'], ['P'], [], [], [], ['O'], ['P', 'O']]);
+  });
+
   it('val(): compares two fields; absent on either side makes = and != false', async () => {
     const I = ev({ auditID: 'I', impersonatedUser: { username: 'alice' } });
     const J = ev({ auditID: 'J', impersonatedUser: { username: 'bob' } });
