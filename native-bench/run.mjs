@@ -2,18 +2,17 @@
 // Native extraction benchmark: every path on one core, in one run, as ratios to a
 // JSON.parse baseline measured in the same run (the machines are shared and noisy).
 //   npm run bench:native -- [--events N] [--reps R] [--no-scan]
+//
+// Each path runs in a process of its own, as one worker would: paths do not share JIT
+// feedback or a heap (the corpus is held as bytes outside the JavaScript heap), so one
+// path's garbage or deoptimizations cannot slow another.
 import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir, cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { generateEventLists, generateLines } from './corpus.mjs';
-import { Ruleset } from '../dist/rules/ruleset.js';
-import { Processor } from '../dist/engine/processor.js';
-import { NodeTable } from '../dist/events/nodes.js';
-import { Rows } from '../dist/events/plan.js';
-import { jsBackend } from '../dist/engine/backend.js';
-import { chooseBackend } from '../dist/engine/select-backend.js';
 
 const args = process.argv.slice(2);
 const opt = (name, def) => {
@@ -21,134 +20,215 @@ const opt = (name, def) => {
   return i >= 0 ? Number(args[i + 1]) : def;
 };
 const EVENTS = opt('events', 100_000);
-const REPS = opt('reps', 5);
+const REPS = opt('reps', 3);
 const SCAN = !args.includes('--no-scan');
-const here = new URL('.', import.meta.url).pathname;
+const WARMUP = opt('warmup', 3);
+const PASSES = opt('passes', 3);
+const here = fileURLToPath(new URL('.', import.meta.url));
 const conformance = join(here, '../../shared/conformance/falco-k8saudit/rules');
 const ruleFiles = [join(conformance, 'falco_rules.lists.yaml'), join(conformance, 'k8s_audit_rules.latest.yaml')];
 
-const lists = generateEventLists(EVENTS, 400).map((s) => Buffer.from(s));
-const strings = lists.map((b) => b.toString());
-const bytes = lists.reduce((a, b) => a + b.length, 0);
-
-/**
- * Every path runs once to warm up, then REPS rounds run each path in turn; a path's
- * figure is its best round, in CPU seconds of this process (user + system). Rounds
- * interleave the paths so that a noisy neighbour slows them alike, and CPU time is
- * stretched much less than wall time by other processes.
- */
-const paths = [];
-function path(name, fn, note = () => '') {
-  paths.push({ name, fn, note });
+/** The EventLists of the corpus, one per line of `file` (JSON text has no raw newline). */
+function readLists(file) {
+  const all = readFileSync(file);
+  const lists = [];
+  for (let s = 0; s < all.length;) {
+    const nl = all.indexOf(10, s);
+    const e = nl < 0 ? all.length : nl;
+    if (e > s) lists.push(all.subarray(s, e));
+    s = e + 1;
+  }
+  return lists;
 }
 
-path('JSON.parse (bytes → string → JSON.parse), baseline', () => { for (const b of lists) JSON.parse(b.toString()); });
-path('JSON.parse of strings already decoded', () => { for (const s of strings) JSON.parse(s); });
-
-let simdjson;
-try {
-  simdjson = createRequire(import.meta.url)('simdjson');
-} catch {
-  simdjson = undefined;
-}
-if (simdjson) {
-  path('npm simdjson 0.9.2 parse', () => { for (const s of strings) simdjson.parse(s); });
-  path('npm simdjson lazyParse + 3 valueForKeyPath per event', () => {
-    strings.forEach((s, k) => {
-      const doc = simdjson.lazyParse(s);
-      for (let i = 0, n = Math.min(400, EVENTS - 400 * k); i < n; i++) {
-        doc.valueForKeyPath(`items[${i}].verb`);
-        doc.valueForKeyPath(`items[${i}].objectRef.resource`);
-        doc.valueForKeyPath(`items[${i}].user.username`);
-      }
-    });
-  }, () => 'per-value crossings into JS');
+async function ruleset() {
+  const { Ruleset } = await import('../dist/rules/ruleset.js');
+  return Ruleset.compile(ruleFiles.map((f) => ({ name: f, text: readFileSync(f, 'utf8') })), { ruleMatching: 'first' });
 }
 
-const ruleset = Ruleset.compile(ruleFiles.map((f) => ({ name: f, text: readFileSync(f, 'utf8') })), { ruleMatching: 'first' });
-const native = chooseBackend({ PEREGRINE_NATIVE: '1' }).backend;
-const table = new NodeTable(1 << 16);
-path('TypeScript parser (full node table)', () => { for (const b of lists) jsBackend.parse(table, b, 0, b.length); });
-path('native extractor, full node table', () => { for (const b of lists) native.parse(table, b, 0, b.length); });
-const plan = native.preparePlan(ruleset.slots.plan);
-const planRows = new Rows(plan.slotCount, 512);
-path('native extractor alone (field plan of Falco latest rules)', () => {
-  for (const b of lists) native.parsePlanned(table, b, 0, b.length, plan, planRows);
-});
-
-for (const [label, backend] of [['TypeScript fallback', jsBackend], ['native', native]]) {
-  const p = new Processor(ruleset, { format: { hostname: 'bench', timeIso8601: false }, backend });
-  let alerts = 0;
-  path(`parse + full evaluation, ${label} (Falco latest rules, first)`, () => {
-    alerts = 0;
-    for (const b of lists) alerts += p.process(b, 0, b.length, () => {}).alerts;
-  }, () => `${alerts} alerts`);
+async function nativeBackend() {
+  const { chooseBackend } = await import('../dist/engine/select-backend.js');
+  return chooseBackend({ PEREGRINE_NATIVE: '1' }).backend;
 }
+
+/** Each path's setup returns the function to time (its return value, if any, is a note). */
+const PATHS = [
+  { name: 'JSON.parse (bytes → string → JSON.parse), baseline', setup: (lists) => () => { for (const b of lists) JSON.parse(b.toString()); } },
+  {
+    name: 'JSON.parse of strings already decoded',
+    setup: (lists) => {
+      const strings = lists.map((b) => b.toString());
+      return () => { for (const s of strings) JSON.parse(s); };
+    },
+  },
+  {
+    name: 'npm simdjson 0.9.2 parse',
+    setup: (lists) => {
+      const simdjson = createRequire(import.meta.url)('simdjson');
+      const strings = lists.map((b) => b.toString());
+      return () => { for (const s of strings) simdjson.parse(s); };
+    },
+  },
+  {
+    name: 'npm simdjson lazyParse + 3 valueForKeyPath per event',
+    note: 'per-value crossings into JS',
+    setup: (lists) => {
+      const simdjson = createRequire(import.meta.url)('simdjson');
+      const strings = lists.map((b) => b.toString());
+      return () => {
+        strings.forEach((s, k) => {
+          const doc = simdjson.lazyParse(s);
+          for (let i = 0, n = Math.min(400, EVENTS - 400 * k); i < n; i++) {
+            doc.valueForKeyPath(`items[${i}].verb`);
+            doc.valueForKeyPath(`items[${i}].objectRef.resource`);
+            doc.valueForKeyPath(`items[${i}].user.username`);
+          }
+        });
+      };
+    },
+  },
+  {
+    name: 'TypeScript parser (full node table)',
+    setup: async (lists) => {
+      const { NodeTable } = await import('../dist/events/nodes.js');
+      const { jsBackend } = await import('../dist/engine/backend.js');
+      const table = new NodeTable(1 << 16);
+      return () => { for (const b of lists) jsBackend.parse(table, b, 0, b.length); };
+    },
+  },
+  {
+    name: 'native extractor, full node table',
+    setup: async (lists) => {
+      const { NodeTable } = await import('../dist/events/nodes.js');
+      const native = await nativeBackend();
+      const table = new NodeTable(1 << 16);
+      return () => { for (const b of lists) native.parse(table, b, 0, b.length); };
+    },
+  },
+  {
+    name: 'native extractor alone (field plan of Falco latest rules)',
+    setup: async (lists) => {
+      const { NodeTable } = await import('../dist/events/nodes.js');
+      const { Rows } = await import('../dist/events/plan.js');
+      const native = await nativeBackend();
+      const table = new NodeTable(1 << 16);
+      const plan = native.preparePlan((await ruleset()).slots.plan);
+      const rows = new Rows(plan.slotCount, 512);
+      return () => { for (const b of lists) native.parsePlanned(table, b, 0, b.length, plan, rows); };
+    },
+  },
+  ...[['TypeScript fallback', false], ['native', true]].map(([label, useNative]) => ({
+    name: `parse + full evaluation, ${label} (Falco latest rules, first)`,
+    setup: async (lists) => {
+      const { Processor } = await import('../dist/engine/processor.js');
+      const { jsBackend } = await import('../dist/engine/backend.js');
+      const backend = useNative ? await nativeBackend() : jsBackend;
+      const p = new Processor(await ruleset(), { format: { hostname: 'bench', timeIso8601: false }, backend });
+      return () => {
+        let alerts = 0;
+        for (const b of lists) alerts += p.process(b, 0, b.length, () => {}).alerts;
+        return `${alerts} alerts`;
+      };
+    },
+  })),
+];
 
 const cpuSeconds = (fn) => {
   const c = process.cpuUsage();
-  fn();
+  const note = fn();
   const d = process.cpuUsage(c);
-  return (d.user + d.system) / 1e6;
+  return { secs: (d.user + d.system) / 1e6, note };
 };
-const bestSecs = paths.map(() => Infinity);
-for (const p of paths) p.fn();
-for (let round = 0; round < REPS; round++) {
-  paths.forEach((p, i) => { bestSecs[i] = Math.min(bestSecs[i], cpuSeconds(p.fn)); });
-}
-const rows = paths.map((p, i) => {
-  const secs = bestSecs[i];
-  const eps = EVENTS / secs;
-  return { name: p.name, mbs: bytes / secs / 1e6, eps, ratio: eps / (EVENTS / bestSecs[0]), note: p.note() };
-});
-if (!simdjson) rows.splice(2, 0, { name: 'npm simdjson binding', mbs: NaN, eps: NaN, ratio: NaN, note: 'not installed' });
 
-const cpuInfo = `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
-console.log(`native-bench: ${EVENTS} events, ${(bytes / 1e6).toFixed(1)} MB in EventLists of 400 (${Math.round(bytes / EVENTS)} B/event avg), best of ${REPS} (CPU time)`);
-console.log(`machine: ${cpuInfo}; native backend: ${native.name}`);
-console.log('');
-console.log('| path | MB/s | events/s | × JSON.parse | note |');
-console.log('|---|---:|---:|---:|---|');
-for (const r of rows) {
-  const f = (n, d = 0) => (Number.isNaN(n) ? '–' : n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }));
-  console.log(`| ${r.name} | ${f(r.mbs)} | ${f(r.eps)} | ${f(r.ratio, 2)} | ${r.note} |`);
+if (args[0] === '--child') {
+  // One path: warm up, then the best of the timed passes.
+  const path = PATHS[Number(args[1])];
+  const run = await path.setup(readLists(args[2]));
+  for (let i = 0; i < WARMUP; i++) run();
+  let best = { secs: Infinity, note: '' };
+  for (let i = 0; i < PASSES; i++) {
+    const r = cpuSeconds(run);
+    if (r.secs < best.secs) best = r;
+  }
+  process.stdout.write(JSON.stringify({ secs: best.secs, note: best.note ?? path.note ?? '' }) + '\n');
+  process.exit(0);
 }
 
-if (SCAN) {
-  // CPU time of `peregrine scan` over JSON lines vs merely JSON.parse-ing the same lines.
-  const dir = mkdtempSync(join(tmpdir(), 'pg-bench-'));
-  const file = join(dir, 'events.jsonl');
-  writeFileSync(file, generateLines(EVENTS).join('\n') + '\n');
-  const cli = join(here, '../dist/cli/main.js');
-  const parseOnly = join(dir, 'parse-only.mjs');
-  writeFileSync(parseOnly, `import { createReadStream } from 'node:fs';
+const dir = mkdtempSync(join(tmpdir(), 'pg-bench-'));
+try {
+  const listsFile = join(dir, 'eventlists.txt');
+  const lists = generateEventLists(EVENTS, 400);
+  writeFileSync(listsFile, lists.join('\n'));
+  const bytes = lists.reduce((a, s) => a + Buffer.byteLength(s), 0);
+  let haveSimdjson = true;
+  try {
+    createRequire(import.meta.url).resolve('simdjson');
+  } catch {
+    haveSimdjson = false;
+  }
+
+  // Rounds interleave the paths so that a noisy neighbour slows them alike.
+  const best = PATHS.map(() => ({ secs: Infinity, note: '' }));
+  for (let round = 0; round < REPS; round++) {
+    PATHS.forEach((p, i) => {
+      if (!haveSimdjson && p.name.startsWith('npm simdjson')) return;
+      const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', String(i), listsFile, '--events', String(EVENTS), '--warmup', String(WARMUP), '--passes', String(PASSES)], { encoding: 'utf8', maxBuffer: 1 << 24 });
+      if (r.status !== 0) throw new Error(`${p.name}: exited ${r.status}: ${r.stderr.slice(-800)}`);
+      const got = JSON.parse(r.stdout.trim().split('\n').pop());
+      if (got.secs < best[i].secs) best[i] = got;
+    });
+  }
+  const base = EVENTS / best[0].secs;
+  const cpuInfo = `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
+  const native = await nativeBackend();
+  console.log(`native-bench: ${EVENTS} events, ${(bytes / 1e6).toFixed(1)} MB in EventLists of 400 (${Math.round(bytes / EVENTS)} B/event avg), best of ${REPS} rounds × ${PASSES} passes after ${WARMUP} warm-up passes (CPU time, one process per path)`);
+  console.log(`machine: ${cpuInfo}; native backend: ${native.name}`);
+  console.log('');
+  console.log('| path | MB/s | events/s | × JSON.parse | note |');
+  console.log('|---|---:|---:|---:|---|');
+  const f = (n, d = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }) : '–');
+  PATHS.forEach((p, i) => {
+    const { secs, note } = best[i];
+    const eps = EVENTS / secs;
+    const missing = !Number.isFinite(secs) ? 'not installed' : note;
+    console.log(`| ${p.name} | ${f(bytes / secs / 1e6)} | ${f(eps)} | ${f(eps / base, 2)} | ${missing} |`);
+  });
+
+  if (SCAN) {
+    // CPU time of `peregrine scan` over JSON lines vs merely JSON.parse-ing the same lines.
+    const file = join(dir, 'events.jsonl');
+    writeFileSync(file, generateLines(EVENTS).join('\n') + '\n');
+    const cli = join(here, '../dist/cli/main.js');
+    const parseOnly = join(dir, 'parse-only.mjs');
+    writeFileSync(parseOnly, `import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 let n = 0;
 for await (const line of createInterface({ input: createReadStream(${JSON.stringify(file)}) })) { if (line) { JSON.parse(line); n++; } }
 if (n !== ${EVENTS}) throw new Error('lines: ' + n);
 `);
-  const empty = join(dir, 'empty.jsonl');
-  writeFileSync(empty, '');
-  const rulesArgs = ruleFiles.flatMap((f) => ['--rules', f]);
-  const commands = [
-    ['node: read lines + JSON.parse each (baseline)', [process.execPath, parseOnly]],
-    ['peregrine scan (native)', [process.execPath, cli, 'scan', '--quiet', ...rulesArgs, file]],
-    ['peregrine scan (PEREGRINE_NATIVE=0)', ['env', 'PEREGRINE_NATIVE=0', process.execPath, cli, 'scan', '--quiet', ...rulesArgs, file]],
-    ['peregrine scan of an empty file (startup: load, compile rules)', [process.execPath, cli, 'scan', '--quiet', ...rulesArgs, empty]],
-  ];
-  const cpu = (cmd) => {
-    const r = spawnSync('/usr/bin/time', ['-f', '%U %S', ...cmd], { encoding: 'utf8', env: { ...process.env, TZ: 'UTC' }, maxBuffer: 1 << 28 });
-    if (r.status !== 0) throw new Error(`${cmd.join(' ')} exited ${r.status}: ${r.stderr.slice(-500)}`);
-    const last = r.stderr.trim().split('\n').pop().split(' ').map(Number);
-    return last[0] + last[1];
-  };
-  // Rounds interleave the commands, as above; best of 3 each.
-  const bestCpu = commands.map(() => Infinity);
-  for (let round = 0; round < 3; round++) commands.forEach(([, cmd], i) => { bestCpu[i] = Math.min(bestCpu[i], cpu(cmd)); });
-  console.log('');
-  console.log(`CPU seconds (user+sys, best of 3) over ${EVENTS} JSON lines:`);
-  console.log(`| command | CPU s | ÷ JSON.parse of the lines |`);
-  console.log('|---|---:|---:|');
-  commands.forEach(([name], i) => console.log(`| ${name} | ${bestCpu[i].toFixed(2)} | ${(bestCpu[i] / bestCpu[0]).toFixed(2)} |`));
+    const empty = join(dir, 'empty.jsonl');
+    writeFileSync(empty, '');
+    const rulesArgs = ruleFiles.flatMap((r) => ['--rules', r]);
+    const commands = [
+      ['node: read lines + JSON.parse each (baseline)', [process.execPath, parseOnly]],
+      ['peregrine scan (native)', [process.execPath, cli, 'scan', '--quiet', ...rulesArgs, file]],
+      ['peregrine scan (PEREGRINE_NATIVE=0)', ['env', 'PEREGRINE_NATIVE=0', process.execPath, cli, 'scan', '--quiet', ...rulesArgs, file]],
+      ['peregrine scan of an empty file (startup: load, compile rules)', [process.execPath, cli, 'scan', '--quiet', ...rulesArgs, empty]],
+    ];
+    const cpu = (cmd) => {
+      const r = spawnSync('/usr/bin/time', ['-f', '%U %S', ...cmd], { encoding: 'utf8', env: { ...process.env, TZ: 'UTC' }, maxBuffer: 1 << 28 });
+      if (r.status !== 0) throw new Error(`${cmd.join(' ')} exited ${r.status}: ${r.stderr.slice(-500)}`);
+      const last = r.stderr.trim().split('\n').pop().split(' ').map(Number);
+      return last[0] + last[1];
+    };
+    const bestCpu = commands.map(() => Infinity);
+    for (let round = 0; round < 3; round++) commands.forEach(([, cmd], i) => { bestCpu[i] = Math.min(bestCpu[i], cpu(cmd)); });
+    console.log('');
+    console.log(`CPU seconds (user+sys, best of 3) over ${EVENTS} JSON lines:`);
+    console.log(`| command | CPU s | ÷ JSON.parse of the lines |`);
+    console.log('|---|---:|---:|');
+    commands.forEach(([name], i) => console.log(`| ${name} | ${bestCpu[i].toFixed(2)} | ${(bestCpu[i] / bestCpu[0]).toFixed(2)} |`));
+  }
+} finally {
   rmSync(dir, { recursive: true, force: true });
 }

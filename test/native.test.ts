@@ -274,3 +274,50 @@ describe('symbol shortcuts (constants matched by the extractor)', () => {
     expect(run(true, true)).toEqual(reference);
   });
 });
+
+describe('event times parsed by the extractor', () => {
+  it('equal the TypeScript parser on usual, odd and invalid stageTimestamps', async () => {
+    const { Ruleset } = await import('../src/rules/ruleset.js');
+    const { Processor } = await import('../src/engine/processor.js');
+    const rs = Ruleset.compile([{
+      name: 't.yaml',
+      text: '- rule: t\n  desc: d\n  condition: ka.verb exists\n  output: "%jevt.rawtime %evt.time %evt.rawtime.s %evt.rawtime.ns"\n  priority: WARNING\n  source: k8s_audit\n',
+    }], { ruleMatching: 'all' });
+    const r = rng(9);
+    const times = [
+      '2026-11-01T10:00:00Z', '2026-11-01T10:00:00.123456Z', '2026-11-01T10:00:00.123456789Z', '2026-11-01T10:00:00.1234567891234Z',
+      '2026-11-01T10:00:00.Z', '2026-11-01T10:00:00,5Z', '2026-11-01T10:00:00.5+05:30', '2026-11-01T10:00:00-08:00', '2026-11-01T10:00:00+23:59',
+      '2026-11-01T10:00:00+24:00', '2026-11-01T10:00:00+0530', '2026-11-01T10:00:00z', '2026-11-01T24:00:00Z', '2026-11-01T23:60:00Z',
+      '2026-11-01T23:59:60Z', '2024-02-29T00:00:00Z', '2023-02-29T00:00:00Z', '2000-02-29T12:00:00Z', '1900-02-29T12:00:00Z',
+      '0000-01-01T00:00:00Z', '0000-03-01T00:00:00Z', '1969-12-31T23:59:59.999999999Z', '1970-01-01T00:00:00Z', '9999-12-31T23:59:59.999Z',
+      '2026-13-01T00:00:00Z', '2026-00-10T00:00:00Z', '2026-11-00T00:00:00Z', '2026-11-31T00:00:00Z', '2026-11-1T10:00:00Z',
+      '2026-11-01T1:00:00Z', '2026-11-01 10:00:00Z', '2026-11-01T10:00:00', '2026-11-01T10:00:00ZZ', '2026-11-01T10:00:00.123Zx',
+      '2026-11-01T10:00:00.\\u0031Z', '', 'not a time',
+    ];
+    // And random damage to a usual time.
+    for (let i = 0; i < 300; i++) {
+      const b = [...'2026-11-01T10:00:00.123456Z'];
+      for (let k = 0; k < 1 + Math.floor(r() * 2); k++) b[Math.floor(r() * b.length)] = '0123456789:-.TZ+ '[Math.floor(r() * 17)];
+      times.push(b.join(''));
+    }
+    const docs = times.map((t, i) => `{"kind":"Event","auditID":"a${i}","verb":"get","stageTimestamp":"${t}"}`);
+    docs.push('{"kind":"Event","auditID":"n","verb":"get","stageTimestamp":20261101}');
+    const buf = Buffer.from(docs.join('\n'));
+    const ranges: number[] = [];
+    let off = 0;
+    for (const d of docs) {
+      ranges.push(off, off + d.length);
+      off += d.length + 1;
+    }
+    const run = (backendNative: boolean): string[] => {
+      const p = new Processor(rs, { format: { hostname: 'h', timeIso8601: false }, backend: backendNative ? native : jsBackend });
+      const out: string[] = [];
+      p.processBatch(buf, ranges, docs.length, false, (a) => { out.push(a.json); }, (i, res) => { out.push(`#${i} ${JSON.stringify(res.issues)}`); });
+      return out;
+    };
+    const reference = run(false);
+    expect(reference.filter((l) => l.startsWith('{')).length).toBeGreaterThan(40);
+    expect(reference.filter((l) => l.includes('INPUT_TIMESTAMP')).length).toBeGreaterThan(40);
+    expect(run(true)).toEqual(reference);
+  });
+});

@@ -4,7 +4,8 @@
 // of documents from one buffer go to the native extractor in one call.
 import { NodeTable } from '../events/nodes.js';
 import { EventView } from '../events/view.js';
-import { EventCollector, DEFAULT_MAX_EVENT_SIZE } from '../events/audit.js';
+import { EventCollector, DEFAULT_MAX_EVENT_SIZE, TIME_PARSED } from '../events/audit.js';
+import type { EventTime } from '../events/time.js';
 import { ErrorCode, type ErrorCodeValue } from '../errors.js';
 import type { CompiledRule, Ruleset } from '../rules/ruleset.js';
 import { AlertFormatter, type AlertFormatOptions } from '../outputs/falco-alert.js';
@@ -62,14 +63,21 @@ export class Processor {
   /** Cursors into the rows of the current parse: event roots come in document order. */
   private stageRow = 0;
   private evalRow = 0;
-  private readonly stageTimestampOf = (root: number): number => {
+  private readonly stageTimeOf = (root: number, out: EventTime): number => {
     const rows = this.rows!;
     const count = rows.count;
     let r = this.stageRow;
     while (r < count && rows.rowNode(r) < root) r++;
     this.stageRow = r;
-    if (r < count && rows.rowNode(r) === root) return rows.data[rows.slotBase(r) + STAGE_TIMESTAMP_SLOT];
-    return -2;
+    if (r >= count || rows.rowNode(r) !== root) return -2;
+    const tb = rows.timeBase(r);
+    const data = rows.data;
+    if (data[tb] >= 0) {
+      out.sec = data[tb + 1] * 86400 + data[tb + 2];
+      out.nsec = data[tb];
+      return TIME_PARSED;
+    }
+    return data[rows.slotBase(r) + STAGE_TIMESTAMP_SLOT];
   };
   readonly backend: JsonBackend;
 
@@ -83,12 +91,12 @@ export class Processor {
     const view = new EventView(this.table, ruleset.slots.count);
     this.plan = this.backend.preparePlan?.(ruleset.slots.plan);
     this.rows = this.plan ? new Rows(this.plan.slotCount) : undefined;
-    this.collector.stageTimestampOf = undefined;
+    this.collector.stageTimeOf = undefined;
     if (this.plan) {
       view.recorded = this.plan.recorded;
       view.symbols = this.plan.symbols;
       view.auditSlot = this.plan.auditSlot;
-      if (this.plan.recorded[STAGE_TIMESTAMP_SLOT] === 1) this.collector.stageTimestampOf = this.stageTimestampOf;
+      if (this.plan.recorded[STAGE_TIMESTAMP_SLOT] === 1) this.collector.stageTimeOf = this.stageTimeOf;
     }
     return view;
   }

@@ -4,6 +4,9 @@ import { ARR, OBJ, STR, TYPE_MASK, type NodeTable, getMember, stringOf, stringEq
 import { type EventTime, parseEventTime, parseEventTimeBytes, TimeParseError } from './time.js';
 import { ErrorCode, type ErrorCodeValue } from '../errors.js';
 
+/** stageTimeOf's answer when it has parsed the time itself. */
+export const TIME_PARSED = -3;
+
 /** The plugin's default maxEventSize: 256 KiB of compact JSON. */
 export const DEFAULT_MAX_EVENT_SIZE = 262144;
 
@@ -42,8 +45,11 @@ export class EventCollector {
   readonly issues: EventIssue[] = [];
   private item = 0;
   private max = DEFAULT_MAX_EVENT_SIZE;
-  /** Finds an event root's stageTimestamp node faster than by key search, when it can (-2: it cannot). */
-  stageTimestampOf: ((root: number) => number) | undefined;
+  /**
+   * Finds an event root's stageTimestamp faster than by key search, when it can: its
+   * time already parsed into `out` (TIME_PARSED), its node, -1 when it has none, or -2.
+   */
+  stageTimeOf: ((root: number, out: EventTime) => number) | undefined;
 
   /**
    * Collects the audit events of the document rooted at `root`. A document that is not
@@ -98,14 +104,14 @@ export class EventCollector {
   }
 
   private single(t: NodeTable, n: number, item: number): void {
-    let st = this.stageTimestampOf !== undefined ? this.stageTimestampOf(n) : -2;
+    const time = SCRATCH;
+    let st = this.stageTimeOf !== undefined ? this.stageTimeOf(n, time) : -2;
     if (st === -2) st = getMember(t, n, K_STAGE_TS);
     if (st === -1) {
       this.issues.push({ code: ErrorCode.INPUT_TIMESTAMP, message: "can't read stageTimestamp", item });
       return;
     }
-    const time = SCRATCH;
-    if (t.kind[st] !== STR || !parseEventTimeBytes(t.buf, t.vs[st], t.ve[st], time)) {
+    if (st !== TIME_PARSED && (t.kind[st] !== STR || !parseEventTimeBytes(t.buf, t.vs[st], t.ve[st], time))) {
       try {
         parseEventTime((t.kind[st] & TYPE_MASK) === STR ? stringOf(t, st) : '', time);
       } catch (e) {

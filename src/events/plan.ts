@@ -182,12 +182,12 @@ export class Rows {
 
   constructor(readonly slotsPerRow: number, cap = 64) {
     this.cap = cap;
-    this.data = new Int32Array(4 + cap * (1 + 2 * slotsPerRow));
+    this.data = new Int32Array(4 + cap * (4 + 2 * slotsPerRow));
   }
 
   grow(cap: number): void {
     this.cap = cap;
-    this.data = new Int32Array(4 + cap * (1 + 2 * this.slotsPerRow));
+    this.data = new Int32Array(4 + cap * (4 + 2 * this.slotsPerRow));
   }
 
   get count(): number {
@@ -204,5 +204,13 @@ export class Rows {
 
   symBase(r: number): number {
     return 4 + this.cap + this.cap * this.slotsPerRow + r * this.slotsPerRow;
+  }
+
+  /**
+   * Where row r's stageTimestamp, parsed by the extractor, is: nanoseconds (-1 when it
+   * was not parsed there), days since the epoch, seconds into that day.
+   */
+  timeBase(r: number): number {
+    return 4 + this.cap + 2 * this.cap * this.slotsPerRow + 3 * r;
   }
 }

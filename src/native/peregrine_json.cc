@@ -218,10 +218,65 @@ struct Rows {
   int32_t *rowNode = nullptr;
   int32_t *slots = nullptr;
   int32_t *syms = nullptr;
+  // Per row: the stageTimestamp (slot 0) parsed by event_time: nanoseconds (-1: not
+  // parsed, JavaScript decides), days since the epoch, seconds into that day.
+  int32_t *times = nullptr;
   uint32_t cap = 0;
   uint32_t count = 0;
   uint32_t P = 0;
 };
+
+constexpr uint32_t STAGE_TIMESTAMP_SLOT = 0;
+
+inline int32_t days_from_civil(int32_t y, int32_t m, int32_t d) {
+  y -= m <= 2 ? 1 : 0;
+  const int32_t era = (y >= 0 ? y : y - 399) / 400;
+  const int32_t yoe = y - era * 400;
+  const int32_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const int32_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+// The usual `YYYY-MM-DDTHH:MM:SS[.fff...](Z|+HH:MM|-HH:MM)` of an audit event's time,
+// exactly as parseEventTimeBytes in src/events/time.ts reads it; false when the
+// TypeScript parser must decide.
+bool event_time(const uint8_t *p, uint32_t len, int32_t *out) {
+  if (len < 20) return false;
+  static const uint8_t DATE_DIGITS[] = {0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18};
+  for (uint8_t j : DATE_DIGITS) if (!is_digit(p[j])) return false;
+  if (p[4] != '-' || p[7] != '-' || p[10] != 'T' || p[13] != ':' || p[16] != ':') return false;
+  auto num2 = [&](uint32_t at) { return int32_t(p[at] - '0') * 10 + int32_t(p[at + 1] - '0'); };
+  const int32_t year = num2(0) * 100 + num2(2), month = num2(5), day = num2(8), hour = num2(11), min = num2(14), sec = num2(17);
+  static const int32_t DAYS[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (month < 1 || month > 12 || day < 1 || hour > 23 || min > 59 || sec > 59) return false;
+  const bool leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+  if (day > (month == 2 && leap ? 29 : DAYS[month - 1])) return false;
+  uint32_t i = 19;
+  int32_t nsec = 0;
+  if (p[i] == '.' && i + 1 < len && is_digit(p[i + 1])) {
+    i++;
+    int digits = 0;
+    while (i < len && is_digit(p[i])) {
+      if (digits < 9) { nsec = nsec * 10 + (p[i] - '0'); digits++; }
+      i++;
+    }
+    for (; digits < 9; digits++) nsec *= 10;
+  }
+  int32_t offset = 0;
+  if (i == len - 1 && p[i] == 'Z') {
+  } else if (i + 6 == len && (p[i] == '+' || p[i] == '-') && p[i + 3] == ':') {
+    if (!is_digit(p[i + 1]) || !is_digit(p[i + 2]) || !is_digit(p[i + 4]) || !is_digit(p[i + 5])) return false;
+    const int32_t hh = num2(i + 1), mm = num2(i + 4);
+    if (hh > 23 || mm > 59) return false;
+    offset = (hh * 60 + mm) * 60 * (p[i] == '-' ? -1 : 1);
+  } else {
+    return false;
+  }
+  out[0] = nsec;
+  out[1] = days_from_civil(year, month, day);
+  out[2] = hour * 3600 + min * 60 + sec - offset;
+  return true;
+}
 
 // Decodes an escaped key into `out` (JSON escapes; \u as UTF-8).
 void unescape_key(const uint8_t *p, const uint8_t *e, std::string &out) {
@@ -705,6 +760,7 @@ class Extractor {
               rows.slots[at] = node;
               if (kind != STR) rows.syms[at] = SYM_OTHER;
               else rows.syms[at] = pln.dict >= 0 ? plan->symbol(pln.dict, buf + vs, ve - vs) : SYM_NONE;
+              if (uint32_t(pln.slot) == STAGE_TIMESTAMP_SLOT && kind == STR) event_time(buf + vs, ve - vs, rows.times + size_t(parent->row) * 3);
             }
           }
         }
@@ -725,6 +781,7 @@ class Extractor {
           uint32_t r = rows.count++;
           rows.rowNode[r] = node;
           for (uint32_t k = 0; k < P; k++) { rows.slots[size_t(r) * P + k] = -1; rows.syms[size_t(r) * P + k] = SYM_ABSENT; }
+          rows.times[size_t(r) * 3] = -1;
           f.row = int32_t(r);
           f.viaArray = false;
         }
@@ -834,7 +891,7 @@ bool plan_args(const Napi::CallbackInfo &info, size_t at, const Plan *&plan, Row
   auto ra = info[at + 1].As<Napi::Int32Array>();
   uint32_t rowCap = info[at + 2].As<Napi::Number>().Uint32Value();
   uint32_t P = info[at + 3].As<Napi::Number>().Uint32Value();
-  if (P != plan->nslots || ra.ElementLength() < 4 + size_t(rowCap) * (1 + 2 * size_t(P))) {
+  if (P != plan->nslots || ra.ElementLength() < 4 + size_t(rowCap) * (4 + 2 * size_t(P))) {
     Napi::RangeError::New(info.Env(), "rows buffer does not match the plan").ThrowAsJavaScriptException();
     return false;
   }
@@ -843,6 +900,7 @@ bool plan_args(const Napi::CallbackInfo &info, size_t at, const Plan *&plan, Row
   rows.rowNode = base + 4;
   rows.slots = rows.rowNode + rowCap;
   rows.syms = rows.slots + size_t(rowCap) * P;
+  rows.times = rows.syms + size_t(rowCap) * P;
   rows.cap = rowCap;
   rows.P = P;
   return true;
@@ -850,7 +908,7 @@ bool plan_args(const Napi::CallbackInfo &info, size_t at, const Plan *&plan, Row
 
 // parse(buf, start, end, table: ArrayBuffer, capacity, plan|null, rows: Int32Array|null, rowCap, slotsPerRow)
 //   -> node count (>0), 0 invalid JSON, -1 more nodes needed, -2 more rows needed.
-// rows layout: [meta(4) | rowNode(rowCap) | slots(rowCap*P) | syms(rowCap*P)];
+// rows layout: [meta(4) | rowNode(rowCap) | slots(rowCap*P) | syms(rowCap*P) | times(rowCap*3)];
 // meta[0] = rows used, meta[1] = nodes needed, meta[2] = rows needed.
 Napi::Value Parse(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
