@@ -120,12 +120,11 @@ export class OutputFormat {
     return out;
   }
 
-  /** Adds `"name":value` JSON members to `fields`. */
-  collectJson(ev: EventView, fields: Map<string, string>): void {
-    for (const r of this.resolutions) {
-      const v = r.source.get(ev);
-      fields.set(r.name, TIME_FIELDS.has(r.name) && v !== undefined ? BigInt.asIntN(64, ev.time()).toString() : valueToJson(v));
-    }
+  /** The JSON value of output field `i` (of `resolutions`); `timeNs` is the event time as output_fields prints it. */
+  fieldJson(i: number, ev: EventView, timeNs: string): string {
+    const r = this.resolutions[i];
+    const v = r.source.get(ev);
+    return TIME_FIELDS.has(r.name) && v !== undefined ? timeNs : valueToJson(v);
   }
 }
 
