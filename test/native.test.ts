@@ -321,3 +321,73 @@ describe('event times parsed by the extractor', () => {
     expect(run(true)).toEqual(reference);
   });
 });
+
+describe('field plans that keep only what each field reads', () => {
+  it('give every ka.req.* field the value it has on the whole event, over random pod specs', async () => {
+    const { Ruleset } = await import('../src/rules/ruleset.js');
+    const { Processor } = await import('../src/engine/processor.js');
+    const { ALL_FIELDS } = await import('../src/fields/registry.js');
+    const fields = ALL_FIELDS.filter((f) => f.name.startsWith('ka.req.') && !f.arg.required).map((f) => f.name);
+    expect(fields.length).toBeGreaterThan(40);
+    // One rule per field, each printing only its field: every field builds its own plan reads.
+    const rules = fields.map((f, i) =>
+      `- rule: r${i}\n  desc: d\n  condition: ka.verb = create\n  output: "${f}=%${f}"\n  priority: WARNING\n  source: k8s_audit\n`).join('\n');
+    const rs = Ruleset.compile([{ name: 'req.yaml', text: rules }], { ruleMatching: 'all' });
+    const r = rng(31);
+    const pick = <T>(a: T[]): T => a[Math.floor(r() * a.length)];
+    const scalar = (): unknown => pick([true, false, 0, 1000, -1, 'x', 'nginx:1.25', '', null, 2.5, 'a\u00e9\\"b']);
+    const maybe = (v: () => unknown): unknown => (r() < 0.3 ? undefined : v());
+    const container = (): unknown => (r() < 0.1 ? scalar() : {
+      name: maybe(() => pick(['app', 'side', 7])),
+      image: maybe(() => pick(['nginx:1.25', 'reg:5000/a/b@sha256:0', 'busybox', 3, ['x']])),
+      command: maybe(() => pick([['sh', '-c', 'x'], 'sh', [1, 2], []])),
+      args: maybe(() => pick([['--a'], [], 'x'])),
+      runAsUser: maybe(() => pick([0, 5, 'u'])),
+      runAsGroup: maybe(() => pick([0, 6])),
+      ports: maybe(() => pick([[{ containerPort: 80 }, { hostPort: 8080, containerPort: 80 }], [], 'p', [7]])),
+      env: [{ name: 'A', value: 'b' }],
+      resources: { limits: { cpu: '1' } },
+      securityContext: maybe(() => (r() < 0.2 ? scalar() : {
+        privileged: maybe(scalar), allowPrivilegeEscalation: maybe(scalar), readOnlyRootFilesystem: maybe(scalar),
+        runAsUser: maybe(scalar), runAsGroup: maybe(scalar), procMount: maybe(scalar),
+        capabilities: maybe(() => ({ add: maybe(() => pick([['NET_ADMIN', 'SYS_ADMIN'], [], 'ALL', [1]])), drop: ['ALL'] })),
+      })),
+    });
+    const list = (): unknown => (r() < 0.1 ? scalar() : Array.from({ length: Math.floor(r() * 3) }, container));
+    const docs: string[] = [];
+    for (let i = 0; i < 300; i++) {
+      const spec = {
+        containers: maybe(list), initContainers: maybe(list), ephemeralContainers: maybe(list),
+        runAsUser: maybe(() => pick([1000, 'x'])), runAsGroup: maybe(() => pick([2000])),
+        securityContext: maybe(() => ({ runAsUser: maybe(scalar), runAsGroup: maybe(scalar), fsGroup: maybe(scalar), supplementalGroups: maybe(() => pick([[1, 2], 'g'])) })),
+        volumes: maybe(() => [{ name: 'v', hostPath: maybe(() => ({ path: pick(['/etc', '/var/run/docker.sock', 3]) })), flexVolume: maybe(() => ({ driver: 'd' })) }, { name: 'w', emptyDir: {} }]),
+        hostNetwork: maybe(scalar), hostPID: maybe(scalar), hostIPC: maybe(scalar), type: maybe(() => pick(['NodePort', 'ClusterIP'])),
+        ports: maybe(() => [{ port: 80, nodePort: maybe(() => 30000) }]),
+      };
+      const event = {
+        kind: 'Event', auditID: `p${i}`, verb: 'create', stage: 'ResponseComplete', stageTimestamp: '2026-11-01T10:00:00Z',
+        objectRef: { resource: 'pods', namespace: 'default', name: `p${i}` },
+        requestObject: { kind: 'Pod', spec, data: maybe(() => ({ k: 'v' })), rules: maybe(() => [{ verbs: ['get'], resources: ['pods'] }]),
+          subjects: maybe(() => [{ kind: 'ServiceAccount', name: 's', namespace: 'n' }]), roleRef: maybe(() => ({ name: 'admin' })),
+          ephemeralContainers: maybe(list) },
+      };
+      docs.push(JSON.stringify(event));
+    }
+    const buf = Buffer.from(docs.join('\n'));
+    const ranges: number[] = [];
+    let off = 0;
+    for (const d of docs) {
+      ranges.push(off, off + Buffer.byteLength(d));
+      off += Buffer.byteLength(d) + 1;
+    }
+    const run = (backendNative: boolean): string[] => {
+      const p = new Processor(rs, { format: { hostname: 'h', timeIso8601: false }, backend: backendNative ? native : jsBackend });
+      const out: string[] = [];
+      p.processBatch(buf, ranges, docs.length, false, (a) => { out.push(a.json); }, (i, res) => { out.push(`#${i} ${JSON.stringify(res.issues)}`); });
+      return out;
+    };
+    const reference = run(false);
+    expect(reference.filter((l) => l.startsWith('{')).length).toBe(300 * fields.length);
+    expect(run(true)).toEqual(reference);
+  });
+});

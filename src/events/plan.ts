@@ -48,8 +48,11 @@ export class FieldPlan {
     this.slot(['stageTimestamp']);
   }
 
-  /** The subtree at `keys` is read (a fully materialized leaf). */
-  need(keys: readonly string[]): void {
+  /**
+   * The subtree at `keys` is read: all of it (a fully materialized leaf), or with
+   * `whole` false only what other reads below it declare.
+   */
+  need(keys: readonly string[], whole = true): void {
     if (keys[0] === 'items') {
       // Reads into an EventList's own items array: keep documents whole.
       this.root.full = true;
@@ -69,15 +72,18 @@ export class FieldPlan {
       }
       n = c;
     }
-    n.full = true;
+    if (whole) n.full = true;
   }
 
-  /** A Get-chain value read by a hot field: returns its slot id. */
-  slot(keys: readonly string[]): number {
+  /** A Get-chain value read by a hot field (see need for `whole`): returns its slot id. */
+  slot(keys: readonly string[], whole = true): number {
     const id = keys.join('\u0000');
     const existing = this.slotIds.get(id);
-    if (existing !== undefined) return existing;
-    this.need(keys);
+    if (existing !== undefined) {
+      if (whole) this.need(keys);
+      return existing;
+    }
+    this.need(keys, whole);
     let n: PlanNode | undefined = this.root;
     for (const k of keys) {
       n = n?.children.get(k);

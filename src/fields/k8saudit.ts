@@ -176,22 +176,30 @@ function readEffective(ev: EventView, list: ListRef, indexFilter: number, k: str
   return list_(arr.map((n) => (n === -1 ? podId : asString(t, n)!)));
 }
 
-/** What the container fields read: the container list and the pod-level defaults. */
-const podReads = (listName: string) => (): string[][] => [
-  ['requestObject', 'spec', listName], ['requestObject', 'spec', 'runAsUser'], ['requestObject', 'spec', 'runAsGroup'],
+/**
+ * What a container field reads: `sub` (dot path) of each element of the container list,
+ * and the pod-level defaults. The rest of each container (env, resources, mounts...) is
+ * skipped by the extractor.
+ */
+const podReads = (listName: string, sub: string) => (): string[][] => [
+  ['requestObject', 'spec', listName, ...sub.split('.')], ['requestObject', 'spec', 'runAsUser'], ['requestObject', 'spec', 'runAsGroup'],
 ];
 
-/** A container-list field: `fn` gets the event and the list (slot resolved at build time). */
-function onList(listName: string, fn: (ev: EventView, list: ListRef, arg: FieldArg) => FieldValue): Build {
+/**
+ * A container-list field reading `sub` of each container: `fn` gets the event and the
+ * list (slot resolved at build time).
+ */
+function onList(listName: string, sub: string, fn: (ev: EventView, list: ListRef, arg: FieldArg) => FieldValue): Build {
   return (arg, ctx) => {
-    const list: ListRef = { name: listName, slot: ctx.plan.slot(['requestObject', 'spec', listName]), keys: keys('requestObject', 'spec', listName) };
-    return ka((_t, _root, a, ev) => fn(ev, list, a), podReads(listName))(arg, ctx);
+    const path = ['requestObject', 'spec', listName];
+    const list: ListRef = { name: listName, slot: ctx.plan.slot(path, false), keys: keys(...path) };
+    return ka((_t, _root, a, ev) => fn(ev, list, a), podReads(listName, sub))(arg, ctx);
   };
 }
 
 function skipNil(listName: string, ...sub: string[]): Build {
   const subPath = sub.join('.');
-  return onList(listName, (ev, list, arg) => {
+  return onList(listName, subPath, (ev, list, arg) => {
     const arr = containerValues(ev, list, idx(arg), subPath);
     return arr === undefined ? undefined : list_(arrayAsStringsSkipNil(ev.t, arr));
   });
@@ -201,21 +209,21 @@ function containerFields(listName: string, label: string, withHostPort: boolean)
   const prefix = `ka.req.pod.${listName}.`;
   const f = (name: string, desc: string, build: Build): FieldDef =>
     ({ name: prefix + name, desc, type: 'string', list: true, arg: INDEX_ARG, build });
-  const on = (fn: (ev: EventView, list: ListRef, arg: FieldArg) => FieldValue): Build => onList(listName, fn);
+  const on = (sub: string, fn: (ev: EventView, list: ListRef, arg: FieldArg) => FieldValue): Build => onList(listName, sub, fn);
   const defs: FieldDef[] = [
     f('name', `When the request object refers to a pod, the ${label} names.`,
-      on((ev, l, arg) => {
+      on('name', (ev, l, arg) => {
         const arr = containerValues(ev, l, idx(arg), 'name');
         return arr === undefined ? undefined : list_(arrayAsStrings(ev.t, arr));
       })),
     f('image', `When the request object refers to a pod, the ${label} images.`,
-      on((ev, l, arg) => list_(readImages(ev, l, idx(arg))))),
+      on('image', (ev, l, arg) => list_(readImages(ev, l, idx(arg))))),
     f('image.repository', `The same as ${prefix}image, but only the repository part (e.g. falcosecurity/falco).`,
-      on((ev, l, arg) => list_(readImages(ev, l, idx(arg))?.map(repository)))),
+      on('image', (ev, l, arg) => list_(readImages(ev, l, idx(arg))?.map(repository)))),
     f('command', `When the request object refers to a pod, the ${label} commands.`,
-      on((ev, l, arg) => readJoined(ev, l, idx(arg), 'command'))),
+      on('command', (ev, l, arg) => readJoined(ev, l, idx(arg), 'command'))),
     f('args', `When the request object refers to a pod, the ${label} args.`,
-      on((ev, l, arg) => readJoined(ev, l, idx(arg), 'args'))),
+      on('args', (ev, l, arg) => readJoined(ev, l, idx(arg), 'args'))),
     f('privileged', `When the request object refers to a pod, the value of the privileged flag for all ${label}.`,
       skipNil(listName, 'securityContext', 'privileged')),
     f('allow_privilege_escalation', `When the request object refers to a pod, the value of the allowPrivilegeEscalation flag for all ${label}.`,
@@ -225,11 +233,11 @@ function containerFields(listName: string, label: string, withHostPort: boolean)
     f('run_as_user', `When the request object refers to a pod, the runAsUser uid for all ${label}.`,
       skipNil(listName, 'securityContext', 'runAsUser')),
     f('eff_run_as_user', `When the request object refers to a pod, the initial uid that will be used for all ${label}. This combines information from both the pod and container security contexts and uses 0 if no uid is specified.`,
-      on((ev, l, arg) => readEffective(ev, l, idx(arg), 'runAsUser'))),
+      on('runAsUser', (ev, l, arg) => readEffective(ev, l, idx(arg), 'runAsUser'))),
     f('run_as_group', `When the request object refers to a pod, the runAsGroup gid for all ${label}.`,
       skipNil(listName, 'securityContext', 'runAsGroup')),
     f('eff_run_as_group', `When the request object refers to a pod, the initial gid that will be used for all ${label}. This combines information from both the pod and container security contexts and uses 0 if no gid is specified.`,
-      on((ev, l, arg) => readEffective(ev, l, idx(arg), 'runAsGroup'))),
+      on('runAsGroup', (ev, l, arg) => readEffective(ev, l, idx(arg), 'runAsGroup'))),
     f('proc_mount', `When the request object refers to a pod, the procMount type for all ${label}.`,
       skipNil(listName, 'securityContext', 'procMount')),
     f('add_capabilities', `When the request object refers to a pod, the capabilities added for all ${label}.`,
@@ -237,7 +245,7 @@ function containerFields(listName: string, label: string, withHostPort: boolean)
   ];
   if (withHostPort) {
     defs.push(f('host_port', `When the request object refers to a pod, all ${label} hostPort values.`,
-      on((ev, l, arg) => readHostPorts(ev, l, idx(arg)))));
+      on('ports', (ev, l, arg) => readHostPorts(ev, l, idx(arg)))));
   }
   return defs;
 }
@@ -292,7 +300,7 @@ function volumeValues(...sub: string[]): Build {
   return ka((t, root, arg) => {
     const arr = values(t, root, idx(arg), p);
     return arr === undefined ? undefined : list(arrayAsStringsSkipNil(t, arr));
-  }, VOLUMES);
+  }, () => [['requestObject', 'spec', 'volumes', ...sub]]);
 }
 
 const builder = (b: Build | Builder): Builder => (typeof b === 'function' ? { build: b } : b);
@@ -367,9 +375,9 @@ export const K8SAUDIT_FIELDS: FieldDef[] = [
   s('ka.req.configmap.obj', 'If the request object refers to a configmap, the entire configmap object', fromKeys('requestObject', 'data')),
   ...containerFields('containers', 'containers', true),
   s('ka.req.container.image', 'Deprecated by ka.req.pod.containers.image. Returns the image of the first container only',
-    onList('containers', (ev, l) => readImages(ev, l, 0)?.[0])),
+    onList('containers', 'image', (ev, l) => readImages(ev, l, 0)?.[0])),
   s('ka.req.container.image.repository', 'Deprecated by ka.req.pod.containers.image.repository. Returns the repository of the first container only',
-    onList('containers', (ev, l) => {
+    onList('containers', 'image', (ev, l) => {
       const images = readImages(ev, l, 0);
       return images === undefined || images.length === 0 ? undefined : repository(images[0]);
     })),
@@ -378,7 +386,7 @@ export const K8SAUDIT_FIELDS: FieldDef[] = [
   s('ka.req.container.host_network', 'Deprecated alias for ka.req.pod.host_network', fromKeys('requestObject', 'spec', 'hostNetwork')),
   s('ka.req.pod.host_pid', 'When the request object refers to a pod, the value of the hostPID flag.', fromKeys('requestObject', 'spec', 'hostPID')),
   s('ka.req.container.privileged', 'Deprecated by ka.req.pod.containers.privileged. Returns true if any container has privileged=true',
-    onList('containers', (ev, l) => {
+    onList('containers', 'securityContext.privileged', (ev, l) => {
       const arr = containerValues(ev, l, -1, 'securityContext.privileged');
       if (arr === undefined) return undefined;
       for (const n of arr) if (n !== -1 && (ev.t.kind[n] & TYPE_MASK) === TRUE) return 'true';
@@ -419,7 +427,7 @@ export const K8SAUDIT_FIELDS: FieldDef[] = [
           if ((isPrefix && v.startsWith(prefix)) || v === arg.key) return 'true';
         }
         return 'false';
-      }, VOLUMES)(arg, ctx);
+      }, () => [['requestObject', 'spec', 'volumes', 'hostPath', 'path']])(arg, ctx);
     }),
   l('ka.req.pod.volumes.flexvolume_driver', 'When the request object refers to a pod, all flexvolume drivers specified for all volumes', volumeValues('flexVolume', 'driver')),
   l('ka.req.pod.volumes.volume_type', 'When the request object refers to a pod, all volume types for all volumes', (arg, ctx) => {
