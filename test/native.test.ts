@@ -213,12 +213,16 @@ describe('symbol shortcuts (constants matched by the extractor)', () => {
       rule('resource_not_pods', 'not ka.target.resource = pods'),
       rule('indexed_pair', 'ka.target.resource = secrets and ka.verb in (get, list)'),
       rule('indexed_user', 'ka.user.name = "alice" and ka.verb = "delete"'),
+      rule('user_prefix', 'ka.user.name startswith "al"'),
+      rule('verb_suffix', 'ka.verb endswith "ate"'),
+      rule('not_stage_prefix', 'not jevt.value[/stage] startswith Response'),
+      rule('resource_suffix_long', 'ka.target.resource endswith "ecrets"'),
     ].join('\n');
     const rs = Ruleset.compile([{ name: 'symbols.yaml', text: rules }], { ruleMatching: 'all' });
     const verbs = ['"create"', '"cr\\u0065ate"', '"get"', '"g\\u0065t"', '"5"', '5', 'true', '"true"', 'null', '{"a":1}', '[]', '""', '"delete"', undefined];
     const resources = ['"pods"', '"p\\u006fds"', '"secrets"', '7', '"nodes"', undefined];
     const stages = ['"ResponseComplete"', '"Response\\u0043omplete"', '"ResponseStarted"', '3', undefined];
-    const users = ['"alice"', '"\\u0061lice"', '"bob"'];
+    const users = ['"alice"', '"\\u0061lice"', '"bob"', '"al"', '"a"', '"\\u00e9al"', '"xlice"', '"élan"'];
     const docs: string[] = [];
     let k = 0;
     for (const verb of verbs) {
@@ -246,8 +250,9 @@ describe('symbol shortcuts (constants matched by the extractor)', () => {
     const ranges: number[] = [];
     let off = 0;
     for (const d of docs) {
-      ranges.push(off, off + d.length);
-      off += d.length + 1;
+      const len = Buffer.byteLength(d);
+      ranges.push(off, off + len);
+      off += len + 1;
     }
     const run = (backendNative: boolean, batch: boolean): string[] => {
       const p = new Processor(rs, { format: { hostname: 'h', timeIso8601: false }, backend: backendNative ? native : jsBackend });
@@ -266,7 +271,8 @@ describe('symbol shortcuts (constants matched by the extractor)', () => {
     const reference = run(false, false);
     const fired = (name: string): number => reference.filter((l) => l.includes(`"rule":"${name}"`)).length;
     // Escaped spellings equal the constants; numbers and booleans compare by their text.
-    for (const name of ['verb_in', 'verb_empty', 'verb_eq', 'verb_not', 'stage_and_resource', 'resource_not_pods', 'indexed_pair', 'indexed_user']) {
+    for (const name of ['verb_in', 'verb_empty', 'verb_eq', 'verb_not', 'stage_and_resource', 'resource_not_pods', 'indexed_pair', 'indexed_user',
+      'user_prefix', 'verb_suffix', 'not_stage_prefix', 'resource_suffix_long']) {
       expect(fired(name), name).toBeGreaterThan(0);
     }
     expect(reference.some((l) => l.includes('"rule":"verb_eq"') && l.includes('cr\\\\u0065ate'))).toBe(false);

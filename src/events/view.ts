@@ -112,6 +112,28 @@ export class EventView {
     return this.audit === 1 ? this.rows!.data[this.symBase + slot] : SYM_ABSENT;
   }
 
+  /** Whether the plain string at a recorded slot (slotSym SYM_NONE) starts with `prefix` (UTF-8). */
+  slotStartsWith(slot: number, prefix: Uint8Array): boolean {
+    const n = this.rows!.data[this.slotBase + slot];
+    const t = this.t;
+    const s = t.vs[n];
+    if (t.ve[n] - s < prefix.length) return false;
+    const b = t.buf;
+    for (let i = 0; i < prefix.length; i++) if (b[s + i] !== prefix[i]) return false;
+    return true;
+  }
+
+  /** Whether the plain string at a recorded slot (slotSym SYM_NONE) ends with `suffix` (UTF-8). */
+  slotEndsWith(slot: number, suffix: Uint8Array): boolean {
+    const n = this.rows!.data[this.slotBase + slot];
+    const t = this.t;
+    const s = t.ve[n] - suffix.length;
+    if (s < t.vs[n]) return false;
+    const b = t.buf;
+    for (let i = 0; i < suffix.length; i++) if (b[s + i] !== suffix[i]) return false;
+    return true;
+  }
+
   /** The event time in nanoseconds as decimal text (jevt.rawtime), without BigInt for usual times. */
   timeText(): string {
     const sec = this.sec;

@@ -95,6 +95,15 @@ interface LeafInfo {
   test?: (v: NonNullable<FieldValue>) => boolean;
   /** For `eq` and `set` on a symbol slot: compare the event's symbol first (see slotSym). */
   symbols?: SymbolTest;
+  /** For `test` (startswith, endswith) on a symbol slot: compare a plain string's bytes. */
+  bytes?: BytesTest;
+}
+
+interface BytesTest {
+  slot: number;
+  gated: boolean;
+  end: boolean;
+  bytes: Buffer;
 }
 
 interface SymbolTest {
@@ -220,7 +229,13 @@ export class ConditionCompiler {
               return `${ref(info.set)}.has(${g}(ev))`;
             default: {
               const v = `v${temps++}`;
-              return `((${v} = ${g}(ev)) !== undefined && ${ref(info.test)}(${v}))`;
+              const generic = `((${v} = ${g}(ev)) !== undefined && ${ref(info.test)}(${v}))`;
+              const b = info.bytes;
+              if (b === undefined) return generic;
+              // A plain string equal to no constant (SYM_NONE): its bytes decide, undecoded.
+              symbolReads = true;
+              const bySym = `(s = ev.${b.gated ? 'auditSym' : 'slotSym'}(${b.slot}))`;
+              return `(${bySym} === -1 ? ev.${b.end ? 'slotEndsWith' : 'slotStartsWith'}(${b.slot}, ${ref(b.bytes)}) : s !== -3 && ${generic})`;
             }
           }
         }
@@ -453,7 +468,12 @@ export class ConditionCompiler {
     } else if (scalarString && (op === 'in' || op === 'intersects')) {
       LEAF.set(p, { get, form: 'set', set: new Set(values), symbols: this.symbolTest(lhs, values) });
     } else {
-      LEAF.set(p, { get, form: 'test', test });
+      let bytes: BytesTest | undefined;
+      const slot = lhs.symbolSlot ?? -1;
+      if (scalarString && slot >= 0 && values.length === 1 && (op === 'startswith' || op === 'endswith')) {
+        bytes = { slot, gated: lhs.symbolGated === true, end: op === 'endswith', bytes: Buffer.from(values[0], 'utf8') };
+      }
+      LEAF.set(p, { get, form: 'test', test, bytes });
     }
     return p;
   }
