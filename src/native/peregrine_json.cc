@@ -305,8 +305,10 @@ void unescape_key(const uint8_t *p, const uint8_t *e, std::string &out) {
   }
 }
 
-uint32_t token_end(const uint8_t *buf, uint32_t start, uint32_t next) {
+inline uint32_t token_end(const uint8_t *buf, uint32_t start, uint32_t next) {
   uint32_t e = next;
+  // Compact JSON: no whitespace before the next structural (one comparison, usually).
+  if (e > start && buf[e - 1] > ' ') return e;
   while (e > start && is_ws(buf[e - 1])) e--;
   return e;
 }
