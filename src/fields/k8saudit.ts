@@ -122,8 +122,12 @@ function readImages(ev: EventView, list: ListRef, indexFilter: number): string[]
   return arr === undefined ? undefined : arrayAsStrings(ev.t, arr);
 }
 
+/** The image up to its first ':' or '@' (the plugin's two splits, without their arrays). */
 function repository(image: string): string {
-  return image.split(':')[0].split('@')[0];
+  let end = image.indexOf(':');
+  if (end < 0) end = image.length;
+  const at = image.indexOf('@');
+  return image.slice(0, at >= 0 && at < end ? at : end);
 }
 
 /** Joined string arrays (command, args) per container; missing ones skipped. */
