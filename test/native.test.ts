@@ -10,10 +10,46 @@ import { loadNative } from '../src/native/loader.js';
 // @ts-expect-error plain ES module without types
 import { generateLines, rng } from '../native-bench/corpus.mjs';
 import { CONFORMANCE, runScan } from './conformance-lib.js';
+import { Ruleset } from '../src/rules/ruleset.js';
+import { Processor, type DocumentResult } from '../src/engine/processor.js';
+import { ALL_FIELDS } from '../src/fields/registry.js';
 
 const addon = loadNative();
 if (addon === undefined) throw new Error('native extractor not built: npm ci should have built it');
 const native = nativeBackend(addon);
+
+/**
+ * Alerts and per-document results of evaluating `docs` with one backend: as a batch of
+ * lines of one buffer, one by one from that buffer, or each alone in a buffer of its
+ * size (so member names and values sit at the buffer's edges).
+ */
+function evaluate(rs: Ruleset, docs: string[], useNative: boolean, mode: 'batch' | 'each' | 'alone'): string[] {
+  const buf = Buffer.from(docs.join('\n'));
+  const ranges: number[] = [];
+  let off = 0;
+  for (const d of docs) {
+    const len = Buffer.byteLength(d);
+    ranges.push(off, off + len);
+    off += len + 1;
+  }
+  const p = new Processor(rs, { format: { hostname: 'h', timeIso8601: false }, backend: useNative ? native : jsBackend });
+  const out: string[] = [];
+  const onAlert = (a: { json: string }): void => { out.push(a.json); };
+  const note = (k: number, res: DocumentResult): void => { out.push(`#${k} ${res.events} ${JSON.stringify(res.issues)}`); };
+  if (mode === 'batch') {
+    p.processBatch(buf, ranges, docs.length, false, onAlert, note);
+    return out;
+  }
+  for (let k = 0; k < docs.length; k++) {
+    if (mode === 'each') {
+      note(k, p.process(buf, ranges[2 * k], ranges[2 * k + 1], onAlert));
+    } else {
+      const one = Buffer.from(docs[k]);
+      note(k, p.process(one, 0, one.length, onAlert));
+    }
+  }
+  return out;
+}
 
 type Parsed = { ok: true; table: string } | { ok: false; error: string };
 
@@ -149,10 +185,7 @@ describe('scan with either backend', () => {
 });
 
 describe('batch parsing (many documents per native call)', () => {
-  it('gives the same alerts and errors as one document at a time, with broken documents anywhere', async () => {
-    const { Ruleset } = await import('../src/rules/ruleset.js');
-    const { Processor } = await import('../src/engine/processor.js');
-    const { readFileSync } = await import('node:fs');
+  it('gives the same alerts and errors as one document at a time, with broken documents anywhere', () => {
     const files = ['rules/falco_rules.lists.yaml', 'rules/k8s_audit_rules.latest.yaml'].map((r) => join(CONFORMANCE, r));
     const rs = Ruleset.compile(files.map((f) => ({ name: f, text: readFileSync(f, 'utf8') })), { ruleMatching: 'all' });
     const r = rng(77);
@@ -167,40 +200,16 @@ describe('batch parsing (many documents per native call)', () => {
       else if (damage === 3) lines[i] = '[' + l + ',' + l + ']';
       else lines[i] = l.replace('"kind":"Event"', '"kind":"Nope"');
     }
-    const buf = Buffer.from(lines.join('\n'));
-    const ranges: number[] = [];
-    let off = 0;
-    for (const l of lines) {
-      const len = Buffer.byteLength(l);
-      ranges.push(off, off + len);
-      off += len + 1;
-    }
-    const run = (batch: boolean, backendNative: boolean): string[] => {
-      const p = new Processor(rs, { format: { hostname: 'h', timeIso8601: false }, backend: backendNative ? native : jsBackend });
-      const out: string[] = [];
-      const onAlert = (a: { json: string }): void => { out.push(a.json); };
-      if (batch) {
-        p.processBatch(buf, ranges, lines.length, false, onAlert, (k, res) => { out.push(`#${k} ${res.events} ${JSON.stringify(res.issues)}`); });
-      } else {
-        for (let k = 0; k < lines.length; k++) {
-          const res = p.process(buf, ranges[2 * k], ranges[2 * k + 1], onAlert);
-          out.push(`#${k} ${res.events} ${JSON.stringify(res.issues)}`);
-        }
-      }
-      return out;
-    };
-    const reference = run(false, false);
+    const reference = evaluate(rs, lines, false, 'each');
     expect(reference.some((l) => l.includes('INPUT_JSON'))).toBe(true);
     expect(reference.some((l) => l.startsWith('{'))).toBe(true);
-    expect(run(true, true)).toEqual(reference);
-    expect(run(false, true)).toEqual(reference);
+    expect(evaluate(rs, lines, true, 'batch')).toEqual(reference);
+    expect(evaluate(rs, lines, true, 'each')).toEqual(reference);
   });
 });
 
 describe('symbol shortcuts (constants matched by the extractor)', () => {
-  it('decide eq, in and the rule index exactly as the field values do: escapes, other types, absence, duplicates', async () => {
-    const { Ruleset } = await import('../src/rules/ruleset.js');
-    const { Processor } = await import('../src/engine/processor.js');
+  it('decide eq, in and the rule index exactly as the field values do: escapes, other types, absence, duplicates', () => {
     const rule = (name: string, condition: string): string =>
       `- rule: ${name}\n  desc: d\n  condition: ${condition}\n  output: "${name} verb=%ka.verb res=%ka.target.resource stage=%jevt.value[/stage]"\n  priority: WARNING\n  source: k8s_audit\n`;
     const rules = [
@@ -246,29 +255,7 @@ describe('symbol shortcuts (constants matched by the extractor)', () => {
         }
       }
     }
-    const buf = Buffer.from(docs.join('\n'));
-    const ranges: number[] = [];
-    let off = 0;
-    for (const d of docs) {
-      const len = Buffer.byteLength(d);
-      ranges.push(off, off + len);
-      off += len + 1;
-    }
-    const run = (backendNative: boolean, batch: boolean): string[] => {
-      const p = new Processor(rs, { format: { hostname: 'h', timeIso8601: false }, backend: backendNative ? native : jsBackend });
-      const out: string[] = [];
-      const onAlert = (a: { json: string }): void => { out.push(a.json); };
-      if (batch) p.processBatch(buf, ranges, docs.length, false, onAlert, (i, res) => { out.push(`#${i} ${JSON.stringify(res.issues)}`); });
-      else {
-        // Each document alone in a buffer of its size: member names and values at its edges.
-        for (let i = 0; i < docs.length; i++) {
-          const one = Buffer.from(docs[i]);
-          out.push(`#${i} ${JSON.stringify(p.process(one, 0, one.length, onAlert).issues)}`);
-        }
-      }
-      return out;
-    };
-    const reference = run(false, false);
+    const reference = evaluate(rs, docs, false, 'alone');
     const fired = (name: string): number => reference.filter((l) => l.includes(`"rule":"${name}"`)).length;
     // Escaped spellings equal the constants; numbers and booleans compare by their text.
     for (const name of ['verb_in', 'verb_empty', 'verb_eq', 'verb_not', 'stage_and_resource', 'resource_not_pods', 'indexed_pair', 'indexed_user',
@@ -276,15 +263,13 @@ describe('symbol shortcuts (constants matched by the extractor)', () => {
       expect(fired(name), name).toBeGreaterThan(0);
     }
     expect(reference.some((l) => l.includes('"rule":"verb_eq"') && l.includes('cr\\\\u0065ate'))).toBe(false);
-    expect(run(true, false)).toEqual(reference);
-    expect(run(true, true)).toEqual(reference);
+    expect(evaluate(rs, docs, true, 'alone')).toEqual(reference);
+    expect(evaluate(rs, docs, true, 'batch')).toEqual(reference);
   });
 });
 
 describe('event times parsed by the extractor', () => {
-  it('equal the TypeScript parser on usual, odd and invalid stageTimestamps', async () => {
-    const { Ruleset } = await import('../src/rules/ruleset.js');
-    const { Processor } = await import('../src/engine/processor.js');
+  it('equal the TypeScript parser on usual, odd and invalid stageTimestamps', () => {
     const rs = Ruleset.compile([{
       name: 't.yaml',
       text: '- rule: t\n  desc: d\n  condition: ka.verb exists\n  output: "%jevt.rawtime %evt.time %evt.rawtime.s %evt.rawtime.ns"\n  priority: WARNING\n  source: k8s_audit\n',
@@ -308,31 +293,15 @@ describe('event times parsed by the extractor', () => {
     }
     const docs = times.map((t, i) => `{"kind":"Event","auditID":"a${i}","verb":"get","stageTimestamp":"${t}"}`);
     docs.push('{"kind":"Event","auditID":"n","verb":"get","stageTimestamp":20261101}');
-    const buf = Buffer.from(docs.join('\n'));
-    const ranges: number[] = [];
-    let off = 0;
-    for (const d of docs) {
-      ranges.push(off, off + d.length);
-      off += d.length + 1;
-    }
-    const run = (backendNative: boolean): string[] => {
-      const p = new Processor(rs, { format: { hostname: 'h', timeIso8601: false }, backend: backendNative ? native : jsBackend });
-      const out: string[] = [];
-      p.processBatch(buf, ranges, docs.length, false, (a) => { out.push(a.json); }, (i, res) => { out.push(`#${i} ${JSON.stringify(res.issues)}`); });
-      return out;
-    };
-    const reference = run(false);
+    const reference = evaluate(rs, docs, false, 'batch');
     expect(reference.filter((l) => l.startsWith('{')).length).toBeGreaterThan(40);
     expect(reference.filter((l) => l.includes('INPUT_TIMESTAMP')).length).toBeGreaterThan(40);
-    expect(run(true)).toEqual(reference);
+    expect(evaluate(rs, docs, true, 'batch')).toEqual(reference);
   });
 });
 
 describe('field plans that keep only what each field reads', () => {
-  it('give every ka.req.* field the value it has on the whole event, over random pod specs', async () => {
-    const { Ruleset } = await import('../src/rules/ruleset.js');
-    const { Processor } = await import('../src/engine/processor.js');
-    const { ALL_FIELDS } = await import('../src/fields/registry.js');
+  it('give every ka.req.* field the value it has on the whole event, over random pod specs', () => {
     const fields = ALL_FIELDS.filter((f) => f.name.startsWith('ka.req.') && !f.arg.required).map((f) => f.name);
     expect(fields.length).toBeGreaterThan(40);
     // One rule per field, each printing only its field: every field builds its own plan reads.
@@ -379,21 +348,8 @@ describe('field plans that keep only what each field reads', () => {
       };
       docs.push(JSON.stringify(event));
     }
-    const buf = Buffer.from(docs.join('\n'));
-    const ranges: number[] = [];
-    let off = 0;
-    for (const d of docs) {
-      ranges.push(off, off + Buffer.byteLength(d));
-      off += Buffer.byteLength(d) + 1;
-    }
-    const run = (backendNative: boolean): string[] => {
-      const p = new Processor(rs, { format: { hostname: 'h', timeIso8601: false }, backend: backendNative ? native : jsBackend });
-      const out: string[] = [];
-      p.processBatch(buf, ranges, docs.length, false, (a) => { out.push(a.json); }, (i, res) => { out.push(`#${i} ${JSON.stringify(res.issues)}`); });
-      return out;
-    };
-    const reference = run(false);
+    const reference = evaluate(rs, docs, false, 'batch');
     expect(reference.filter((l) => l.startsWith('{')).length).toBe(300 * fields.length);
-    expect(run(true)).toEqual(reference);
+    expect(evaluate(rs, docs, true, 'batch')).toEqual(reference);
   });
 });
