@@ -1,7 +1,7 @@
 // Stage 4 of the rules pipeline: a resolved condition AST becomes a plain predicate
 // over an EventView. Everything here runs once per ruleset; the closures it returns
 // are the per-event path. Semantics follow libsinsp's filter compiler and checks.
-import type { EventView, FieldValue } from '../events/view.js';
+import { type EventView, type FieldValue, SYM_ABSENT, SYM_NONE, SYM_UNKNOWN } from '../events/view.js';
 import type { Loc } from './yaml-source.js';
 import { findField, resolveField, FieldError } from '../fields/registry.js';
 import { supportedTransformers } from './condition-parser.js';
@@ -215,17 +215,17 @@ export class ConditionCompiler {
           if (info === undefined) return `${ref(p)}(ev)`;
           const g = ref(info.get);
           const sym = info.symbols;
-          // From the extractor's symbol: a constant's id, SYM_NONE (-1), SYM_ABSENT (-3);
-          // only SYM_UNKNOWN (-2) needs the field's value.
+          // From the extractor's symbol: a constant's id, SYM_NONE or SYM_ABSENT decide;
+          // only SYM_UNKNOWN needs the field's value.
           const symOf = sym ? `(s = ev.${sym.gated ? 'auditSym' : 'slotSym'}(${sym.slot}))` : '';
           if (sym) symbolReads = true;
           switch (info.form) {
             case 'exists': return `(${g}(ev) !== undefined)`;
             case 'eq':
-              if (sym) return `(${symOf} > -2 ? s === ${sym.id} : s === -2 && ${g}(ev) === ${JSON.stringify(info.value)})`;
+              if (sym) return `(${symOf} > ${SYM_UNKNOWN} ? s === ${sym.id} : s === ${SYM_UNKNOWN} && ${g}(ev) === ${JSON.stringify(info.value)})`;
               return `(${g}(ev) === ${JSON.stringify(info.value)})`;
             case 'set':
-              if (sym) return `(${symOf} >= 0 ? s < ${sym.members.length} && ${ref(sym.members)}[s] === 1 : s === -2 && ${ref(info.set)}.has(${g}(ev)))`;
+              if (sym) return `(${symOf} >= 0 ? s < ${sym.members.length} && ${ref(sym.members)}[s] === 1 : s === ${SYM_UNKNOWN} && ${ref(info.set)}.has(${g}(ev)))`;
               return `${ref(info.set)}.has(${g}(ev))`;
             default: {
               const v = `v${temps++}`;
@@ -235,16 +235,16 @@ export class ConditionCompiler {
               // A plain string equal to no constant (SYM_NONE): its bytes decide, undecoded.
               symbolReads = true;
               const bySym = `(s = ev.${b.gated ? 'auditSym' : 'slotSym'}(${b.slot}))`;
-              return `(${bySym} === -1 ? ev.${b.end ? 'slotEndsWith' : 'slotStartsWith'}(${b.slot}, ${ref(b.bytes)}) : s !== -3 && ${generic})`;
+              return `(${bySym} === ${SYM_NONE} ? ev.${b.end ? 'slotEndsWith' : 'slotStartsWith'}(${b.slot}, ${ref(b.bytes)}) : s !== ${SYM_ABSENT} && ${generic})`;
             }
           }
         }
       }
     };
     const body = gen(e);
-    const temps_ = Array.from({ length: temps }, (_, i) => `v${i}`);
-    if (symbolReads) temps_.push('s');
-    const locals = temps_.length > 0 ? `let ${temps_.join(', ')};` : '';
+    const vars = Array.from({ length: temps }, (_, i) => `v${i}`);
+    if (symbolReads) vars.push('s');
+    const locals = vars.length > 0 ? `let ${vars.join(', ')};` : '';
     const factory = new Function(...names, `return function predicate(ev) { ${locals} return ${body}; };`);
     return factory(...args) as Predicate;
   }
@@ -388,7 +388,9 @@ export class ConditionCompiler {
     const plan = this.slots.plan;
     const ids = values.map((v) => plan.symbolOf(slot, v));
     if (ids.some((id) => id < 0)) return undefined;
-    const members = new Uint8Array(Math.max(...ids) + 1);
+    let max = 0;
+    for (const id of ids) max = Math.max(max, id);
+    const members = new Uint8Array(max + 1);
     for (const id of ids) members[id] = 1;
     return { slot, gated: lhs.symbolGated === true, id: ids[0], members };
   }
