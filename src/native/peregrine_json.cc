@@ -61,18 +61,6 @@ inline bool has_byte(uint64_t x, uint64_t b) {
   return ((y - 0x0101010101010101ULL) & ~y & 0x8080808080808080ULL) != 0;
 }
 
-// First backslash in [q, e), or e.
-inline const uint8_t *find_backslash(const uint8_t *q, const uint8_t *e) {
-  while (q + 8 <= e) {
-    uint64_t x;
-    memcpy(&x, q, 8);
-    if (has_byte(x, '\\')) break;
-    q += 8;
-  }
-  while (q < e && *q != '\\') q++;
-  return q;
-}
-
 inline uint64_t load8(const uint8_t *p) {
   uint64_t x;
   memcpy(&x, p, 8);
@@ -497,7 +485,7 @@ struct BodySplit {
       if (ke == 0) return false;
       const uint8_t *ks = buf + si[i] + 1;
       const uint32_t kl = ke - 1 - (si[i] + 1);
-      if (find_backslash(ks, ks + kl) < ks + kl) return false;
+      if (has_backslash(ks, ks + kl, buf)) return false;
       i++;
       if (i >= n || buf[si[i]] != ':') return false;
       i++;
@@ -511,7 +499,7 @@ struct BodySplit {
           if (ve == 0) return false;
           const uint8_t *vs = buf + si[i] + 1;
           const uint32_t vl = ve - 1 - (si[i] + 1);
-          if (find_backslash(vs, vs + vl) < vs + vl) return false;
+          if (has_backslash(vs, vs + vl, buf)) return false;
           kind = (vl == 9 && memcmp(vs, "EventList", 9) == 0) ? EVENT_LIST : (vl == 5 && memcmp(vs, "Event", 5) == 0) ? EVENT : OTHER;
           i++;
         } else {
@@ -877,6 +865,15 @@ Napi::Value CompilePlan(const Napi::CallbackInfo &info) {
   return Napi::External<Plan>::New(env, plan, FinalizePlan);
 }
 
+// [start, end) at info[1], info[2] within `arr` (else a JS RangeError).
+bool byte_range(const Napi::CallbackInfo &info, const Napi::Uint8Array &arr, uint32_t &start, uint32_t &end) {
+  start = info[1].As<Napi::Number>().Uint32Value();
+  end = info[2].As<Napi::Number>().Uint32Value();
+  if (end <= arr.ByteLength() && start <= end) return true;
+  Napi::RangeError::New(info.Env(), "range outside the buffer").ThrowAsJavaScriptException();
+  return false;
+}
+
 // The node table buffer holds `cap` nodes (else a JS RangeError).
 bool table_fits(Napi::Env env, Napi::ArrayBuffer ab, uint32_t cap) {
   if (ab.ByteLength() >= size_t(align4(cap)) + size_t(cap) * 28) return true;
@@ -919,14 +916,10 @@ Napi::Value Parse(const Napi::CallbackInfo &info) {
     return env.Null();
   }
   auto arr = info[0].As<Napi::Uint8Array>();
-  uint32_t start = info[1].As<Napi::Number>().Uint32Value();
-  uint32_t end = info[2].As<Napi::Number>().Uint32Value();
+  uint32_t start, end;
+  if (!byte_range(info, arr, start, end)) return env.Null();
   auto ab = info[3].As<Napi::ArrayBuffer>();
   uint32_t cap = info[4].As<Napi::Number>().Uint32Value();
-  if (end > arr.ByteLength() || start > end) {
-    Napi::RangeError::New(env, "range outside the buffer").ThrowAsJavaScriptException();
-    return env.Null();
-  }
   if (!table_fits(env, ab, cap)) return env.Null();
   const Plan *plan = nullptr;
   Rows rows;
@@ -1017,13 +1010,9 @@ Napi::Value SplitBody(const Napi::CallbackInfo &info) {
     return env.Null();
   }
   auto arr = info[0].As<Napi::Uint8Array>();
-  uint32_t start = info[1].As<Napi::Number>().Uint32Value();
-  uint32_t end = info[2].As<Napi::Number>().Uint32Value();
+  uint32_t start, end;
+  if (!byte_range(info, arr, start, end)) return env.Null();
   auto ranges = info[3].As<Napi::Uint32Array>();
-  if (end > arr.ByteLength() || start > end) {
-    Napi::RangeError::New(env, "range outside the buffer").ThrowAsJavaScriptException();
-    return env.Null();
-  }
   const uint32_t cap = uint32_t(ranges.ElementLength() / 2);
   int64_t r = extractor().split(arr.Data() + start, end - start, start, ranges.Data(), cap);
   return Napi::Number::New(env, double(r));
