@@ -42,8 +42,6 @@ export class EventView {
   symbols: string[] = [];
   /** The plan's slot of `auditID`, which gates every ka.* field; -1 when none. */
   auditSlot = -1;
-  /** For this event: 1 it has an auditID, 0 it has none, -1 not recorded. */
-  private audit = -1;
   /** Whether the event has an auditID member (valid when auditIdGen === gen). */
   hasAuditId = false;
   auditIdGen = 0;
@@ -64,12 +62,9 @@ export class EventView {
     this.root = root;
     this.rows = rows;
     this.row = row;
-    this.audit = -1;
     if (rows !== undefined && row >= 0) {
       this.slotBase = rows.slotBase(row);
       this.symBase = rows.symBase(row);
-      const a = this.auditSlot;
-      if (a >= 0 && this.recorded[a] === 1) this.audit = rows.data[this.slotBase + a] === -1 ? 0 : 1;
     }
     this.sec = sec;
     this.nsec = nsec;
@@ -80,6 +75,12 @@ export class EventView {
       this.auditIdGen = 0;
       this.tsGen = 0;
       this.gen = 1;
+    }
+    // The extractor recorded whether there is an auditID: known before any field asks.
+    const a = this.auditSlot;
+    if (rows !== undefined && row >= 0 && a >= 0 && this.recorded[a] === 1) {
+      this.hasAuditId = rows.data[this.slotBase + a] !== -1;
+      this.auditIdGen = this.gen;
     }
   }
 
@@ -108,8 +109,8 @@ export class EventView {
 
   /** slotSym for a ka.* field: absent unless the event has an auditID. */
   auditSym(slot: number): number {
-    if (this.row < 0 || this.recorded[slot] !== 1 || this.audit === -1) return SYM_UNKNOWN;
-    return this.audit === 1 ? this.rows!.data[this.symBase + slot] : SYM_ABSENT;
+    if (this.row < 0 || this.recorded[slot] !== 1 || this.auditIdGen !== this.gen) return SYM_UNKNOWN;
+    return this.hasAuditId ? this.rows!.data[this.symBase + slot] : SYM_ABSENT;
   }
 
   /** Whether the plain string at a recorded slot (slotSym SYM_NONE) starts with `prefix` (UTF-8). */
