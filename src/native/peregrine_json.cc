@@ -806,7 +806,9 @@ class Extractor {
   }
 };
 
-Extractor &extractor() {
+// Not inlined: a caller that sees the thread_local would let the compiler specialize
+// the parser on its address and look it up (__tls_get_addr) at every member access.
+__attribute__((noinline)) Extractor &extractor() {
   static thread_local Extractor e;
   return e;
 }
