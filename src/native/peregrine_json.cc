@@ -125,6 +125,18 @@ struct PlanChild {
   std::string key;
 };
 
+// Equality of n bytes, inline: most keys and constants are short, and a call into
+// libc's memcmp costs more than the comparison.
+inline bool bytes_equal(const uint8_t *a, const uint8_t *b, uint32_t n) {
+  for (; n >= 8; n -= 8, a += 8, b += 8) {
+    if (load8(a) != load8(b)) return false;
+  }
+  for (; n > 0; n--, a++, b++) {
+    if (*a != *b) return false;
+  }
+  return true;
+}
+
 inline uint64_t key_head(const uint8_t *k, uint32_t len, const uint8_t *lo, const uint8_t *hi) {
   return len >= 8 ? load8(k) : load_short(k, len, lo, hi);
 }
@@ -147,8 +159,13 @@ inline uint32_t key_hash(const uint8_t *k, uint32_t len) {
 
 struct Plan {
   std::vector<PlanNode> nodes;
-  // dicts[d][len] = (bytes, symbol) entries of that length
-  std::vector<std::vector<std::vector<std::pair<std::string, int32_t>>>> dicts;
+  // dicts[d][len] = the constants of that length, matched like keys (head first)
+  struct Constant {
+    uint64_t head;
+    int32_t sym;
+    std::string bytes;
+  };
+  std::vector<std::vector<std::vector<Constant>>> dicts;
   uint32_t nslots = 0;
   int32_t fullNode = -1;
 
@@ -181,17 +198,19 @@ struct Plan {
       const uint64_t head = key_head(key, len, lo, hi);
       for (; i < e; i++) {
         const PlanChild &c = p.children[i];
-        if (c.len == len && c.head == head && (len <= 8 || memcmp(c.key.data() + 8, key + 8, len - 8) == 0)) return c.child;
+        if (c.len == len && c.head == head && (len <= 8 || bytes_equal(reinterpret_cast<const uint8_t *>(c.key.data()) + 8, key + 8, len - 8))) return c.child;
       }
     }
     return p.full ? fullNode : -1;
   }
 
-  int32_t symbol(int32_t dict, const uint8_t *s, uint32_t len) const {
+  // The symbol of string [s, s+len), whose bytes lie in [lo, hi); -1 if none.
+  int32_t symbol(int32_t dict, const uint8_t *s, uint32_t len, const uint8_t *lo, const uint8_t *hi) const {
     const auto &byLen = dicts[size_t(dict)];
-    if (len >= byLen.size()) return -1;
+    if (len >= byLen.size() || byLen[len].empty()) return -1;
+    const uint64_t head = key_head(s, len, lo, hi);
     for (const auto &e : byLen[len]) {
-      if (memcmp(e.first.data(), s, len) == 0) return e.second;
+      if (e.head == head && (len <= 8 || bytes_equal(reinterpret_cast<const uint8_t *>(e.bytes.data()) + 8, s + 8, len - 8))) return e.sym;
     }
     return -1;
   }
@@ -749,7 +768,7 @@ class Extractor {
             if (rows.slots[at] == -1) {
               rows.slots[at] = node;
               if (kind != STR) rows.syms[at] = SYM_OTHER;
-              else rows.syms[at] = pln.dict >= 0 ? plan->symbol(pln.dict, buf + vs, ve - vs) : SYM_NONE;
+              else rows.syms[at] = pln.dict >= 0 ? plan->symbol(pln.dict, buf + vs, ve - vs, buf, buf + len) : SYM_NONE;
               if (uint32_t(pln.slot) == STAGE_TIMESTAMP_SLOT && kind == STR) event_time(buf + vs, ve - vs, rows.times + size_t(parent->row) * 3);
             }
           }
@@ -860,7 +879,8 @@ Napi::Value CompilePlan(const Napi::CallbackInfo &info) {
       if (!take(off) || !take(len) || !take(sym) || off < 0 || len < 0 || size_t(off) + size_t(len) > slen) return bad();
       auto &byLen = plan->dicts[size_t(d)];
       if (byLen.size() <= size_t(len)) byLen.resize(size_t(len) + 1);
-      byLen[size_t(len)].emplace_back(std::string(str + off, size_t(len)), sym);
+      const uint8_t *b = reinterpret_cast<const uint8_t *>(str + off);
+      byLen[size_t(len)].push_back({key_head(b, uint32_t(len), b, b + len), sym, std::string(str + off, size_t(len))});
     }
   }
   guard.release();
