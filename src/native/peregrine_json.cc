@@ -606,9 +606,10 @@ class Extractor {
     uint32_t j = 0;
     for (uint32_t d = 0; d < count; d++) {
       const uint32_t s = rg[2 * (first + d)] - s0, e = rg[2 * (first + d) + 1] - s0;
-      while (j < n && si[j] < s) j++;
+      // Documents hold hundreds of structurals each: find their ends by bisection.
+      j = uint32_t(std::lower_bound(si + j, si + n, s) - si);
       const uint32_t f = j;
-      while (j < n && si[j] < e) j++;
+      j = uint32_t(std::lower_bound(si + j, si + n, e) - si);
       if (j == f) return SPAN_DOC_FAILED;
       const uint32_t size0 = t.size, rows0 = rows.count, root = t.size;
       int64_t r = stage2(buf, e, s0, si + f, j - f, t, plan, rows, meta);

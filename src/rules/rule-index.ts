@@ -92,15 +92,19 @@ export function buildIndex<R>(rules: IndexedRule<R>[], getter: (key: string) => 
   for (const f of fields) {
     const values = new Set<string>();
     let free = 0;
+    let memberships = 0;
     for (const r of rules) {
       const s = r.constraints.get(f);
       if (s === undefined) free++;
-      else for (const v of s) values.add(v);
+      else {
+        memberships += s.size;
+        for (const v of s) values.add(v);
+      }
     }
     // Most events carry none of the constants rules name, so the rules left for
     // "other" values dominate the expected cost; the listed buckets count a little.
-    let listed = 0;
-    for (const v of values) listed += free + rules.filter((r) => r.constraints.get(f)?.has(v)).length;
+    // Summed over the listed values, each bucket holds the free rules plus those naming it.
+    const listed = values.size * free + memberships;
     const cost = free + (0.25 * listed) / Math.max(1, values.size);
     if (cost < bestCost) {
       bestCost = cost;
