@@ -268,6 +268,56 @@ describe('symbol shortcuts (constants matched by the extractor)', () => {
   });
 });
 
+describe('long constants and member names (compared a word at a time)', () => {
+  it('match only when every byte is equal, the bytes after the last full word included', () => {
+    const user = 'system:serviceaccount:kube-system:abc'; // 37 bytes: 4 words and 5 more
+    const ns = 'kube-system'; // 11 bytes: 1 word and 3 more
+    const decisionKey = 'authorization.k8s.io/decision'; // 29 bytes
+    const rule = (name: string, condition: string): string =>
+      `- rule: ${name}\n  desc: d\n  condition: ${condition}\n  output: "${name} user=%ka.user.name ns=%ka.target.namespace decision=%ka.auth.decision"\n  priority: WARNING\n  source: k8s_audit\n`;
+    const rules = [
+      rule('user_eq', `ka.user.name = "${user}"`),
+      rule('user_in', `ka.user.name in ("${user.slice(0, -1)}d", "${user}")`),
+      rule('ns_eq', `ka.target.namespace = ${ns}`),
+      rule('decision_allow', 'ka.auth.decision = allow'),
+      rule('decision_set', 'ka.auth.decision exists'),
+    ].join('\n');
+    const rs = Ruleset.compile([{ name: 'long.yaml', text: rules }], { ruleMatching: 'all' });
+    // Each string, and copies with one byte changed at every position of its last word and
+    // of what follows it.
+    const variants = (v: string): string[] => {
+      const out = [v];
+      for (let i = Math.max(0, 8 * Math.floor(v.length / 8) - 8); i < v.length; i++) out.push(v.slice(0, i) + (v[i] === 'x' ? 'y' : 'x') + v.slice(i + 1));
+      return out;
+    };
+    const users = [...variants(user), `${user.slice(0, -1)}d`];
+    const namespaces = variants(ns);
+    // (The first and last bytes pick the hash bucket; a change inside the first word must
+    // be caught by the word comparison.)
+    const keys = [...variants(decisionKey), `${decisionKey.slice(0, 3)}X${decisionKey.slice(4)}`];
+    const docs: string[] = [];
+    const n = Math.max(users.length, namespaces.length, keys.length);
+    for (let k = 0; k < n; k++) {
+      docs.push(JSON.stringify({
+        kind: 'Event', auditID: `id-${k}`, stage: 'ResponseComplete', verb: 'get',
+        user: { username: users[k % users.length] },
+        objectRef: { resource: 'pods', namespace: namespaces[k % namespaces.length] },
+        annotations: { [keys[k % keys.length]]: 'allow' },
+        stageTimestamp: '2026-11-01T10:00:00.000000Z',
+      }));
+    }
+    const reference = evaluate(rs, docs, false, 'alone');
+    const fired = (name: string): number => reference.filter((l) => l.includes(`"rule":"${name}"`)).length;
+    const exact = (list: string[]): number => Math.ceil(n / list.length);
+    expect(fired('user_eq')).toBe(exact(users));
+    expect(fired('user_in')).toBe(exact(users) + 1);
+    expect(fired('ns_eq')).toBe(exact(namespaces));
+    expect(fired('decision_allow')).toBe(exact(keys));
+    expect(evaluate(rs, docs, true, 'alone')).toEqual(reference);
+    expect(evaluate(rs, docs, true, 'batch')).toEqual(reference);
+  });
+});
+
 describe('event times parsed by the extractor', () => {
   it('equal the TypeScript parser on usual, odd and invalid stageTimestamps', () => {
     const rs = Ruleset.compile([{
