@@ -18,6 +18,9 @@
 #include <string>
 #include <vector>
 #include "simdjson.h"
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace {
 
@@ -78,11 +81,27 @@ inline uint64_t load_short(const uint8_t *p, uint32_t len, const uint8_t *lo, co
   return x;
 }
 
-// Whether a string body [p, e) has escapes (`lo`: the buffer's start, readable). Escape
+// Whether a string body [p, e) has escapes ([lo, hi): the readable buffer). Escape
 // sequences are not validated (as in Falco's parser); stage 1 has already rejected raw
-// control characters. Most strings are short: a word at a time, the tail overlapping.
-inline bool has_backslash(const uint8_t *p, const uint8_t *e, const uint8_t *lo) {
+// control characters. Most strings are short: 16 bytes at once where SSE2 exists (every
+// x86-64) and the buffer goes on, else a word at a time; tails overlap.
+inline bool has_backslash(const uint8_t *p, const uint8_t *e, const uint8_t *lo, const uint8_t *hi) {
   const uint32_t n = uint32_t(e - p);
+#if defined(__SSE2__)
+  const __m128i bs = _mm_set1_epi8('\\');
+  auto mask16 = [&](const uint8_t *at) {
+    return uint32_t(_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i *>(at)), bs)));
+  };
+  if (n <= 16 && p + 16 <= hi) return (mask16(p) & ((1u << n) - 1)) != 0;
+  if (n >= 16) {
+    for (; p + 16 <= e; p += 16) {
+      if (mask16(p) != 0) return true;
+    }
+    return p < e && mask16(e - 16) != 0;
+  }
+#else
+  (void)hi;
+#endif
   if (n >= 8) {
     for (; p + 8 <= e; p += 8) {
       if (has_byte(load8(p), '\\')) return true;
@@ -504,7 +523,7 @@ struct BodySplit {
       if (ke == 0) return false;
       const uint8_t *ks = buf + si[i] + 1;
       const uint32_t kl = ke - 1 - (si[i] + 1);
-      if (has_backslash(ks, ks + kl, buf)) return false;
+      if (has_backslash(ks, ks + kl, buf, buf + len)) return false;
       i++;
       if (i >= n || buf[si[i]] != ':') return false;
       i++;
@@ -518,7 +537,7 @@ struct BodySplit {
           if (ve == 0) return false;
           const uint8_t *vs = buf + si[i] + 1;
           const uint32_t vl = ve - 1 - (si[i] + 1);
-          if (has_backslash(vs, vs + vl, buf)) return false;
+          if (has_backslash(vs, vs + vl, buf, buf + len)) return false;
           kind = (vl == 9 && memcmp(vs, "EventList", 9) == 0) ? EVENT_LIST : (vl == 5 && memcmp(vs, "Event", 5) == 0) ? EVENT : OTHER;
           i++;
         } else {
@@ -683,7 +702,7 @@ class Extractor {
         uint32_t next = i + 1 < n ? si[i + 1] : len;
         uint32_t close = token_end(buf, k, next);
         if (close <= k + 1 || buf[close - 1] != '"') return 0;
-        const bool esc = has_backslash(buf + k + 1, buf + close - 1, buf);
+        const bool esc = has_backslash(buf + k + 1, buf + close - 1, buf, buf + len);
         keyStart = k + 1;
         keyEnd = close - 1;
         keyEsc = esc ? F_KEY_ESC : 0;
@@ -724,7 +743,7 @@ class Extractor {
         uint32_t close = token_end(buf, p, next);
         if (close <= p + 1 || buf[close - 1] != '"') return 0;
         // Escapes matter only to a node that is kept.
-        const bool esc = keep && has_backslash(buf + p + 1, buf + close - 1, buf);
+        const bool esc = keep && has_backslash(buf + p + 1, buf + close - 1, buf, buf + len);
         kind = esc ? uint8_t(STR | F_VAL_ESC) : STR;
         vs = p + 1;
         ve = close - 1;
