@@ -1,0 +1,47 @@
+// Rules compile with V8's optimizing compiler off (src/rules/jit.ts). What matters: it is
+// really off while they compile, on again for the per-event path afterwards, and left
+// alone when the user chose JIT flags. Checked in a child process, with V8's own
+// optimization status of a probe function.
+import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const dist = (p: string): string => fileURLToPath(new URL(`../../dist/${p}`, import.meta.url));
+
+// %GetOptimizationStatus bit: the function runs TurboFan code.
+const TURBOFANNED = 1 << 6;
+
+const SCRIPT = `
+import { Ruleset } from ${JSON.stringify(dist('rules/ruleset.js'))};
+import { withoutOptimizer } from ${JSON.stringify(dist('rules/jit.js'))};
+import { readRuleFiles, defaultRulePaths } from ${JSON.stringify(dist('config/rules-files.js'))};
+function probe() {
+  const f = new Function('x', 'return x * 2 + 1;');
+  %PrepareFunctionForOptimization(f); f(1); f(2); %OptimizeFunctionOnNextCall(f); f(3);
+  return %GetOptimizationStatus(f);
+}
+const inside = withoutOptimizer(() => probe());
+const rs = Ruleset.compile(readRuleFiles(defaultRulePaths()));
+console.log(JSON.stringify({ inside, after: probe(), rules: rs.rules.length }));
+`;
+
+function run(flags: string[]): { inside: number; after: number; rules: number } {
+  const r = spawnSync(process.execPath, ['--allow-natives-syntax', ...flags, '--input-type=module', '-e', SCRIPT], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(r.stderr);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!);
+}
+
+describe('optimizing compiler around rules compilation', () => {
+  it('is off while rules compile and on again after', () => {
+    const r = run([]);
+    expect(r.rules).toBeGreaterThan(0);
+    expect(r.inside & TURBOFANNED).toBe(0);
+    expect(r.after & TURBOFANNED).toBe(TURBOFANNED);
+  });
+
+  it('stays as the user set it', () => {
+    expect(run(['--no-turbofan']).after & TURBOFANNED).toBe(0);
+    // With the user's own JIT flags nothing is switched: TurboFan stays on throughout.
+    expect(run(['--turbofan']).inside & TURBOFANNED).toBe(TURBOFANNED);
+  });
+});
