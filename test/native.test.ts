@@ -208,6 +208,49 @@ describe('batch parsing (many documents per native call)', () => {
   });
 });
 
+describe('documents the extractor sees as one plain event (no collector)', () => {
+  it('give the alerts and errors the collector gives: kinds, duplicates, items, times and sizes at the limit', () => {
+    const rs = Ruleset.compile([{
+      name: 'one.yaml',
+      text: '- rule: any\n  desc: d\n  condition: ka.verb exists\n  output: "n=%evt.num t=%evt.time v=%ka.verb"\n  priority: WARNING\n  source: k8s_audit\n',
+    }], { ruleMatching: 'all' });
+    const ev = (kind: string, extra = '', ts = '"2026-11-01T10:00:00.5Z"'): string =>
+      `{${kind}"auditID":"a","verb":"get"${extra},"stageTimestamp":${ts}}`;
+    const pad = (n: number): string => `,"pad":"${'x'.repeat(n)}"`;
+    const docs = [
+      ev('"kind":"Event",'), ev('"kind":"Ev\\u0065nt",'), ev('"kind":"EventList",'), ev('"kind":"Event ",'), ev('"kind":5,'), ev(''),
+      ev('"kind":"Nope","kind":"Event",'), ev('"kind":"Event","kind":"Nope",'), ev('"k\\u0069nd":"Event",'),
+      `{"kind":"EventList","items":[${ev('"kind":"Event",')},${ev('')}]}`, `[${ev('"kind":"Event",')}]`,
+      ev('"kind":"Event",', ',"items":[{"kind":"Event"}]'),
+      ev('"kind":"Event",', '', '"2026-11-01T10:00:00+01:00"'), ev('"kind":"Event",', '', '"2026-11-01 10:00:00Z"'), ev('"kind":"Event",', '', '7'),
+      // Around the size limit (1000 bytes here): raw size, and raw over but compact under.
+      ev('"kind":"Event",', pad(880)), ev('"kind":"Event",', pad(1000)), ev('"kind": "Event" ,', pad(880)).replace(/,/g, ' ,  '),
+    ];
+    const buf = Buffer.from(docs.join('\n'));
+    const ranges: number[] = [];
+    let off = 0;
+    for (const d of docs) {
+      ranges.push(off, off + Buffer.byteLength(d));
+      off += Buffer.byteLength(d) + 1;
+    }
+    const run = (useNative: boolean, batch: boolean, items: boolean): string[] => {
+      const p = new Processor(rs, { format: { hostname: 'h', timeIso8601: false }, backend: useNative ? native : jsBackend, maxEventSize: 1000 });
+      const out: string[] = [];
+      const onAlert = (a: { json: string }): void => { out.push(a.json); };
+      const note = (k: number, r: DocumentResult): void => { out.push(`#${k} ${r.events} ${r.alerts} ${JSON.stringify(r.issues)}`); };
+      if (batch) p.processBatch(buf, ranges, docs.length, items, onAlert, note);
+      else for (let k = 0; k < docs.length; k++) note(k, items ? p.processItem(buf, ranges[2 * k], ranges[2 * k + 1], onAlert) : p.process(buf, ranges[2 * k], ranges[2 * k + 1], onAlert));
+      return out;
+    };
+    for (const items of [false, true]) {
+      const reference = run(false, false, items);
+      expect(reference.filter((l) => l.startsWith('{')).length).toBeGreaterThan(5);
+      expect(reference.some((l) => l.includes('INPUT_TOO_LARGE'))).toBe(true);
+      expect(run(true, true, items)).toEqual(reference);
+    }
+  });
+});
+
 describe('symbol shortcuts (constants matched by the extractor)', () => {
   it('decide eq, in and the rule index exactly as the field values do: escapes, other types, absence, duplicates', () => {
     const rule = (name: string, condition: string): string =>

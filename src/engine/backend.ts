@@ -20,6 +20,8 @@ export interface PreparedPlan {
   readonly recorded: Uint8Array;
   /** The slot of `auditID`, or -1. */
   readonly auditSlot: number;
+  /** The symbol of a `kind` that is the plain string Event (KIND_SLOT), or -1. */
+  readonly eventSym: number;
 }
 
 export interface JsonBackend {

@@ -1,7 +1,7 @@
 // The native (simdjson) backend: same node table as the TypeScript parser. On invalid
 // input it defers to the TypeScript parser, so both report identical errors.
 import type { NodeTable } from '../events/nodes.js';
-import type { FieldPlan, Rows } from '../events/plan.js';
+import { type FieldPlan, type Rows, KIND_SLOT } from '../events/plan.js';
 import type { NativeAddon } from '../native/loader.js';
 import { jsBackend, type JsonBackend, type PreparedPlan } from './backend.js';
 
@@ -32,6 +32,7 @@ export function nativeBackend(addon: NativeAddon): JsonBackend {
           symbols,
           recorded: Uint8Array.from(plan.recorded, (b) => (b ? 1 : 0)),
           auditSlot: plan.findSlot(['auditID']),
+          eventSym: plan.recorded[KIND_SLOT] ? plan.symbolOf(KIND_SLOT, 'Event') : -1,
         };
         prepared.set(plan, p);
       }

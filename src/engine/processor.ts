@@ -10,7 +10,7 @@ import { ErrorCode, type ErrorCodeValue } from '../errors.js';
 import type { CompiledRule, Ruleset } from '../rules/ruleset.js';
 import { AlertFormatter, type AlertFormatOptions } from '../outputs/falco-alert.js';
 import { type JsonBackend, jsBackend, JsonInputError, type PreparedPlan } from './backend.js';
-import { Rows, STAGE_TIMESTAMP_SLOT } from '../events/plan.js';
+import { KIND_SLOT, Rows, STAGE_TIMESTAMP_SLOT } from '../events/plan.js';
 
 export interface Alert {
   rule: CompiledRule;
@@ -59,6 +59,11 @@ export class Processor {
   private roots = new Int32Array(256);
   private batchRanges = new Uint32Array(512);
   private growTable = false;
+  /** The result of every plain one-event document of a batch (see processBatch). */
+  private readonly oneEvent: DocumentResult = { events: 1, alerts: 0, issues: NO_ISSUES };
+  private readonly time: EventTime = { sec: 0, nsec: 0 };
+  /** The plan's symbol of kind "Event", or -1 (then no document takes the plain path). */
+  private eventSym = -1;
   private growRows = false;
   /** Cursors into the rows of the current parse: event roots come in document order. */
   private stageRow = 0;
@@ -92,7 +97,9 @@ export class Processor {
     this.plan = this.backend.preparePlan?.(ruleset.slots.plan);
     this.rows = this.plan ? new Rows(this.plan.slotCount) : undefined;
     this.collector.stageTimeOf = undefined;
+    this.eventSym = -1;
     if (this.plan) {
+      this.eventSym = this.plan.eventSym;
       view.recorded = this.plan.recorded;
       view.symbols = this.plan.symbols;
       view.auditSlot = this.plan.auditSlot;
@@ -130,7 +137,8 @@ export class Processor {
   /**
    * Evaluates `count` documents (or EventList items, when `items`) of one buffer, given
    * as [start, end) pairs in `ranges`, in order. `onResult(k, result)` follows each one;
-   * returning false stops the batch there.
+   * returning false stops the batch there. A result may be reused for the next document:
+   * read it in the callback, do not keep it.
    */
   processBatch(
     buf: Buffer, ranges: ArrayLike<number>, count: number, items: boolean,
@@ -168,12 +176,22 @@ export class Processor {
       }
       this.stageRow = 0;
       this.evalRow = 0;
+      const one = this.oneEvent;
       for (let d = 0; d < done; d++) {
         const root = this.roots[d];
         const i = k + d;
         let r: DocumentResult;
-        if (root === -1) r = { events: 0, alerts: 0, issues: [this.jsonIssue(buf, rg[2 * i], rg[2 * i + 1])] };
-        else r = this.evaluate(root, onAlert, cluster, items);
+        if (root === -1) {
+          r = { events: 0, alerts: 0, issues: [this.jsonIssue(buf, rg[2 * i], rg[2 * i + 1])] };
+        } else {
+          const row = this.plainEventRow(root, items);
+          if (row >= 0) {
+            one.alerts = this.evaluateEvent(root, this.time.sec, this.time.nsec, rows, row, onAlert, cluster);
+            r = one;
+          } else {
+            r = this.evaluate(root, onAlert, cluster, items);
+          }
+        }
         if (onResult(i, r) === false) return;
       }
       k += done;
@@ -227,8 +245,6 @@ export class Processor {
       for (const i of collector.issues) issues.push({ code: i.code, message: i.message, item: i.item });
     }
     let alerts = 0;
-    const view = this.view;
-    const matched = this.matched;
     const rows = this.plan ? this.rows : undefined;
     const rowCount = rows ? rows.count : 0;
     const events = collector.events;
@@ -241,15 +257,46 @@ export class Processor {
         this.evalRow = r;
         if (r < rowCount && rows.rowNode(r) === ev.root) row = r;
       }
-      view.load(this.table, ev.root, ev.sec, ev.nsec, ++this.eventNum, cluster, rows, row);
-      const n = this.ruleset.match(view, matched);
-      for (let i = 0; i < n; i++) {
-        const rule = matched[i];
-        const text = this.formatter.text(rule, view);
-        onAlert({ rule, text, json: this.formatter.json(rule, view, text), ts: view.time() });
-        alerts++;
-      }
+      alerts += this.evaluateEvent(ev.root, ev.sec, ev.nsec, rows, row, onAlert, cluster);
     }
     return { events: collector.count, alerts, issues };
+  }
+
+  /** Runs the rules on one event; returns how many alerts it raised. */
+  private evaluateEvent(root: number, sec: number, nsec: number, rows: Rows | undefined, row: number, onAlert: (a: Alert) => void, cluster: string | undefined): number {
+    const view = this.view;
+    view.load(this.table, root, sec, nsec, ++this.eventNum, cluster, rows, row);
+    const matched = this.matched;
+    const n = this.ruleset.match(view, matched);
+    for (let i = 0; i < n; i++) {
+      const rule = matched[i];
+      const text = this.formatter.text(rule, view);
+      onAlert({ rule, text, json: this.formatter.json(rule, view, text), ts: view.time() });
+    }
+    return n;
+  }
+
+  /**
+   * The row of a document that is plainly one event, as the extractor saw it: the
+   * document's own root row, `kind` the plain string Event (unless it is an item), the
+   * time parsed (into this.time) and the size under the limit. Such a document needs no
+   * collector (it would find exactly this event and no issue); -1 for anything else.
+   */
+  private plainEventRow(root: number, item: boolean): number {
+    const rows = this.rows!;
+    const count = rows.count;
+    let r = this.evalRow;
+    while (r < count && rows.rowNode(r) < root) r++;
+    this.evalRow = r;
+    if (r >= count || rows.rowNode(r) !== root) return -1;
+    const data = rows.data;
+    if (!item && (this.eventSym < 0 || data[rows.symBase(r) + KIND_SLOT] !== this.eventSym)) return -1;
+    const tb = rows.timeBase(r);
+    if (data[tb] < 0) return -1;
+    const t = this.table;
+    if (t.ve[root] - t.vs[root] > (this.opts.maxEventSize ?? DEFAULT_MAX_EVENT_SIZE)) return -1;
+    this.time.sec = data[tb + 1] * 86400 + data[tb + 2];
+    this.time.nsec = data[tb];
+    return r;
   }
 }

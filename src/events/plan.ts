@@ -20,6 +20,8 @@ function node(): PlanNode {
 
 /** The slot every plan records each event's stageTimestamp in. */
 export const STAGE_TIMESTAMP_SLOT = 0;
+/** The slot of each event's `kind`, with the constants Event and EventList. */
+export const KIND_SLOT = 1;
 
 export class FieldPlan {
   readonly root: PlanNode = node();
@@ -46,6 +48,9 @@ export class FieldPlan {
     this.root.children.set('items', this.root);
     // Every event needs its time (see events/audit.ts): slot STAGE_TIMESTAMP_SLOT.
     this.slot(['stageTimestamp']);
+    // A document whose kind is the plain string Event is one event (see Processor).
+    this.slot(['kind']);
+    this.addConstants(KIND_SLOT, ['Event', 'EventList']);
   }
 
   /**
