@@ -134,6 +134,8 @@ function looksLikeField(s: string): boolean {
 
 /** `exists` on a field every event has. */
 const ALWAYS: Predicate = () => true;
+/** A condition that is false for every event (see compileGenerated). */
+export const NEVER: Predicate = () => false;
 
 const LIST_OK = new Set(['in', 'intersects', 'exists']);
 const NUMERIC_OK = new Set(['=', '==', '!=', '<', '<=', '>', '>=', 'in', 'intersects', 'exists']);
@@ -200,12 +202,22 @@ export class ConditionCompiler {
     };
     const gen = (x: Expr): string => {
       switch (x.type) {
-        case 'and':
-          return '(' + x.children.map(gen).join(' && ') + ')';
-        case 'or':
-          return '(' + x.children.map(gen).join(' || ') + ')';
-        case 'not':
-          return '!' + gen(x.child);
+        // Constant parts (exists on a field every event has) fold away: evaluation has
+        // no side effects, so `a and not true` is simply false.
+        case 'and': {
+          const parts = x.children.map(gen).filter((c) => c !== 'true');
+          if (parts.includes('false')) return 'false';
+          return parts.length === 0 ? 'true' : '(' + parts.join(' && ') + ')';
+        }
+        case 'or': {
+          const parts = x.children.map(gen).filter((c) => c !== 'false');
+          if (parts.includes('true')) return 'true';
+          return parts.length === 0 ? 'false' : '(' + parts.join(' || ') + ')';
+        }
+        case 'not': {
+          const c = gen(x.child);
+          return c === 'true' ? 'false' : c === 'false' ? 'true' : '!' + c;
+        }
         case 'identifier':
           throw new CompileError(`unexpected identifier '${x.name}'`, x.pos);
         default: {
@@ -242,6 +254,7 @@ export class ConditionCompiler {
       }
     };
     const body = gen(e);
+    if (body === 'false') return NEVER;
     const vars = Array.from({ length: temps }, (_, i) => `v${i}`);
     if (symbolReads) vars.push('s');
     const locals = vars.length > 0 ? `let ${vars.join(', ')};` : '';

@@ -6,7 +6,7 @@ import type { EventView } from '../events/view.js';
 import { type RuleCollector, RuleCollector as Collector, isOperatorWithModifier, type RuleInfo } from './collect.js';
 import { type Expr, type Pos, forEachPos } from './condition-ast.js';
 import { ConditionParser, ConditionSyntaxError } from './condition-parser.js';
-import { CompileError, ConditionCompiler, FieldSlots, type Predicate } from './compile-condition.js';
+import { CompileError, ConditionCompiler, FieldSlots, NEVER, type Predicate } from './compile-condition.js';
 import { OutputFormat, OutputFormatError } from './output-format.js';
 import { strcmp } from './matchers.js';
 import { priorityName } from './priority.js';
@@ -110,7 +110,10 @@ export class Ruleset {
       const def = findField(f.name);
       return def !== undefined && !def.list && def.type === 'string';
     };
-    const indexed: IndexedRule<CompiledRule>[] = rules.map((rule) => ({ rule, constraints: constraintsOf(rule.ast, accept, fields) }));
+    // A rule whose condition is constantly false is never a candidate.
+    const indexed: IndexedRule<CompiledRule>[] = rules
+      .filter((rule) => rule.predicate !== NEVER)
+      .map((rule) => ({ rule, constraints: constraintsOf(rule.ast, accept, fields) }));
     this.index = buildIndex(indexed, (key) => {
       const src = compiler.source(fields.get(key)!);
       const slot = src.symbolSlot ?? -1;

@@ -45,6 +45,12 @@ const TABLE: Array<[string, string]> = [
   ['jevt.rawtime exists', 'TTT'],
   ['not jevt.rawtime exists', '...'],
   ['jevt.rawtime exists and not json.rawtime exists', '...'],
+  // Constant parts fold away (src/rules/compile-condition.ts) without changing results.
+  ['ka.user.name exists or not jevt.rawtime exists', 'T.T'],
+  ['not (ka.user.name = "" and not jevt.rawtime exists)', 'TTT'],
+  ['ka.user.name exists and (not jevt.rawtime exists or jevt.rawtime exists)', 'T.T'],
+  ['not jevt.rawtime exists or not json.rawtime exists', '...'],
+  ['not (not jevt.rawtime exists or ka.user.name = "")', 'TT.'],
   ['not ka.user.groups exists', '.TT'],
   ['ka.response.code = 201', 'T..'],
   ['ka.response.code in (201, 404)', 'T..'],
