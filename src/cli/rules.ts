@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { ErrorCode, PeregrineError, describeWarning, formatLoc } from '../errors.js';
 import { readRuleFiles } from '../config/rules-files.js';
 import { Ruleset } from '../rules/ruleset.js';
+import { withoutOptimizer } from '../rules/jit.js';
 import { ALL_FIELDS } from '../fields/registry.js';
 
 export const RULES_USAGE = `Usage:
@@ -28,7 +29,7 @@ function check(argv: string[]): number {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { strict: { type: 'boolean' } } });
   if (positionals.length === 0) throw new PeregrineError(ErrorCode.USAGE, 'rules check needs at least one rules file');
   const files = readRuleFiles(positionals);
-  const rs = Ruleset.compile(files, { legacyListOperators: true });
+  const rs = withoutOptimizer(() => Ruleset.compile(files, { legacyListOperators: true }));
   for (const w of rs.warnings) process.stderr.write(describeWarning(w) + '\n');
   if (values.strict && rs.legacy.length > 0) {
     for (const w of rs.legacy) process.stderr.write(`${w.loc ? formatLoc(w.loc) + ': ' : ''}error ${w.code}: ${w.message}\n`);

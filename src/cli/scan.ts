@@ -1,12 +1,12 @@
 // `peregrine scan`: evaluate audit log files offline and print Falco alerts.
 import { createReadStream, statSync } from 'node:fs';
-import { createGunzip } from 'node:zlib';
 import { parseArgs } from 'node:util';
 import type { Readable } from 'node:stream';
 import { ErrorCode, PeregrineError, describeWarning } from '../errors.js';
 import { Framer, type Frame, type FrameIssue } from '../ingest/framing.js';
 import { type Alert, Processor } from '../engine/processor.js';
 import { Ruleset, type RuleMatching } from '../rules/ruleset.js';
+import { withoutOptimizer } from '../rules/jit.js';
 import { parsePriority } from '../rules/priority.js';
 import { defaultRulePaths, readRuleFiles } from '../config/rules-files.js';
 import { HOSTNAME } from '../fields/event.js';
@@ -79,7 +79,7 @@ export function parseScanArgs(argv: string[]): ScanOptions | 'help' {
   };
 }
 
-function openInput(file: string): { stream: Readable; size: number } {
+async function openInput(file: string): Promise<{ stream: Readable; size: number }> {
   if (file === '-') return { stream: process.stdin, size: 0 };
   let size = 0;
   try {
@@ -89,7 +89,10 @@ function openInput(file: string): { stream: Readable; size: number } {
   }
   const raw = createReadStream(file, { highWaterMark: 1024 * 1024 });
   const gz = file.endsWith('.gz');
-  return { stream: gz ? raw.pipe(createGunzip()) : raw, size: gz ? 0 : size };
+  if (!gz) return { stream: raw, size };
+  // zlib is loaded only when a file needs it: most scans read plain files.
+  const { createGunzip } = await import('node:zlib');
+  return { stream: raw.pipe(createGunzip()), size: 0 };
 }
 
 class Progress {
@@ -120,7 +123,7 @@ class Progress {
 
 export async function runScan(opts: ScanOptions): Promise<number> {
   const files = readRuleFiles(opts.rules.length > 0 ? opts.rules : defaultRulePaths());
-  const ruleset = Ruleset.compile(files, { ruleMatching: opts.ruleMatching, minPriority: opts.minPriority });
+  const ruleset = withoutOptimizer(() => Ruleset.compile(files, { ruleMatching: opts.ruleMatching, minPriority: opts.minPriority }));
   if (!opts.quiet) {
     for (const w of ruleset.legacy) process.stderr.write(describeWarning(w) + '\n');
   }
@@ -140,7 +143,7 @@ export async function runScan(opts: ScanOptions): Promise<number> {
   const text = opts.format === 'text';
   for (const file of opts.files) {
     const label = file === '-' ? '<stdin>' : file;
-    const { stream, size } = openInput(file);
+    const { stream, size } = await openInput(file);
     const progress = new Progress(size, label);
     const framer = new Framer();
     const frames: Frame[] = [];

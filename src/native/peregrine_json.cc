@@ -672,177 +672,204 @@ class Extractor {
 
  private:
   std::unique_ptr<simdjson::internal::dom_parser_implementation> impl_;
+  // An open container. `memberRow` is the event row its members' values are recorded
+  // into as slots (Get chains: an object reached from the event root through objects
+  // only), or -1.
   struct Frame {
-    int32_t node;       // -1: skipped (validated, not materialized)
-    int32_t plan;       // plan node, -1 when skipped, -2 when there is no plan
+    int32_t node;
+    int32_t plan;       // plan node of the container, -2 when there is no plan
     int32_t lastChild;
-    int32_t row;        // event row slots are recorded into, -1 none
+    int32_t row;        // event row of the enclosing event, -1 none
+    int32_t memberRow;
     bool obj;
-    bool viaArray;      // slots are Get chains: no array between event root and value
-    bool closed;
+    bool viaArray;      // an array lies between the event root and this container
   };
-  std::vector<Frame> stack_;
+  Frame frames_[MAX_DEPTH + 1];
   std::string keybuf_;
 
+  // One pass over the structural indexes as a state machine: `member` reads a key,
+  // `element` starts an array element, `value` reads the value at si[i] (its plan node
+  // `pn`, its key), `after` takes a comma or closes containers (`close_container`). `f` is the innermost
+  // open container (nullptr at the top level); it always has a node, since containers
+  // outside the plan are validated and skipped whole by skip_container.
   int64_t stage2(const uint8_t *buf, uint32_t len, uint32_t base, const uint32_t *si, uint32_t n, Table &t,
                  const Plan *plan, Rows &rows, int32_t *meta) {
-    stack_.clear();
-    uint32_t i = 0;
     const uint32_t P = rows.P;
-    for (;;) {
-      // Where this value goes: its plan node, whether it is materialized.
-      Frame *parent = stack_.empty() ? nullptr : &stack_.back();
-      uint32_t keyStart = 0, keyEnd = 0;
-      uint8_t keyEsc = 0;
-      int32_t pn = plan ? 0 : -2;
-      if (i >= n) return 0;
-      if (parent != nullptr && parent->obj) {
-        uint32_t k = si[i];
-        if (buf[k] != '"') return 0;
-        uint32_t next = i + 1 < n ? si[i + 1] : len;
-        uint32_t close = token_end(buf, k, next);
-        if (close <= k + 1 || buf[close - 1] != '"') return 0;
-        const bool esc = has_backslash(buf + k + 1, buf + close - 1, buf, buf + len);
-        keyStart = k + 1;
-        keyEnd = close - 1;
-        keyEsc = esc ? F_KEY_ESC : 0;
-        i++;
-        if (i >= n || buf[si[i]] != ':') return 0;
-        i++;
-        if (i >= n) return 0;
-        if (parent->plan >= 0) {
-          if (esc) {
-            unescape_key(buf + keyStart, buf + keyEnd, keybuf_);
-            const uint8_t *kb = reinterpret_cast<const uint8_t *>(keybuf_.data());
-            pn = plan->child(parent->plan, kb, uint32_t(keybuf_.size()), kb, kb + keybuf_.size());
-          } else {
-            pn = plan->child(parent->plan, buf + keyStart, keyEnd - keyStart, buf, buf + len);
-          }
-        } else {
-          pn = parent->plan;
-        }
-      } else if (parent != nullptr) {
-        pn = parent->plan;
-      }
-      const bool keep = pn != -1;
-      uint32_t p = si[i];
-      uint8_t c = buf[p];
-      if (!keep && (c == '{' || c == '[')) {
-        uint32_t after = skip_container(buf, len, si, n, i, stack_.size());
-        if (after == UINT32_MAX) return 0;
-        i = after;
+    Frame *const bottom = frames_;
+    Frame *f = nullptr;
+    uint32_t i = 0;
+    int32_t pn = plan ? 0 : -2;
+    uint32_t keyStart = 0, keyEnd = 0;
+    uint8_t keyEsc = 0;
+    goto value;
+
+  member: {
+    if (i >= n) return 0;
+    const uint32_t k = si[i];
+    if (buf[k] != '"') return 0;
+    const uint32_t close = token_end(buf, k, i + 1 < n ? si[i + 1] : len);
+    if (close <= k + 1 || buf[close - 1] != '"') return 0;
+    const bool esc = has_backslash(buf + k + 1, buf + close - 1, buf, buf + len);
+    keyStart = k + 1;
+    keyEnd = close - 1;
+    keyEsc = esc ? F_KEY_ESC : 0;
+    i++;
+    if (i >= n || buf[si[i]] != ':') return 0;
+    i++;
+    if (f->plan >= 0) {
+      if (esc) {
+        unescape_key(buf + keyStart, buf + keyEnd, keybuf_);
+        const uint8_t *kb = reinterpret_cast<const uint8_t *>(keybuf_.data());
+        pn = plan->child(f->plan, kb, uint32_t(keybuf_.size()), kb, kb + keybuf_.size());
       } else {
-      uint32_t next = i + 1 < n ? si[i + 1] : len;
-      bool opened = false;
-      uint8_t kind;
-      uint32_t vs = p, ve = p;
-      if (c == '{' || c == '[') {
-        kind = c == '{' ? OBJ : ARR;
-        opened = true;
-      } else if (c == '"') {
-        uint32_t close = token_end(buf, p, next);
-        if (close <= p + 1 || buf[close - 1] != '"') return 0;
-        // Escapes matter only to a node that is kept.
-        const bool esc = keep && has_backslash(buf + p + 1, buf + close - 1, buf, buf + len);
-        kind = esc ? uint8_t(STR | F_VAL_ESC) : STR;
-        vs = p + 1;
-        ve = close - 1;
-      } else if (c == '-' || is_digit(c)) {
-        uint32_t e = token_end(buf, p, next);
-        if (!check_number(buf + p, buf + e)) return 0;
-        kind = NUM;
-        ve = e;
-      } else {
-        uint32_t e = token_end(buf, p, next);
-        uint32_t l = e - p;
-        if (l == 4 && memcmp(buf + p, "true", 4) == 0) kind = TRUE_;
-        else if (l == 5 && memcmp(buf + p, "false", 5) == 0) kind = FALSE_;
-        else if (l == 4 && memcmp(buf + p, "null", 4) == 0) kind = NULL_;
-        else return 0;
-        ve = e;
+        pn = plan->child(f->plan, buf + keyStart, keyEnd - keyStart, buf, buf + len);
       }
-      i++;
-      int32_t node = -1;
-      if (keep && (parent == nullptr || parent->node != -1)) {
-        if (t.size >= t.cap) { meta[1] = int32_t(n + 1); return -1; }
-        node = int32_t(t.size++);
-        t.kind[node] = uint8_t(kind | keyEsc);
-        t.vs[node] = vs + base;
-        t.ve[node] = ve + base;
-        t.ks[node] = parent != nullptr && parent->obj ? keyStart + base : 0;
-        t.ke[node] = parent != nullptr && parent->obj ? keyEnd + base : 0;
-        t.first[node] = -1;
-        t.next[node] = -1;
-        t.count[node] = 0;
-        if (parent != nullptr) {
-          if (parent->lastChild == -1) t.first[parent->node] = node;
-          else t.next[parent->lastChild] = node;
-          parent->lastChild = node;
-          t.count[parent->node]++;
-        }
-        // Slot: a planned Get-chain value of the current event (first occurrence wins).
-        if (pn >= 0 && parent != nullptr && parent->row >= 0 && !parent->viaArray && parent->obj) {
-          const PlanNode &pln = plan->nodes[size_t(pn)];
-          if (pln.slot >= 0) {
-            size_t at = size_t(parent->row) * P + size_t(pln.slot);
-            if (rows.slots[at] == -1) {
-              rows.slots[at] = node;
-              if (kind != STR) rows.syms[at] = SYM_OTHER;
-              else rows.syms[at] = pln.dict >= 0 ? plan->symbol(pln.dict, buf + vs, ve - vs, buf, buf + len) : SYM_NONE;
-              if (uint32_t(pln.slot) == STAGE_TIMESTAMP_SLOT && kind == STR) event_time(buf + vs, ve - vs, rows.times + size_t(parent->row) * 3);
-            }
-          }
-        }
-      }
-      if (opened) {
-        size_t depth = stack_.size() + 1;
-        if (depth > MAX_DEPTH) return 0;
-        Frame f;
-        f.node = node;
-        f.plan = keep ? pn : -1;
-        f.lastChild = -1;
-        f.obj = kind == OBJ;
-        f.closed = false;
-        f.row = parent != nullptr ? parent->row : -1;
-        f.viaArray = parent != nullptr ? (parent->viaArray || !parent->obj) : false;
-        if (node != -1 && f.obj && pn >= 0 && plan->nodes[size_t(pn)].eventRoot) {
-          if (rows.count >= rows.cap) { meta[2] = int32_t(rows.count + 1) * 2; return -2; }
-          uint32_t r = rows.count++;
-          rows.rowNode[r] = node;
-          for (uint32_t k = 0; k < P; k++) { rows.slots[size_t(r) * P + k] = -1; rows.syms[size_t(r) * P + k] = SYM_ABSENT; }
-          rows.times[size_t(r) * 3] = -1;
-          f.row = int32_t(r);
-          f.viaArray = false;
-        }
-        stack_.push_back(f);
-        uint8_t close = c == '{' ? '}' : ']';
-        if (i < n && buf[si[i]] == close) {
-          if (node != -1) t.ve[node] = si[i] + 1 + base;
-          stack_.back().closed = true;
-          i++;
-        } else {
-          continue;
-        }
-      }
-      }
-      // After a value: close containers or take a comma.
-      for (;;) {
-        if (stack_.empty()) { meta[0] = int32_t(rows.count); return i == n ? int64_t(t.size) : 0; }
-        Frame &cur = stack_.back();
-        if (cur.closed) { stack_.pop_back(); continue; }
-        if (i >= n) return 0;
-        uint8_t b = buf[si[i]];
-        if (b == ',') { i++; break; }
-        if (b == (cur.obj ? '}' : ']')) {
-          if (cur.node != -1) t.ve[cur.node] = si[i] + 1 + base;
-          cur.closed = true;
-          i++;
-          continue;
-        }
-        return 0;
-      }
+    } else {
+      pn = f->plan;
     }
+    goto value;
   }
+
+  element:
+    pn = f->plan;
+    keyStart = keyEnd = 0;
+    keyEsc = 0;
+    goto value;
+
+  value: {
+    if (i >= n) return 0;
+    const uint32_t p = si[i];
+    const uint8_t c = buf[p];
+    const bool keep = pn != -1;
+    if (c == '{' || c == '[') {
+      const uint32_t depth = f == nullptr ? 0 : uint32_t(f - bottom) + 1;
+      if (!keep) {
+        const uint32_t past = skip_container(buf, len, si, n, i, depth);
+        if (past == UINT32_MAX) return 0;
+        i = past;
+        goto after;
+      }
+      const bool obj = c == '{';
+      const int32_t node = add_node(t, f, uint8_t((obj ? OBJ : ARR) | keyEsc), p + base, p + base, keyStart, keyEnd, base);
+      if (node < 0) { meta[1] = int32_t(n + 1); return -1; }
+      if (pn >= 0 && f != nullptr && f->memberRow >= 0) record_slot(*plan, pn, rows, P, f->memberRow, node, obj ? OBJ : ARR, buf, 0, buf, buf + len);
+      if (depth + 1 > MAX_DEPTH) return 0;
+      Frame *g = f == nullptr ? bottom : f + 1;
+      g->node = node;
+      g->plan = pn;
+      g->lastChild = -1;
+      g->obj = obj;
+      g->row = f != nullptr ? f->row : -1;
+      g->viaArray = f != nullptr ? (f->viaArray || !f->obj) : false;
+      if (obj && pn >= 0 && plan->nodes[size_t(pn)].eventRoot) {
+        if (rows.count >= rows.cap) { meta[2] = int32_t(rows.count + 1) * 2; return -2; }
+        const uint32_t r = rows.count++;
+        rows.rowNode[r] = node;
+        for (uint32_t k = 0; k < P; k++) { rows.slots[size_t(r) * P + k] = -1; rows.syms[size_t(r) * P + k] = SYM_ABSENT; }
+        rows.times[size_t(r) * 3] = -1;
+        g->row = int32_t(r);
+        g->viaArray = false;
+      }
+      g->memberRow = obj && !g->viaArray ? g->row : -1;
+      f = g;
+      i++;
+      if (i < n && buf[si[i]] == (obj ? '}' : ']')) goto close_container;
+      if (obj) goto member;
+      goto element;
+    }
+    const uint32_t next = i + 1 < n ? si[i + 1] : len;
+    uint8_t kind;
+    uint32_t vs = p, ve;
+    if (c == '"') {
+      const uint32_t close = token_end(buf, p, next);
+      if (close <= p + 1 || buf[close - 1] != '"') return 0;
+      // Escapes matter only to a node that is kept.
+      kind = keep && has_backslash(buf + p + 1, buf + close - 1, buf, buf + len) ? uint8_t(STR | F_VAL_ESC) : STR;
+      vs = p + 1;
+      ve = close - 1;
+    } else if (c == '-' || is_digit(c)) {
+      ve = token_end(buf, p, next);
+      if (!check_number(buf + p, buf + ve)) return 0;
+      kind = NUM;
+    } else {
+      ve = token_end(buf, p, next);
+      const uint32_t l = ve - p;
+      if (l == 4 && memcmp(buf + p, "true", 4) == 0) kind = TRUE_;
+      else if (l == 5 && memcmp(buf + p, "false", 5) == 0) kind = FALSE_;
+      else if (l == 4 && memcmp(buf + p, "null", 4) == 0) kind = NULL_;
+      else return 0;
+    }
+    i++;
+    if (keep) {
+      const int32_t node = add_node(t, f, uint8_t(kind | keyEsc), vs + base, ve + base, keyStart, keyEnd, base);
+      if (node < 0) { meta[1] = int32_t(n + 1); return -1; }
+      if (pn >= 0 && f != nullptr && f->memberRow >= 0) record_slot(*plan, pn, rows, P, f->memberRow, node, kind, buf + vs, ve - vs, buf, buf + len);
+    }
+    goto after;
+  }
+
+  after: {
+    if (f == nullptr) { meta[0] = int32_t(rows.count); return i == n ? int64_t(t.size) : 0; }
+    if (i >= n) return 0;
+    const uint8_t b = buf[si[i]];
+    if (b == ',') {
+      i++;
+      if (f->obj) goto member;
+      goto element;
+    }
+    if (b != (f->obj ? '}' : ']')) return 0;
+    goto close_container;
+  }
+
+  // The innermost container closes at structural i.
+  close_container:
+    t.ve[f->node] = si[i] + 1 + base;
+    i++;
+    f = f == bottom ? nullptr : f - 1;
+    goto after;
+  }
+
+  // Appends a node as the next child of `parent` (a member when the parent is an
+  // object); -1 when the table is full.
+  static int32_t add_node(Table &t, Frame *parent, uint8_t kind, uint32_t vs, uint32_t ve, uint32_t keyStart, uint32_t keyEnd, uint32_t base) {
+    if (t.size >= t.cap) return -1;
+    const int32_t node = int32_t(t.size++);
+    const bool member = parent != nullptr && parent->obj;
+    t.kind[node] = kind;
+    t.vs[node] = vs;
+    t.ve[node] = ve;
+    t.ks[node] = member ? keyStart + base : 0;
+    t.ke[node] = member ? keyEnd + base : 0;
+    t.first[node] = -1;
+    t.next[node] = -1;
+    t.count[node] = 0;
+    if (parent != nullptr) {
+      if (parent->lastChild == -1) t.first[parent->node] = node;
+      else t.next[parent->lastChild] = node;
+      parent->lastChild = node;
+      t.count[parent->node]++;
+    }
+    return node;
+  }
+
+  // A planned Get-chain value of event row `row` (the first occurrence wins): its node
+  // and the symbol of its string, or SYM_OTHER for escaped strings and other types.
+  // [lo, hi) is the readable buffer around the string s.
+  static void record_slot(const Plan &plan, int32_t pn, Rows &rows, uint32_t P, int32_t row, int32_t node, uint8_t kind,
+                          const uint8_t *s, uint32_t slen, const uint8_t *lo, const uint8_t *hi) {
+    const PlanNode &pln = plan.nodes[size_t(pn)];
+    if (pln.slot < 0) return;
+    const size_t at = size_t(row) * P + size_t(pln.slot);
+    if (rows.slots[at] != -1) return;
+    rows.slots[at] = node;
+    if (kind != STR) {
+      rows.syms[at] = SYM_OTHER;
+      return;
+    }
+    rows.syms[at] = pln.dict >= 0 ? plan.symbol(pln.dict, s, slen, lo, hi) : SYM_NONE;
+    if (uint32_t(pln.slot) == STAGE_TIMESTAMP_SLOT) event_time(s, slen, rows.times + size_t(row) * 3);
+  }
+
 };
 
 // Not inlined: a caller that sees the thread_local would let the compiler specialize

@@ -6,6 +6,7 @@ import { statSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { defaultRulePaths, readRuleFiles } from '../config/rules-files.js';
 import { Ruleset, type RulesetOptions } from '../rules/ruleset.js';
+import { withoutOptimizer } from '../rules/jit.js';
 import { PeregrineError, describeWarning } from '../errors.js';
 import type { RulesBundle } from './task.js';
 
@@ -37,7 +38,8 @@ export class RulesState {
 
   /** Throws PeregrineError when the initial rules do not load. */
   constructor(private readonly spec: RulesSpec, private readonly log: (msg: string) => void) {
-    this.current = this.build();
+    // Before any worker runs, so the optimizing compiler can be off meanwhile.
+    this.current = withoutOptimizer(() => this.build());
     this.gens.set(this.current.gen, this.current);
   }
 

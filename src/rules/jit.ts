@@ -4,19 +4,19 @@
 // loading itself. The optimizing compiler is switched off while rules compile and on
 // again after, so it only works on the per-event path.
 import { setFlagsFromString } from 'node:v8';
-import { isMainThread } from 'node:worker_threads';
 
-// V8's flags are per process: only the main thread switches them, so workers that
-// evaluate events meanwhile are never left without TurboFan by another thread. Anyone
-// who chose JIT flags themselves keeps them.
+// Anyone who chose JIT flags themselves keeps them.
 const USER_JIT_FLAGS = /^--(no-)?(opt|turbofan|jitless|max-opt|always-opt|maglev)\b/;
-const enabled = isMainThread
-  && !process.execArgv.some((a) => USER_JIT_FLAGS.test(a))
+const enabled = !process.execArgv.some((a) => USER_JIT_FLAGS.test(a))
   && !(process.env.NODE_OPTIONS ?? '').split(/\s+/).some((a) => USER_JIT_FLAGS.test(a));
 
 let depth = 0;
 
-/** Runs `fn` with V8's optimizing compiler off (nested calls allowed). */
+/**
+ * Runs `fn` with V8's optimizing compiler off (nested calls allowed). V8's flags are per
+ * process: call it on the main thread only, while no worker evaluates events, so that
+ * no other thread is ever left without TurboFan.
+ */
 export function withoutOptimizer<T>(fn: () => T): T {
   if (!enabled) return fn();
   if (depth++ === 0) setFlagsFromString('--no-turbofan');

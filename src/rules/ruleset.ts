@@ -18,7 +18,6 @@ import { type Loc, locOf } from './yaml-source.js';
 import { buildIndex, candidates, constraintsOf, type IndexNode, type IndexedRule } from './rule-index.js';
 import type { FieldExpr } from './condition-ast.js';
 import { findField } from '../fields/registry.js';
-import { withoutOptimizer } from './jit.js';
 
 export type RuleMatching = 'first' | 'all';
 
@@ -123,10 +122,6 @@ export class Ruleset {
 
   /** Loads files in order; like Falco, the rules loaded so far must compile after each file. */
   static compile(files: RuleFile[], options: Partial<RulesetOptions> = {}): Ruleset {
-    return withoutOptimizer(() => Ruleset.compileFiles(files, options));
-  }
-
-  private static compileFiles(files: RuleFile[], options: Partial<RulesetOptions>): Ruleset {
     const opts = { ...DEFAULT_OPTIONS, ...options };
     const col = new Collector();
     let built: Ruleset | undefined;

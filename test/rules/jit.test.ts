@@ -1,4 +1,4 @@
-// Rules compile with V8's optimizing compiler off (src/rules/jit.ts). What matters: it is
+// The main thread compiles rules with V8's optimizing compiler off (src/rules/jit.ts). What matters: it is
 // really off while they compile, on again for the per-event path afterwards, and left
 // alone when the user chose JIT flags. Checked in a child process, with V8's own
 // optimization status of a probe function.
@@ -21,7 +21,7 @@ function probe() {
   return %GetOptimizationStatus(f);
 }
 const inside = withoutOptimizer(() => probe());
-const rs = Ruleset.compile(readRuleFiles(defaultRulePaths()));
+const rs = withoutOptimizer(() => Ruleset.compile(readRuleFiles(defaultRulePaths())));
 console.log(JSON.stringify({ inside, after: probe(), rules: rs.rules.length }));
 `;
 

@@ -1,0 +1,105 @@
+// `peregrine scan` reads the same events in every input form it accepts (JSON lines,
+// pretty-printed and concatenated documents, .gz, stdin) with the same alerts, and the
+// framer finds the same documents wherever the read chunks happen to split the input.
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { Framer, type Frame, type FrameIssue } from '../src/ingest/framing.js';
+// @ts-expect-error plain ES module without types
+import { generateEvents, rng } from '../native-bench/corpus.mjs';
+import { CONFORMANCE, runScan } from './conformance-lib.js';
+
+const RULES = ['rules/falco_rules.lists.yaml', 'rules/k8s_audit_rules.latest.yaml'].flatMap((r) => ['--rules', join(CONFORMANCE, r)]);
+
+describe('scan input forms', () => {
+  const events: object[] = generateEvents(600, 11, 0.3);
+  const dir = mkdtempSync(join(tmpdir(), 'peregrine-input-'));
+  const write = (name: string, data: string | Buffer): string => {
+    const f = join(dir, name);
+    writeFileSync(f, data);
+    return f;
+  };
+  const lines = events.map((e) => JSON.stringify(e)).join('\n') + '\n';
+  const list = (items: object[]): object => ({ kind: 'EventList', apiVersion: 'audit.k8s.io/v1', items });
+
+  it('give the same alerts as JSON lines', () => {
+    const reference = runScan([...RULES, write('events.jsonl', lines)]);
+    expect(reference.status).toBe(0);
+    expect(reference.alerts.length).toBeGreaterThan(10);
+    const forms: Array<[string, string[], Buffer | undefined]> = [
+      ['pretty EventList', [write('list.json', JSON.stringify(list(events), null, 2))], undefined],
+      ['concatenated pretty documents', [write('docs.json', events.map((e) => JSON.stringify(e, null, 1)).join('\n'))], undefined],
+      ['EventLists, one per line', [write('lists.jsonl', [list(events.slice(0, 250)), list(events.slice(250))].map((l) => JSON.stringify(l)).join('\n'))], undefined],
+      ['CRLF lines', [write('crlf.jsonl', lines.replace(/\n/g, '\r\n'))], undefined],
+      ['gzip', [write('events.jsonl.gz', gzipSync(lines))], undefined],
+      ['stdin', ['-'], Buffer.from(lines)],
+    ];
+    for (const [name, files, input] of forms) {
+      const r = runScan([...RULES, ...files], {}, input);
+      expect(r.stderr, name).toBe('');
+      expect(r.status, name).toBe(0);
+      expect(r.stdout, name).toBe(reference.stdout);
+    }
+  });
+
+  it('report a broken line by file:line and evaluate the rest', () => {
+    const broken = lines.split('\n');
+    broken[7] = broken[7].slice(0, 40);
+    const f = write('broken.jsonl', broken.join('\n'));
+    const r = runScan([...RULES, f]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`^${f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:8: invalid JSON`));
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.alerts.length).toBeGreaterThan(10);
+  });
+
+  it('report a corrupt .gz as a read error, not a crash', () => {
+    const gz = gzipSync(lines);
+    const r = runScan([...RULES, write('bad.jsonl.gz', gz.subarray(0, gz.length >> 1))]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/bad\.jsonl\.gz:\d+: read error/);
+  });
+});
+
+describe('framer', () => {
+  /** Documents (text and line) the framer finds when `input` arrives in `chunks` pieces. */
+  const frame = (input: Buffer, cuts: number[]): string[] => {
+    const f = new Framer();
+    const frames: Frame[] = [];
+    const issues: FrameIssue[] = [];
+    let at = 0;
+    for (const c of [...cuts, input.length]) {
+      f.push(input.subarray(at, c), frames, issues);
+      at = c;
+    }
+    f.finish(frames, issues);
+    return [...frames.map((x) => `${x.line}:${x.buf.subarray(x.start, x.end).toString()}`), ...issues.map((i) => `!${i.line}:${i.message}`)];
+  };
+
+  it('finds the same documents and line numbers wherever the chunks split the input', () => {
+    const r = rng(5);
+    const ev = generateEvents(12, 3, 0.5) as object[];
+    const inputs = [
+      ev.map((e) => JSON.stringify(e)).join('\n') + '\n',
+      '\n  \n' + ev.map((e) => JSON.stringify(e)).join('\r\n'),
+      ev.map((e) => JSON.stringify(e, null, 2)).join('\n'),
+      ev.map((e) => JSON.stringify(e, null, 2)).join(''),
+      JSON.stringify({ kind: 'EventList', items: ev }, null, 3),
+      ev.map((e) => JSON.stringify(e)).join('\n').replace(/"verb"/, '"ve\\"rb"') + '\n{"broken": ',
+      '}\n' + ev.map((e) => JSON.stringify(e, null, 2)).join('\n') + '\n]',
+    ];
+    for (const text of inputs) {
+      const input = Buffer.from(text);
+      const whole = frame(input, []);
+      expect(whole.length).toBeGreaterThan(0);
+      for (let k = 0; k < 40; k++) {
+        const cuts = Array.from({ length: 1 + Math.floor(r() * 6) }, () => Math.floor(r() * input.length)).sort((a, b) => a - b);
+        expect(frame(input, cuts)).toEqual(whole);
+      }
+      // One byte at a time, the worst case.
+      expect(frame(input, Array.from({ length: input.length - 1 }, (_, i) => i + 1))).toEqual(whole);
+    }
+  });
+});
