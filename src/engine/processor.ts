@@ -59,12 +59,12 @@ export class Processor {
   private roots = new Int32Array(256);
   private batchRanges = new Uint32Array(512);
   private growTable = false;
+  private growRows = false;
   /** The result of every plain one-event document of a batch (see processBatch). */
   private readonly oneEvent: DocumentResult = { events: 1, alerts: 0, issues: NO_ISSUES };
   private readonly time: EventTime = { sec: 0, nsec: 0 };
   /** The plan's symbol of kind "Event", or -1 (then no document takes the plain path). */
   private eventSym = -1;
-  private growRows = false;
   /** Cursors into the rows of the current parse: event roots come in document order. */
   private stageRow = 0;
   private evalRow = 0;
