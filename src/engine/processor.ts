@@ -45,6 +45,13 @@ const BATCH_DOCS = 64;
 
 const NO_ISSUES = Object.freeze([]) as unknown as DocumentIssue[];
 
+/** The first row from `r` on whose node is not before `root` (rows are in document order). */
+function rowFrom(rows: Rows, r: number, root: number): number {
+  const count = rows.count;
+  while (r < count && rows.rowNode(r) < root) r++;
+  return r;
+}
+
 export class Processor {
   private table = new NodeTable(4096);
   /** For the error message of a document the batch parser rejected. */
@@ -70,11 +77,8 @@ export class Processor {
   private evalRow = 0;
   private readonly stageTimeOf = (root: number, out: EventTime): number => {
     const rows = this.rows!;
-    const count = rows.count;
-    let r = this.stageRow;
-    while (r < count && rows.rowNode(r) < root) r++;
-    this.stageRow = r;
-    if (r >= count || rows.rowNode(r) !== root) return -2;
+    const r = (this.stageRow = rowFrom(rows, this.stageRow, root));
+    if (r >= rows.count || rows.rowNode(r) !== root) return -2;
     const tb = rows.timeBase(r);
     const data = rows.data;
     if (data[tb] >= 0) {
@@ -252,9 +256,7 @@ export class Processor {
       const ev = events[k];
       let row = -1;
       if (rows !== undefined) {
-        let r = this.evalRow;
-        while (r < rowCount && rows.rowNode(r) < ev.root) r++;
-        this.evalRow = r;
+        const r = (this.evalRow = rowFrom(rows, this.evalRow, ev.root));
         if (r < rowCount && rows.rowNode(r) === ev.root) row = r;
       }
       alerts += this.evaluateEvent(ev.root, ev.sec, ev.nsec, rows, row, onAlert, cluster);
@@ -284,11 +286,8 @@ export class Processor {
    */
   private plainEventRow(root: number, item: boolean): number {
     const rows = this.rows!;
-    const count = rows.count;
-    let r = this.evalRow;
-    while (r < count && rows.rowNode(r) < root) r++;
-    this.evalRow = r;
-    if (r >= count || rows.rowNode(r) !== root) return -1;
+    const r = (this.evalRow = rowFrom(rows, this.evalRow, root));
+    if (r >= rows.count || rows.rowNode(r) !== root) return -1;
     const data = rows.data;
     if (!item && (this.eventSym < 0 || data[rows.symBase(r) + KIND_SLOT] !== this.eventSym)) return -1;
     const tb = rows.timeBase(r);
