@@ -13,6 +13,7 @@ import { CONFORMANCE, runScan } from './conformance-lib.js';
 import { Ruleset } from '../src/rules/ruleset.js';
 import { Processor, type DocumentResult } from '../src/engine/processor.js';
 import { ALL_FIELDS } from '../src/fields/registry.js';
+import { Rows } from '../src/events/plan.js';
 
 const addon = loadNative();
 if (addon === undefined) throw new Error('native extractor not built: npm ci should have built it');
@@ -205,6 +206,85 @@ describe('batch parsing (many documents per native call)', () => {
     expect(reference.some((l) => l.startsWith('{'))).toBe(true);
     expect(evaluate(rs, lines, true, 'batch')).toEqual(reference);
     expect(evaluate(rs, lines, true, 'each')).toEqual(reference);
+  });
+});
+
+describe('batch parsing of arbitrary byte ranges', () => {
+  it('judges every range as if it were alone, however the ranges cut tokens and documents', () => {
+    const files = ['rules/falco_rules.lists.yaml', 'rules/k8s_audit_rules.latest.yaml'].map((r) => join(CONFORMANCE, r));
+    const rs = Ruleset.compile(files.map((f) => ({ name: f, text: readFileSync(f, 'utf8') })), { ruleMatching: 'all' });
+    const r = rng(31);
+    const lines: string[] = generateLines(30, 8);
+    // Scalars and numbers that a cut can shorten into other valid JSON.
+    lines.push('123456', '"abc"', 'true', '[1,22,333]', '{"kind":"Event","n":12345}');
+    const text = lines.join('\n');
+    // Top-level scalars cut inside their tokens: `123` of `123456` is a valid document;
+    // and ranges that end just after an escaped quote (`"a\"` alone is unterminated).
+    const scalars = '123456 12.5e3 "abcdef" true -0.25 [7,8] "a\\"b\\"c" {"k":"v\\"w"} "é\\"ü"';
+    for (let round = 0; round < 40; round++) {
+      const cutText = round % 2 === 0;
+      let buf = Buffer.from(cutText ? text : scalars);
+      const cuts = cutText
+        ? [0, ...Array.from({ length: 40 }, () => Math.floor(r() * buf.length)).sort((a, b) => a - b), buf.length]
+        : Array.from({ length: buf.length + 1 }, (_, k) => k).filter((k) => k === 0 || k === buf.length || r() < 0.3);
+      if (round === 1) {
+        // A document cut just after an escaped quote (and the span ending outside any
+        // string, or its stage 1 fails and the documents go one by one anyway).
+        const text2 = '"a\\"b\\"c" 1 {"k":"v\\"w"} 2';
+        buf = Buffer.from(text2);
+        const e1 = text2.indexOf('\\"') + 2;
+        const s2 = text2.indexOf('{');
+        const e2 = text2.indexOf('\\"', s2) + 2;
+        cuts.splice(0, cuts.length, 0, e1, e1 + 5, s2, e2, buf.length);
+      }
+      const ranges: number[] = [];
+      for (let k = 1; k < cuts.length; k++) if (cuts[k] > cuts[k - 1]) ranges.push(cuts[k - 1], cuts[k]);
+      if (round === 3) {
+        // A range that starts inside a string the bytes between ranges open.
+        buf = Buffer.from('1 "abc" 2');
+        ranges.splice(0, ranges.length, 0, 1, 3, 9);
+      }
+      // Line ends as well, so that whole documents are among the ranges.
+      for (let at = buf.indexOf(10); at >= 0 && ranges.length < 200; at = buf.indexOf(10, at + 1)) {
+        const next = buf.indexOf(10, at + 1);
+        ranges.push(at + 1, next < 0 ? buf.length : next);
+      }
+      const sorted: number[] = [];
+      let last = 0;
+      for (let k = 0; k < ranges.length; k += 2) {
+        if (ranges[k] < last) continue;
+        sorted.push(ranges[k], ranges[k + 1]);
+        last = ranges[k + 1];
+      }
+      const run = (useNative: boolean): string[] => {
+        const p = new Processor(rs, { format: { hostname: 'h', timeIso8601: false }, backend: useNative ? native : jsBackend });
+        const out: string[] = [];
+        p.processBatch(buf, sorted, sorted.length / 2, false, (a) => { out.push(a.json); }, (k, res) => { out.push(`#${k} ${res.events} ${JSON.stringify(res.issues)}`); });
+        return out;
+      };
+      expect(run(true)).toEqual(run(false));
+      // And each document's root node (a cut scalar must end where its range does).
+      const plan = native.preparePlan!(rs.slots.plan)!;
+      const table = new NodeTable(1 << 12);
+      const rows = new Rows(plan.slotCount, 256);
+      const roots = new Int32Array(sorted.length / 2);
+      const rg = Uint32Array.from(sorted);
+      for (let k = 0; k < sorted.length / 2;) {
+        const done = native.parseBatch!(table, buf, rg, k, sorted.length / 2 - k, plan, rows, roots);
+        for (let d = 0; d < done; d++) {
+          const alone = new NodeTable(16);
+          let want = 'invalid';
+          try {
+            const root = jsBackend.parse(alone, buf, sorted[2 * (k + d)], sorted[2 * (k + d) + 1]);
+            want = `${alone.kind[root]} ${alone.vs[root]} ${alone.ve[root]}`;
+          } catch { /* invalid JSON */ }
+          const n = roots[d];
+          expect(n === -1 ? 'invalid' : `${table.kind[n]} ${table.vs[n]} ${table.ve[n]}`, `range ${sorted[2 * (k + d)]}-${sorted[2 * (k + d) + 1]}`).toBe(want);
+        }
+        if (done === 0) table.allocate(table.capacity * 4);
+        k += done;
+      }
+    }
   });
 });
 

@@ -341,7 +341,8 @@ inline uint32_t token_end(const uint8_t *buf, uint32_t start, uint32_t next) {
 
 // Validates the container at structural i exactly as stage 2 would, without
 // materializing anything; `depth` containers are already open around it. Returns the
-// index of the structural after it, or UINT32_MAX when the JSON is invalid.
+// index of the structural after it, or UINT32_MAX when the JSON is invalid. Like
+// stage 2 it needs the sentinel si[n] == len: where the last token ends.
 uint32_t skip_container(const uint8_t *buf, uint32_t len, const uint32_t *si, uint32_t n, uint32_t i, size_t depth) {
   constexpr uint32_t BAD = UINT32_MAX;
   uint64_t objbits[(MAX_DEPTH + 64) / 64] = {0};
@@ -356,7 +357,7 @@ value: {
     if (i >= n) return BAD;
     uint32_t p = si[i];
     uint8_t c = buf[p];
-    uint32_t next = i + 1 < n ? si[i + 1] : len;
+    uint32_t next = si[i + 1];
     if (c == '{' || c == '[') {
       if (depth + d + 1 > MAX_DEPTH) return BAD;
       push(c == '{');
@@ -382,7 +383,7 @@ key: {
     if (i >= n) return BAD;
     uint32_t k = si[i];
     if (buf[k] != '"') return BAD;
-    uint32_t next = i + 1 < n ? si[i + 1] : len;
+    uint32_t next = si[i + 1];
     uint32_t close = token_end(buf, k, next);
     if (close <= k + 1 || buf[close - 1] != '"') return BAD;
     i++;
@@ -603,9 +604,8 @@ class Extractor {
 
   // Stage 1 once over the span covering documents [first, first+count) (lines of a
   // file, items of a body), then stage 2 per document on its share of the structural
-  // indexes. A string can only cross a document boundary by containing a raw newline
-  // (rejected by stage 1) or by leaving its own document invalid, so every document
-  // before the first failure was indexed exactly as it would be alone; the caller parses
+  // indexes. A document is indexed there exactly as it would be alone when no token
+  // crosses its edges (checked below); from the first one that fails, the caller parses
   // the rest one by one. `*completed` counts the documents done here.
   SpanStatus span(const uint8_t *data, const uint32_t *rg, uint32_t first, uint32_t count, Table &t,
                   const Plan *plan, Rows &rows, int32_t *meta, int32_t *out, uint32_t *completed) {
@@ -630,8 +630,24 @@ class Extractor {
       const uint32_t f = j;
       j = uint32_t(std::lower_bound(si + j, si + n, e) - si);
       if (j == f) return SPAN_DOC_FAILED;
+      // The span was indexed as this document alone would be only if no token crosses
+      // its edges: it starts at its first structural, and nothing but whitespace lies
+      // between its end and the next structural (a range may cut a number, or end just
+      // after an escaped quote, and then mean something else alone).
+      uint32_t lead = s;
+      while (lead < e && is_ws(buf[lead])) lead++;
+      if (si[f] != lead) return SPAN_DOC_FAILED;
+      for (uint32_t q = e, stop = j < n ? si[j] : len; q < stop; q++) {
+        if (!is_ws(buf[q])) return SPAN_DOC_FAILED;
+      }
       const uint32_t size0 = t.size, rows0 = rows.count, root = t.size;
+      // Stage 2's sentinel after this document's structurals: its end. The slot holds
+      // the next document's first structural (or simdjson's own sentinel) meanwhile.
+      uint32_t *const sentinel = impl_->structural_indexes.get() + j;
+      const uint32_t saved = *sentinel;
+      *sentinel = e;
       int64_t r = stage2(buf, e, s0, si + f, j - f, t, plan, rows, meta);
+      *sentinel = saved;
       if (r <= 0) {
         t.size = size0;
         rows.count = rows0;
@@ -689,9 +705,10 @@ class Extractor {
 
   // One pass over the structural indexes as a state machine: `member` reads a key,
   // `element` starts an array element, `value` reads the value at si[i] (its plan node
-  // `pn`, its key), `after` takes a comma or closes containers (`close_container`). `f` is the innermost
-  // open container (nullptr at the top level); it always has a node, since containers
-  // outside the plan are validated and skipped whole by skip_container.
+  // `pn`, its key), `after` takes a comma or closes containers (`close_container`). `f`
+  // is the innermost open container (nullptr at the top level); it always has a node,
+  // since containers outside the plan are validated and skipped whole by skip_container.
+  // si[n] must be `len` (simdjson writes that sentinel; span() sets it per document).
   int64_t stage2(const uint8_t *buf, uint32_t len, uint32_t base, const uint32_t *si, uint32_t n, Table &t,
                  const Plan *plan, Rows &rows, int32_t *meta) {
     const uint32_t P = rows.P;
@@ -707,7 +724,7 @@ class Extractor {
     if (i >= n) return 0;
     const uint32_t k = si[i];
     if (buf[k] != '"') return 0;
-    const uint32_t close = token_end(buf, k, i + 1 < n ? si[i + 1] : len);
+    const uint32_t close = token_end(buf, k, si[i + 1]);
     if (close <= k + 1 || buf[close - 1] != '"') return 0;
     const bool esc = has_backslash(buf + k + 1, buf + close - 1, buf, buf + len);
     keyStart = k + 1;
@@ -777,7 +794,7 @@ class Extractor {
       if (obj) goto member;
       goto element;
     }
-    const uint32_t next = i + 1 < n ? si[i + 1] : len;
+    const uint32_t next = si[i + 1];
     uint8_t kind;
     uint32_t vs = p, ve;
     if (c == '"') {
