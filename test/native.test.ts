@@ -19,6 +19,12 @@ const addon = loadNative();
 if (addon === undefined) throw new Error('native extractor not built: npm ci should have built it');
 const native = nativeBackend(addon);
 
+/** Falco's latest k8s_audit rules (with its lists), rule_matching all. */
+function latestRules(): Ruleset {
+  const files = ['rules/falco_rules.lists.yaml', 'rules/k8s_audit_rules.latest.yaml'].map((r) => join(CONFORMANCE, r));
+  return Ruleset.compile(files.map((f) => ({ name: f, text: readFileSync(f, 'utf8') })), { ruleMatching: 'all' });
+}
+
 /**
  * Alerts and per-document results of evaluating `docs` with one backend: as a batch of
  * lines of one buffer, one by one from that buffer, or each alone in a buffer of its
@@ -187,8 +193,7 @@ describe('scan with either backend', () => {
 
 describe('batch parsing (many documents per native call)', () => {
   it('gives the same alerts and errors as one document at a time, with broken documents anywhere', () => {
-    const files = ['rules/falco_rules.lists.yaml', 'rules/k8s_audit_rules.latest.yaml'].map((r) => join(CONFORMANCE, r));
-    const rs = Ruleset.compile(files.map((f) => ({ name: f, text: readFileSync(f, 'utf8') })), { ruleMatching: 'all' });
+    const rs = latestRules();
     const r = rng(77);
     const lines: string[] = generateLines(400, 5);
     // Damage some lines: unclosed strings, truncations, garbage, empty objects, non-events.
@@ -211,8 +216,7 @@ describe('batch parsing (many documents per native call)', () => {
 
 describe('batch parsing of arbitrary byte ranges', () => {
   it('judges every range as if it were alone, however the ranges cut tokens and documents', () => {
-    const files = ['rules/falco_rules.lists.yaml', 'rules/k8s_audit_rules.latest.yaml'].map((r) => join(CONFORMANCE, r));
-    const rs = Ruleset.compile(files.map((f) => ({ name: f, text: readFileSync(f, 'utf8') })), { ruleMatching: 'all' });
+    const rs = latestRules();
     const r = rng(31);
     const lines: string[] = generateLines(30, 8);
     // Scalars and numbers that a cut can shorten into other valid JSON.

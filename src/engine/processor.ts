@@ -45,6 +45,16 @@ const BATCH_DOCS = 64;
 
 const NO_ISSUES = Object.freeze([]) as unknown as DocumentIssue[];
 
+/** Row r's stageTimestamp as the extractor parsed it, into `out`; false when it did not. */
+function parsedTime(rows: Rows, r: number, out: EventTime): boolean {
+  const tb = rows.timeBase(r);
+  const data = rows.data;
+  if (data[tb] < 0) return false;
+  out.sec = data[tb + 1] * 86400 + data[tb + 2];
+  out.nsec = data[tb];
+  return true;
+}
+
 /** The first row from `r` on whose node is not before `root` (rows are in document order). */
 function rowFrom(rows: Rows, r: number, root: number): number {
   const count = rows.count;
@@ -70,8 +80,6 @@ export class Processor {
   /** The result of every plain one-event document of a batch (see processBatch). */
   private readonly oneEvent: DocumentResult = { events: 1, alerts: 0, issues: NO_ISSUES };
   private readonly time: EventTime = { sec: 0, nsec: 0 };
-  /** The plan's symbol of kind "Event", or -1 (then no document takes the plain path). */
-  private eventSym = -1;
   /** Cursors into the rows of the current parse: event roots come in document order. */
   private stageRow = 0;
   private evalRow = 0;
@@ -79,14 +87,8 @@ export class Processor {
     const rows = this.rows!;
     const r = (this.stageRow = rowFrom(rows, this.stageRow, root));
     if (r >= rows.count || rows.rowNode(r) !== root) return -2;
-    const tb = rows.timeBase(r);
-    const data = rows.data;
-    if (data[tb] >= 0) {
-      out.sec = data[tb + 1] * 86400 + data[tb + 2];
-      out.nsec = data[tb];
-      return TIME_PARSED;
-    }
-    return data[rows.slotBase(r) + STAGE_TIMESTAMP_SLOT];
+    if (parsedTime(rows, r, out)) return TIME_PARSED;
+    return rows.data[rows.slotBase(r) + STAGE_TIMESTAMP_SLOT];
   };
   readonly backend: JsonBackend;
 
@@ -101,9 +103,7 @@ export class Processor {
     this.plan = this.backend.preparePlan?.(ruleset.slots.plan);
     this.rows = this.plan ? new Rows(this.plan.slotCount) : undefined;
     this.collector.stageTimeOf = undefined;
-    this.eventSym = -1;
     if (this.plan) {
-      this.eventSym = this.plan.eventSym;
       view.recorded = this.plan.recorded;
       view.symbols = this.plan.symbols;
       view.auditSlot = this.plan.auditSlot;
@@ -288,14 +288,10 @@ export class Processor {
     const rows = this.rows!;
     const r = (this.evalRow = rowFrom(rows, this.evalRow, root));
     if (r >= rows.count || rows.rowNode(r) !== root) return -1;
-    const data = rows.data;
-    if (!item && (this.eventSym < 0 || data[rows.symBase(r) + KIND_SLOT] !== this.eventSym)) return -1;
-    const tb = rows.timeBase(r);
-    if (data[tb] < 0) return -1;
+    const eventSym = this.plan!.eventSym;
+    if (!item && (eventSym < 0 || rows.data[rows.symBase(r) + KIND_SLOT] !== eventSym)) return -1;
     const t = this.table;
     if (t.ve[root] - t.vs[root] > (this.opts.maxEventSize ?? DEFAULT_MAX_EVENT_SIZE)) return -1;
-    this.time.sec = data[tb + 1] * 86400 + data[tb + 2];
-    this.time.nsec = data[tb];
-    return r;
+    return parsedTime(rows, r, this.time) ? r : -1;
   }
 }

@@ -637,7 +637,7 @@ class Extractor {
       uint32_t lead = s;
       while (lead < e && is_ws(buf[lead])) lead++;
       if (si[f] != lead) return SPAN_DOC_FAILED;
-      for (uint32_t q = e, stop = j < n ? si[j] : len; q < stop; q++) {
+      for (uint32_t q = e; q < si[j]; q++) {  // si[n] is simdjson's sentinel, len
         if (!is_ws(buf[q])) return SPAN_DOC_FAILED;
       }
       const uint32_t size0 = t.size, rows0 = rows.count, root = t.size;
