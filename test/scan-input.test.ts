@@ -6,15 +6,16 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { spawnSync } from 'node:child_process';
 import { Framer, type Frame, type FrameIssue } from '../src/ingest/framing.js';
 // @ts-expect-error plain ES module without types
 import { generateEvents, rng } from '../native-bench/corpus.mjs';
-import { CONFORMANCE, runScan } from './conformance-lib.js';
+import { CLI, CONFORMANCE, runScan } from './conformance-lib.js';
 
 const RULES = ['rules/falco_rules.lists.yaml', 'rules/k8s_audit_rules.latest.yaml'].flatMap((r) => ['--rules', join(CONFORMANCE, r)]);
 
 describe('scan input forms', () => {
-  const events: object[] = generateEvents(600, 11, 0.3);
+  const events: object[] = generateEvents(900, 11, 0.3);
   const dir = mkdtempSync(join(tmpdir(), 'peregrine-input-'));
   const write = (name: string, data: string | Buffer): string => {
     const f = join(dir, name);
@@ -36,12 +37,19 @@ describe('scan input forms', () => {
       ['gzip', [write('events.jsonl.gz', gzipSync(lines))], undefined],
       ['stdin', ['-'], Buffer.from(lines)],
     ];
+    // Plain files are read 1 MiB at a time into one reused buffer: lines cross reads.
+    expect(lines.length).toBeGreaterThan(2 * 1024 * 1024);
     for (const [name, files, input] of forms) {
       const r = runScan([...RULES, ...files], {}, input);
       expect(r.stderr, name).toBe('');
       expect(r.status, name).toBe(0);
       expect(r.stdout, name).toBe(reference.stdout);
     }
+    // A pipe given by its path is read as a stream, not by the plain-file reader.
+    const file = write('piped.jsonl', lines);
+    const piped = spawnSync('sh', ['-c', 'cat "$1" | "$2" "$3" scan "$4" "$5" "$6" "$7" /dev/stdin', 'sh', file, process.execPath, CLI, ...RULES], { maxBuffer: 1 << 28 });
+    expect(piped.stderr.toString()).toBe('');
+    expect(piped.stdout.toString()).toBe(reference.stdout);
   });
 
   it('report a broken line by file:line and evaluate the rest', () => {
@@ -55,6 +63,12 @@ describe('scan input forms', () => {
     expect(r.alerts.length).toBeGreaterThan(10);
   });
 
+  it('refuse a directory with a clear error', () => {
+    const r = runScan([...RULES, dir]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`cannot read '${dir}': it is a directory`);
+  });
+
   it('report a corrupt .gz as a read error, not a crash', () => {
     const gz = gzipSync(lines);
     const r = runScan([...RULES, write('bad.jsonl.gz', gz.subarray(0, gz.length >> 1))]);
@@ -64,18 +78,32 @@ describe('scan input forms', () => {
 });
 
 describe('framer', () => {
-  /** Documents (text and line) the framer finds when `input` arrives in `chunks` pieces. */
+  /**
+   * Documents (text and line) the framer finds when `input` arrives in pieces cut at
+   * `cuts`. Every piece is read into the same buffer, which is scribbled over once its
+   * frames are taken, as scan reuses its read buffer.
+   */
   const frame = (input: Buffer, cuts: number[]): string[] => {
     const f = new Framer();
     const frames: Frame[] = [];
     const issues: FrameIssue[] = [];
+    const found: string[] = [];
+    const take = (): void => {
+      for (const x of frames) found.push(`${x.line}:${x.buf.subarray(x.start, x.end).toString()}`);
+      frames.length = 0;
+    };
+    const chunk = Buffer.alloc(input.length);
     let at = 0;
     for (const c of [...cuts, input.length]) {
-      f.push(input.subarray(at, c), frames, issues);
+      input.copy(chunk, 0, at, c);
+      f.push(chunk.subarray(0, c - at), frames, issues);
+      take();
+      chunk.fill(0x23);
       at = c;
     }
     f.finish(frames, issues);
-    return [...frames.map((x) => `${x.line}:${x.buf.subarray(x.start, x.end).toString()}`), ...issues.map((i) => `!${i.line}:${i.message}`)];
+    take();
+    return [...found, ...issues.map((i) => `!${i.line}:${i.message}`)];
   };
 
   it('finds the same documents and line numbers wherever the chunks split the input', () => {

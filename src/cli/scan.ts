@@ -1,7 +1,6 @@
 // `peregrine scan`: evaluate audit log files offline and print Falco alerts.
-import { createReadStream, statSync } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { Readable } from 'node:stream';
 import { ErrorCode, PeregrineError, describeWarning } from '../errors.js';
 import { Framer, type Frame, type FrameIssue } from '../ingest/framing.js';
 import { type Alert, Processor } from '../engine/processor.js';
@@ -79,20 +78,52 @@ export function parseScanArgs(argv: string[]): ScanOptions | 'help' {
   };
 }
 
-async function openInput(file: string): Promise<{ stream: Readable; size: number }> {
-  if (file === '-') return { stream: process.stdin, size: 0 };
+const CHUNK = 1024 * 1024;
+
+interface Input {
+  chunks: AsyncIterable<Buffer> | Iterable<Buffer>;
+  size: number;
+  close(): void;
+}
+
+async function openInput(file: string): Promise<Input> {
+  if (file === '-') return { chunks: process.stdin, size: 0, close: () => {} };
   let size = 0;
+  let regular = false;
+  let fd: number;
   try {
-    size = statSync(file).size;
+    const st = statSync(file);
+    if (st.isDirectory()) throw new PeregrineError(ErrorCode.IO, `cannot read '${file}': it is a directory`);
+    size = st.size;
+    regular = st.isFile();
+    fd = openSync(file, 'r');
   } catch (e) {
+    if (e instanceof PeregrineError) throw e;
     throw new PeregrineError(ErrorCode.IO, `cannot open '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
-  const raw = createReadStream(file, { highWaterMark: 1024 * 1024 });
+  const close = (): void => closeSync(fd);
   const gz = file.endsWith('.gz');
-  if (!gz) return { stream: raw, size };
+  if (regular && !gz) return { chunks: fileChunks(fd), size, close };
+  // Pipes and devices may not block on read: they are read as streams.
+  const raw = createReadStream('', { fd, autoClose: false, highWaterMark: CHUNK });
+  if (!gz) return { chunks: raw, size: 0, close };
   // zlib is loaded only when a file needs it: most scans read plain files.
   const { createGunzip } = await import('node:zlib');
-  return { stream: raw.pipe(createGunzip()), size: 0 };
+  return { chunks: raw.pipe(createGunzip()), size: 0, close };
+}
+
+/**
+ * A plain file, read into one buffer over and over: no stream machinery and no fresh
+ * pages per chunk. Each chunk is evaluated before the next read (the framer copies
+ * what it keeps of a chunk).
+ */
+function* fileChunks(fd: number): Generator<Buffer> {
+  const buf = Buffer.allocUnsafeSlow(CHUNK);
+  for (;;) {
+    const n = readSync(fd, buf, 0, CHUNK, null);
+    if (n === 0) return;
+    yield buf.subarray(0, n);
+  }
 }
 
 class Progress {
@@ -143,8 +174,8 @@ export async function runScan(opts: ScanOptions): Promise<number> {
   const text = opts.format === 'text';
   for (const file of opts.files) {
     const label = file === '-' ? '<stdin>' : file;
-    const { stream, size } = await openInput(file);
-    const progress = new Progress(size, label);
+    const input = await openInput(file);
+    const progress = new Progress(input.size, label);
     const framer = new Framer();
     const frames: Frame[] = [];
     const issues: FrameIssue[] = [];
@@ -187,17 +218,21 @@ export async function runScan(opts: ScanOptions): Promise<number> {
     };
     const pendingWrites: Promise<void>[] = [];
     try {
-      for await (const chunk of stream) {
-        progress.bytes += (chunk as Buffer).length;
-        framer.push(chunk as Buffer, frames, issues);
+      for await (const chunk of input.chunks) {
+        progress.bytes += chunk.length;
+        framer.push(chunk, frames, issues);
         await drain();
         progress.tick();
       }
     } catch (e) {
       progress.done();
       const err = e as NodeJS.ErrnoException;
-      report(0, `read error: ${err.code ?? ''} ${err.message}`.trim());
+      // Node's messages start with the code for system errors (ENOENT: ...), zlib's do not.
+      const msg = err.code === undefined || err.message.startsWith(err.code) ? err.message : `${err.code}: ${err.message}`;
+      report(0, `read error: ${msg}`);
       continue;
+    } finally {
+      input.close();
     }
     framer.finish(frames, issues);
     await drain();

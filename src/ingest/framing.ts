@@ -39,11 +39,16 @@ export class Framer {
 
   constructor(private readonly maxDocument = DEFAULT_MAX_DOCUMENT) {}
 
+  /**
+   * Frames of `chunk` point into it; anything kept for later (a document or line that
+   * goes on in the next chunk) is copied, so the caller may reuse the chunk's memory
+   * once it has consumed the frames.
+   */
   push(chunk: Buffer, frames: Frame[], issues: FrameIssue[]): void {
     if (this.mode === 'detect') {
-      this.parts.push(chunk);
+      this.parts.push(Buffer.from(chunk));
       this.partsLen += chunk.length;
-      const all = Buffer.concat(this.parts);
+      const all = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts);
       const mode = detectMode(all, false);
       if (mode === undefined && all.length < 4 * 1024 * 1024) return;
       this.mode = mode ?? 'lines';
@@ -103,7 +108,7 @@ export class Framer {
       this.line++;
       from = nl + 1;
     }
-    if (from < chunk.length) this.append(chunk.subarray(from), issues);
+    if (from < chunk.length) this.append(Buffer.from(chunk.subarray(from)), issues);
   }
 
   private append(b: Buffer, issues: FrameIssue[]): void {
@@ -213,7 +218,7 @@ export class Framer {
       }
       i++;
     }
-    if (this.started && segStart < n) this.appendDoc(chunk.subarray(segStart, n), issues);
+    if (this.started && segStart < n) this.appendDoc(Buffer.from(chunk.subarray(segStart, n)), issues);
   }
 
   private appendDoc(b: Buffer, issues: FrameIssue[]): void {
