@@ -5,7 +5,7 @@ import { ErrorCode, PeregrineError, describeWarning } from '../errors.js';
 import { Framer, type Frame, type FrameIssue } from '../ingest/framing.js';
 import { type Alert, Processor } from '../engine/processor.js';
 import { Ruleset, type RuleMatching } from '../rules/ruleset.js';
-import { withoutOptimizer } from '../rules/jit.js';
+import { forBatch, withoutOptimizer } from '../rules/jit.js';
 import { parsePriority } from '../rules/priority.js';
 import { defaultRulePaths, readRuleFiles } from '../config/rules-files.js';
 import { HOSTNAME } from '../fields/event.js';
@@ -153,6 +153,7 @@ class Progress {
 }
 
 export async function runScan(opts: ScanOptions): Promise<number> {
+  forBatch();
   const files = readRuleFiles(opts.rules.length > 0 ? opts.rules : defaultRulePaths());
   const ruleset = withoutOptimizer(() => Ruleset.compile(files, { ruleMatching: opts.ruleMatching, minPriority: opts.minPriority }));
   if (!opts.quiet) {
