@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { spawnSync } from 'node:child_process';
-import { Framer, type Frame, type FrameIssue } from '../src/ingest/framing.js';
+import { Framer, Frames, type FrameIssue } from '../src/ingest/framing.js';
 // @ts-expect-error plain ES module without types
 import { generateEvents, rng } from '../native-bench/corpus.mjs';
 import { CLI, CONFORMANCE, runScan } from './conformance-lib.js';
@@ -85,12 +85,14 @@ describe('framer', () => {
    */
   const frame = (input: Buffer, cuts: number[]): string[] => {
     const f = new Framer();
-    const frames: Frame[] = [];
+    const frames = new Frames();
     const issues: FrameIssue[] = [];
     const found: string[] = [];
     const take = (): void => {
-      for (const x of frames) found.push(`${x.line}:${x.buf.subarray(x.start, x.end).toString()}`);
-      frames.length = 0;
+      for (let k = 0; k < frames.count; k++) {
+        found.push(`${frames.lines[k]}:${frames.bufs[k].subarray(frames.ranges[2 * k], frames.ranges[2 * k + 1]).toString()}`);
+      }
+      frames.clear();
     };
     const chunk = Buffer.alloc(input.length);
     let at = 0;
@@ -117,6 +119,8 @@ describe('framer', () => {
       JSON.stringify({ kind: 'EventList', items: ev }, null, 3),
       ev.map((e) => JSON.stringify(e)).join('\n').replace(/"verb"/, '"ve\\"rb"') + '\n{"broken": ',
       '}\n' + ev.map((e) => JSON.stringify(e, null, 2)).join('\n') + '\n]',
+      // More frames in one chunk than the frame list starts with.
+      Array.from({ length: 3000 }, (_, i) => `{"n":${i}}`).join('\n'),
     ];
     for (const text of inputs) {
       const input = Buffer.from(text);

@@ -2,7 +2,7 @@
 import { closeSync, createReadStream, openSync, readSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ErrorCode, PeregrineError, describeWarning } from '../errors.js';
-import { Framer, type Frame, type FrameIssue } from '../ingest/framing.js';
+import { Framer, Frames, type FrameIssue } from '../ingest/framing.js';
 import { type Alert, Processor } from '../engine/processor.js';
 import { Ruleset, type RuleMatching } from '../rules/ruleset.js';
 import { forBatch, withoutOptimizer } from '../rules/jit.js';
@@ -178,7 +178,7 @@ export async function runScan(opts: ScanOptions): Promise<number> {
     const input = await openInput(file);
     const progress = new Progress(input.size, label);
     const framer = new Framer();
-    const frames: Frame[] = [];
+    const frames = new Frames();
     const issues: FrameIssue[] = [];
     const report = (line: number, msg: string): void => {
       invalid++;
@@ -188,24 +188,20 @@ export async function runScan(opts: ScanOptions): Promise<number> {
       const w = out.write(text ? a.text : a.json);
       if (w) pendingWrites.push(w);
     };
-    let ranges: number[] = [];
     const drain = async (): Promise<void> => {
       for (const is of issues) report(is.line, is.message);
       issues.length = 0;
       // Frames from one chunk share its buffer: evaluate them as one batch.
       let i = 0;
-      while (i < frames.length) {
-        const buf = frames[i].buf;
-        let j = i;
-        ranges.length = 0;
-        while (j < frames.length && frames[j].buf === buf) {
-          ranges.push(frames[j].start, frames[j].end);
-          j++;
-        }
+      while (i < frames.count) {
+        const buf = frames.bufs[i];
+        let j = i + 1;
+        while (j < frames.count && frames.bufs[j] === buf) j++;
         const first = i;
-        processor.processBatch(buf, ranges, j - i, false, onAlert, (k, res) => {
+        processor.processBatch(buf, frames.ranges.subarray(2 * i, 2 * j), j - i, false, onAlert, (k, res) => {
           progress.events += res.events;
-          const line = frames[first + k].line;
+          if (res.issues.length === 0) return;
+          const line = frames.lines[first + k];
           for (const is of res.issues) report(line, is.item >= 0 ? `item ${is.item}: ${is.message}` : is.message);
         });
         i = j;
@@ -214,8 +210,7 @@ export async function runScan(opts: ScanOptions): Promise<number> {
           pendingWrites.length = 0;
         }
       }
-      frames.length = 0;
-      ranges = [];
+      frames.clear();
     };
     const pendingWrites: Promise<void>[] = [];
     try {

@@ -156,9 +156,14 @@ export class Processor {
       }
       return;
     }
-    if (this.batchRanges.length < 2 * count) this.batchRanges = new Uint32Array(2 * count);
-    const rg = this.batchRanges;
-    for (let i = 0; i < 2 * count; i++) rg[i] = ranges[i];
+    let rg: Uint32Array;
+    if (ranges instanceof Uint32Array) {
+      rg = ranges;
+    } else {
+      if (this.batchRanges.length < 2 * count) this.batchRanges = new Uint32Array(2 * count);
+      rg = this.batchRanges;
+      for (let i = 0; i < 2 * count; i++) rg[i] = ranges[i];
+    }
     if (this.roots.length < count) this.roots = new Int32Array(count);
     const rows = this.rows!;
     let k = 0;

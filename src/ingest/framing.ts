@@ -3,12 +3,39 @@
 // happen later; framing only finds boundaries and line numbers, so a broken line
 // costs that line and nothing else.
 
-export interface Frame {
-  buf: Buffer;
-  start: number;
-  end: number;
-  /** 1-based line of the document's first byte. */
-  line: number;
+/**
+ * The documents found so far, in order: frame k is bytes [ranges[2k], ranges[2k+1]) of
+ * bufs[k], starting on 1-based line lines[k]. Consecutive frames of one chunk share its
+ * buffer, and their ranges are laid out as a batch parser takes them. Arrays are reused
+ * from one chunk to the next: nothing is allocated per line.
+ */
+export class Frames {
+  count = 0;
+  bufs: Buffer[] = [];
+  ranges = new Uint32Array(2048);
+  lines = new Float64Array(1024);
+
+  add(buf: Buffer, start: number, end: number, line: number): void {
+    const k = this.count;
+    if (k === this.lines.length) {
+      const ranges = new Uint32Array(4 * k);
+      ranges.set(this.ranges);
+      this.ranges = ranges;
+      const lines = new Float64Array(2 * k);
+      lines.set(this.lines);
+      this.lines = lines;
+    }
+    this.bufs.push(buf);
+    this.ranges[2 * k] = start;
+    this.ranges[2 * k + 1] = end;
+    this.lines[k] = line;
+    this.count = k + 1;
+  }
+
+  clear(): void {
+    this.bufs.length = 0;
+    this.count = 0;
+  }
 }
 
 export interface FrameIssue {
@@ -44,7 +71,7 @@ export class Framer {
    * goes on in the next chunk) is copied, so the caller may reuse the chunk's memory
    * once it has consumed the frames.
    */
-  push(chunk: Buffer, frames: Frame[], issues: FrameIssue[]): void {
+  push(chunk: Buffer, frames: Frames, issues: FrameIssue[]): void {
     if (this.mode === 'detect') {
       this.parts.push(Buffer.from(chunk));
       this.partsLen += chunk.length;
@@ -60,7 +87,7 @@ export class Framer {
     this.feed(chunk, frames, issues);
   }
 
-  finish(frames: Frame[], issues: FrameIssue[]): void {
+  finish(frames: Frames, issues: FrameIssue[]): void {
     if (this.mode === 'detect') {
       const all = Buffer.concat(this.parts);
       this.parts = [];
@@ -81,12 +108,12 @@ export class Framer {
     this.partsLen = 0;
   }
 
-  private feed(chunk: Buffer, frames: Frame[], issues: FrameIssue[]): void {
+  private feed(chunk: Buffer, frames: Frames, issues: FrameIssue[]): void {
     if (this.mode === 'lines') this.feedLines(chunk, frames, issues);
     else this.feedDocument(chunk, frames, issues);
   }
 
-  private feedLines(chunk: Buffer, frames: Frame[], issues: FrameIssue[]): void {
+  private feedLines(chunk: Buffer, frames: Frames, issues: FrameIssue[]): void {
     let from = 0;
     for (;;) {
       const nl = chunk.indexOf(10, from);
@@ -98,8 +125,13 @@ export class Framer {
           issues.push({ line: this.line, message: `line longer than ${this.maxDocument} bytes, skipped` });
         } else {
           let s = from;
-          while (s < nl && isWs(chunk[s])) s++;
-          if (s < nl) frames.push({ buf: chunk, start: s, end: nl, line: this.line });
+          // Lines start with '{' or '[': the loop usually ends at once.
+          while (s < nl) {
+            const c = chunk[s];
+            if (c !== 0x20 && c !== 0x0d && c !== 0x09) break;
+            s++;
+          }
+          if (s < nl) frames.add(chunk, s, nl, this.line);
         }
       } else {
         this.append(chunk.subarray(from, nl), issues);
@@ -124,7 +156,7 @@ export class Framer {
     this.partsLen += b.length;
   }
 
-  private flushLine(frames: Frame[], _issues: FrameIssue[], line: number): void {
+  private flushLine(frames: Frames, _issues: FrameIssue[], line: number): void {
     if (this.tooLong) {
       this.tooLong = false;
       return;
@@ -136,10 +168,10 @@ export class Framer {
     let s = 0;
     while (s < buf.length && isWs(buf[s])) s++;
     if (s === buf.length) return;
-    frames.push({ buf, start: s, end: buf.length, line });
+    frames.add(buf, s, buf.length, line);
   }
 
-  private feedDocument(chunk: Buffer, frames: Frame[], issues: FrameIssue[]): void {
+  private feedDocument(chunk: Buffer, frames: Frames, issues: FrameIssue[]): void {
     let i = 0;
     let segStart = 0;
     const n = chunk.length;
@@ -234,10 +266,10 @@ export class Framer {
     }
   }
 
-  private emitDoc(frames: Frame[], _issues: FrameIssue[], len: number): void {
+  private emitDoc(frames: Frames, _issues: FrameIssue[], len: number): void {
     if (this.started && len > 0) {
       const buf = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, len);
-      frames.push({ buf, start: 0, end: buf.length, line: this.partsLine });
+      frames.add(buf, 0, buf.length, this.partsLine);
     }
     this.reset();
   }
