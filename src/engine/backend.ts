@@ -4,6 +4,7 @@
 import type { NodeTable } from '../events/nodes.js';
 import type { FieldPlan, Rows } from '../events/plan.js';
 import { JsonSyntaxError, parseJson } from '../events/json-parse.js';
+import type { EncodedPrefilter } from '../rules/prefilter.js';
 
 export class JsonInputError extends Error {
   constructor(message: string, readonly offset: number) {
@@ -22,14 +23,19 @@ export interface PreparedPlan {
   readonly auditSlot: number;
   /** The symbol of a `kind` that is the plain string Event (KIND_SLOT), or -1. */
   readonly eventSym: number;
+  /** The backend writes the prefilter's verdict per row. */
+  readonly prefilter: boolean;
 }
 
 export interface JsonBackend {
   readonly name: string;
   /** Fills `t` from buf[start, end) completely; returns the root node. Throws JsonInputError. */
   parse(t: NodeTable, buf: Buffer, start: number, end: number): number;
-  /** Prepares a field plan, when the backend can follow one. */
-  preparePlan?(plan: FieldPlan): PreparedPlan | undefined;
+  /**
+   * Prepares a field plan, when the backend can follow one; with the ruleset's prefilter,
+   * the backend also marks the events no rule can match (Rows.skipBase).
+   */
+  preparePlan?(plan: FieldPlan, prefilter?: EncodedPrefilter): PreparedPlan | undefined;
   /** Like parse, materializing only what the plan needs and filling per-event rows. */
   parsePlanned?(t: NodeTable, buf: Buffer, start: number, end: number, plan: PreparedPlan, rows: Rows): number;
   /**

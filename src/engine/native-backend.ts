@@ -4,9 +4,11 @@ import type { NodeTable } from '../events/nodes.js';
 import { type FieldPlan, type Rows, KIND_SLOT } from '../events/plan.js';
 import type { NativeAddon } from '../native/loader.js';
 import { jsBackend, type JsonBackend, type PreparedPlan } from './backend.js';
+import type { EncodedPrefilter } from '../rules/prefilter.js';
 
 export function nativeBackend(addon: NativeAddon): JsonBackend {
-  const prepared = new WeakMap<FieldPlan, PreparedPlan>();
+  // By plan, or by prefilter (a plan serves one ruleset, a prefilter one ruleset's rules).
+  const prepared = new WeakMap<object, PreparedPlan>();
   return {
     name: `native (simdjson ${addon.simdjsonVersion}, ${addon.implementation()})`,
     parse(t: NodeTable, buf: Buffer, start: number, end: number): number {
@@ -21,20 +23,22 @@ export function nativeBackend(addon: NativeAddon): JsonBackend {
         t.allocate(t.capacity * 2);
       }
     },
-    preparePlan(plan: FieldPlan): PreparedPlan | undefined {
+    preparePlan(plan: FieldPlan, prefilter?: EncodedPrefilter): PreparedPlan | undefined {
       if (plan.everything) return undefined;
-      let p = prepared.get(plan);
+      const key = prefilter ?? plan;
+      let p = prepared.get(key);
       if (p === undefined) {
         const { program, strings, symbols } = plan.encode();
         p = {
-          handle: addon.compilePlan(program, strings),
+          handle: prefilter ? addon.compilePlan(program, strings, prefilter.program, prefilter.pool) : addon.compilePlan(program, strings),
+          prefilter: prefilter !== undefined,
           slotCount: plan.slotCount,
           symbols,
           recorded: Uint8Array.from(plan.recorded, (b) => (b ? 1 : 0)),
           auditSlot: plan.findSlot(['auditID']),
           eventSym: plan.recorded[KIND_SLOT] ? plan.symbolOf(KIND_SLOT, 'Event') : -1,
         };
-        prepared.set(plan, p);
+        prepared.set(key, p);
       }
       return p;
     },

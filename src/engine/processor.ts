@@ -39,6 +39,8 @@ export interface ProcessorOptions {
   format: AlertFormatOptions;
   maxEventSize?: number;
   backend?: JsonBackend;
+  /** Let the native extractor skip events no rule can match (default true; tests turn it off). */
+  prefilter?: boolean;
 }
 
 const BATCH_DOCS = 64;
@@ -91,6 +93,8 @@ export class Processor {
     return rows.data[rows.slotBase(r) + STAGE_TIMESTAMP_SLOT];
   };
   readonly backend: JsonBackend;
+  /** Events the extractor's prefilter spared the rules (no rule could match them). */
+  prefiltered = 0;
 
   constructor(private ruleset: Ruleset, private readonly opts: ProcessorOptions) {
     this.backend = opts.backend ?? jsBackend;
@@ -100,7 +104,7 @@ export class Processor {
 
   private newView(ruleset: Ruleset): EventView {
     const view = new EventView(this.table, ruleset.slots.count);
-    this.plan = this.backend.preparePlan?.(ruleset.slots.plan);
+    this.plan = this.backend.preparePlan?.(ruleset.slots.plan, this.opts.prefilter === false ? undefined : ruleset.prefilter);
     this.rows = this.plan ? new Rows(this.plan.slotCount) : undefined;
     this.collector.stageTimeOf = undefined;
     if (this.plan) {
@@ -271,6 +275,12 @@ export class Processor {
 
   /** Runs the rules on one event; returns how many alerts it raised. */
   private evaluateEvent(root: number, sec: number, nsec: number, rows: Rows | undefined, row: number, onAlert: (a: Alert) => void, cluster: string | undefined): number {
+    // The extractor found that no rule can match this event.
+    if (row >= 0 && this.plan!.prefilter && rows!.data[rows!.skipBase(row)] === 1) {
+      ++this.eventNum;
+      ++this.prefiltered;
+      return 0;
+    }
     const view = this.view;
     view.load(this.table, root, sec, nsec, ++this.eventNum, cluster, rows, row);
     const matched = this.matched;

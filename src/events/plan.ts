@@ -193,12 +193,12 @@ export class Rows {
 
   constructor(readonly slotsPerRow: number, cap = 64) {
     this.cap = cap;
-    this.data = new Int32Array(4 + cap * (4 + 2 * slotsPerRow));
+    this.data = new Int32Array(4 + cap * (5 + 2 * slotsPerRow));
   }
 
   grow(cap: number): void {
     this.cap = cap;
-    this.data = new Int32Array(4 + cap * (4 + 2 * this.slotsPerRow));
+    this.data = new Int32Array(4 + cap * (5 + 2 * this.slotsPerRow));
   }
 
   get count(): number {
@@ -223,5 +223,10 @@ export class Rows {
    */
   timeBase(r: number): number {
     return 4 + this.cap + 2 * this.cap * this.slotsPerRow + 3 * r;
+  }
+
+  /** Where row r's prefilter verdict is: 1 when no rule can match the event (see prefilter.ts). */
+  skipBase(r: number): number {
+    return 4 + this.cap * (4 + 2 * this.slotsPerRow) + r;
   }
 }

@@ -3,7 +3,7 @@
 import { STR, TYPE_MASK, compactRaw, stringOf, F_VAL_ESC } from '../events/nodes.js';
 import type { EventView, Extractor } from '../events/view.js';
 import { cString, asString } from './json-values.js';
-import { type FieldDef, type FieldArg, type BuildContext, NO_ARG, KEY_ARG } from './types.js';
+import { type FieldDef, type FieldArg, type BuildContext, NO_ARG, KEY_ARG, TIME_EQUALS } from './types.js';
 
 /** The event data as the plugin holds it: compact JSON text. */
 export function eventText(ev: EventView): string {
@@ -87,11 +87,13 @@ function rawtimeIs(value: string): (ev: EventView) => boolean {
   const usual = /^[1-9][0-9]{9,}$/.test(value);
   const sec = usual ? Number(value.slice(0, -9)) : NaN;
   const nsec = usual ? Number(value.slice(-9)) : NaN;
-  return (ev) => {
+  const p = (ev: EventView): boolean => {
     const s = ev.sec;
     if (s > 0 && s < 9_000_000_000) return s === sec && ev.nsec === nsec;
     return ev.timeText() === value;
   };
+  TIME_EQUALS.set(p, { sec, nsec });
+  return p;
 }
 
 function defs(prefix: string, alias: boolean): FieldDef[] {

@@ -48,6 +48,12 @@ export interface FieldDef {
   textIs?(value: string): (ev: EventView) => boolean;
 }
 
+/**
+ * Predicates of `field = value` that compare the event time (from textIs): the time they
+ * accept, for the native prefilter; NaN when no usual time (seconds in (0, 9e9)) equals it.
+ */
+export const TIME_EQUALS = new WeakMap<(ev: EventView) => boolean, { sec: number; nsec: number }>();
+
 export const NO_ARG: ArgSpec = { allowed: false, required: false, index: false, key: false };
 export const INDEX_ARG: ArgSpec = { allowed: true, required: false, index: true, key: false };
 export const KEY_ARG: ArgSpec = { allowed: true, required: true, index: false, key: true };

@@ -11,7 +11,8 @@ export interface NativeAddon {
    */
   parse(buf: Uint8Array, start: number, end: number, table: ArrayBuffer, capacity: number,
     plan?: unknown, rows?: Int32Array, rowCap?: number, slotsPerRow?: number): number;
-  compilePlan(program: Int32Array, strings: Uint8Array): unknown;
+  /** With a prefilter (see rules/prefilter.ts), parses also write its verdict per row. */
+  compilePlan(program: Int32Array, strings: Uint8Array, prefilter?: Int32Array, pool?: Uint8Array): unknown;
   parseBatch(buf: Uint8Array, ranges: Uint32Array, from: number, count: number, table: ArrayBuffer, capacity: number,
     plan: unknown, rows: Int32Array, rowCap: number, slotsPerRow: number, roots: Int32Array): number;
   /** Event ranges of a webhook body (see src/ingest/split.ts): count, or -1 to defer. */

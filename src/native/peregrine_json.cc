@@ -187,6 +187,17 @@ struct Plan {
   std::vector<std::vector<std::vector<Constant>>> dicts;
   uint32_t nslots = 0;
   int32_t fullNode = -1;
+  // The rules' prefilter (src/rules/prefilter.ts): [auditSlot, rule count, nodes...,
+  // index], where each rule's nodes start, and the candidate index's slots.
+  std::vector<int32_t> pf;
+  std::vector<uint8_t> pfPool;
+  std::vector<uint32_t> pfRules;
+  struct PfIndexSlot {
+    int32_t slot, gated, ids;
+    uint32_t rows;  // offset in pf of row 0
+  };
+  std::vector<PfIndexSlot> pfIndex;
+  uint32_t pfWords = 0;
 
   // Children must be added node by node, then finish_children() called once per node.
   void add_child(int32_t node, std::string key, int32_t child) {
@@ -247,12 +258,143 @@ struct Rows {
   // Per row: the stageTimestamp (slot 0) parsed by event_time: nanoseconds (-1: not
   // parsed, JavaScript decides), days since the epoch, seconds into that day.
   int32_t *times = nullptr;
+  // Per row: 1 when the prefilter found that no rule can match the event.
+  int32_t *skip = nullptr;
   uint32_t cap = 0;
   uint32_t count = 0;
   uint32_t P = 0;
 };
 
 constexpr uint32_t STAGE_TIMESTAMP_SLOT = 0;
+
+// Prefilter programs: every node is [op, length in ints, ...]; values are 0 (false),
+// 1 (true) or 2 (unknown: only JavaScript can tell). Leaves mirror, case for case, the
+// symbol tests of the generated predicates (compileGenerated in compile-condition.ts).
+enum PfOp : int32_t { PF_TRUE = 1, PF_FALSE, PF_UNKNOWN, PF_AND, PF_OR, PF_NOT, PF_SET, PF_BYTES, PF_TIME };
+
+struct PfRow {
+  const int32_t *slots, *syms, *times;
+  const Table *t;
+  const uint8_t *buf;
+  size_t blen;
+  int32_t audit;
+  const uint8_t *pool;
+};
+
+// A symbol leaf's symbol: a ka.* (gated) field is absent without an auditID.
+inline int32_t pf_sym(const PfRow &c, int32_t slot, int32_t gated) {
+  if (gated) {
+    if (c.audit < 0) return SYM_OTHER;
+    if (c.slots[c.audit] == -1) return SYM_ABSENT;
+  }
+  return c.syms[slot];
+}
+
+int pf_eval(const int32_t *q, const PfRow &c) {
+  switch (q[0]) {
+    case PF_TRUE: return 1;
+    case PF_FALSE: return 0;
+    case PF_AND: case PF_OR: {
+      const int decided = q[0] == PF_AND ? 0 : 1;
+      int r = 1 - decided;
+      const int32_t *k = q + 3;
+      for (int32_t i = 0; i < q[2]; i++, k += k[1]) {
+        const int v = pf_eval(k, c);
+        if (v == decided) return v;
+        if (v == 2) r = 2;
+      }
+      return r;
+    }
+    case PF_NOT: {
+      const int v = pf_eval(q + 2, c);
+      return v == 2 ? 2 : 1 - v;
+    }
+    case PF_SET: {
+      const int32_t s = pf_sym(c, q[2], q[3]);
+      if (s >= 0) return s < q[5] && c.pool[q[4] + s] != 0 ? 1 : 0;
+      return s == SYM_OTHER ? 2 : 0;
+    }
+    case PF_BYTES: {
+      const int32_t s = pf_sym(c, q[2], q[3]);
+      if (s == SYM_ABSENT) return 0;
+      if (s != SYM_NONE) return 2;
+      const int32_t n = c.slots[q[2]];
+      if (n < 0 || uint32_t(n) >= c.t->size) return 2;
+      const uint32_t vs = c.t->vs[n], ve = c.t->ve[n], len = uint32_t(q[6]);
+      if (ve > c.blen || vs > ve) return 2;
+      if (ve - vs < len) return 0;
+      return std::memcmp(c.buf + (q[4] ? ve - len : vs), c.pool + q[5], len) == 0 ? 1 : 0;
+    }
+    case PF_TIME: {
+      // As rawtimeIs: decided by numbers for times with seconds in (0, 9e9).
+      if (c.times[0] < 0) return 2;
+      const int64_t sec = int64_t(c.times[1]) * 86400 + c.times[2];
+      if (sec <= 0 || sec >= 9000000000LL) return 2;
+      if (q[2] == 0) return 0;
+      return sec == int64_t(q[3]) * (int64_t(1) << 24) + q[4] && c.times[0] == q[5] ? 1 : 0;
+    }
+  }
+  return 2;
+}
+
+// Whether a prefilter node (and all below it) is well formed for `plan`.
+bool pf_check(const int32_t *q, const int32_t *end, const Plan &plan, size_t pool, int depth) {
+  if (depth > 4000 || end - q < 2) return false;
+  const int32_t len = q[1];
+  if (len < 2 || len > end - q) return false;
+  auto slot_ok = [&](int32_t s) { return s >= 0 && uint32_t(s) < plan.nslots; };
+  auto pool_ok = [&](int32_t off, int32_t n) { return off >= 0 && n >= 0 && size_t(off) + size_t(n) <= pool; };
+  switch (q[0]) {
+    case PF_TRUE: case PF_FALSE: case PF_UNKNOWN: return len == 2;
+    case PF_AND: case PF_OR: {
+      if (len < 3 || q[2] < 0) return false;
+      const int32_t *k = q + 3, *e = q + len;
+      for (int32_t i = 0; i < q[2]; i++) {
+        if (!pf_check(k, e, plan, pool, depth + 1)) return false;
+        k += k[1];
+      }
+      return k == e;
+    }
+    case PF_NOT: return len >= 4 && pf_check(q + 2, q + len, plan, pool, depth + 1) && q[3] == len - 2;
+    case PF_SET: return len == 6 && slot_ok(q[2]) && pool_ok(q[4], q[5]);
+    case PF_BYTES: return len == 7 && slot_ok(q[2]) && pool_ok(q[5], q[6]);
+    case PF_TIME: return len == 6 && q[5] >= 0 && q[5] < 1000000000 && q[3] >= 0 && q[4] >= 0;
+  }
+  return false;
+}
+
+// The prefilter's verdict for every row of the parse: the index narrows the rules to
+// candidates, whose programs then decide.
+void pf_verdicts(const Plan &plan, const Table &t, const uint8_t *buf, size_t blen, Rows &rows) {
+  if (plan.pf.empty() || rows.skip == nullptr) return;
+  const uint32_t nRules = uint32_t(plan.pf[1]), W = plan.pfWords;
+  PfRow c{nullptr, nullptr, nullptr, &t, buf, blen, plan.pf[0], plan.pfPool.data()};
+  std::vector<uint32_t> cand(W);
+  const uint32_t *masks = reinterpret_cast<const uint32_t *>(plan.pf.data());
+  for (uint32_t r = 0; r < rows.count; r++) {
+    c.slots = rows.slots + size_t(r) * rows.P;
+    c.syms = rows.syms + size_t(r) * rows.P;
+    c.times = rows.times + size_t(r) * 3;
+    for (uint32_t w = 0; w < W; w++) cand[w] = w + 1 < W || nRules % 32 == 0 ? ~0u : (1u << (nRules % 32)) - 1;
+    for (const auto &ix : plan.pfIndex) {
+      const int32_t s = pf_sym(c, ix.slot, ix.gated);
+      const uint32_t row = s < 0 ? uint32_t(s + 3) : 3 + uint32_t(s < ix.ids ? s : ix.ids);
+      const uint32_t *m = masks + ix.rows + size_t(row) * W;
+      for (uint32_t w = 0; w < W; w++) cand[w] &= m[w];
+    }
+    int32_t skip = 1;
+    for (uint32_t w = 0; w < W && skip; w++) {
+      for (uint32_t bits = cand[w]; bits != 0; bits &= bits - 1) {
+        const uint32_t i = w * 32 + uint32_t(__builtin_ctz(bits));
+        if (pf_eval(plan.pf.data() + plan.pfRules[i], c) != 0) {
+          skip = 0;
+          break;
+        }
+      }
+    }
+    rows.skip[r] = skip;
+  }
+}
 
 inline int32_t days_from_civil(int32_t y, int32_t m, int32_t d) {
   y -= m <= 2 ? 1 : 0;
@@ -947,6 +1089,33 @@ Napi::Value CompilePlan(const Napi::CallbackInfo &info) {
       byLen[size_t(len)].push_back({key_head(b, uint32_t(len), b, b + len), sym, std::string(str + off, size_t(len))});
     }
   }
+  if (info.Length() >= 4 && info[2].IsTypedArray() && info[3].IsTypedArray()) {
+    auto pf = info[2].As<Napi::Int32Array>();
+    auto pool = info[3].As<Napi::Uint8Array>();
+    plan->pf.assign(pf.Data(), pf.Data() + pf.ElementLength());
+    plan->pfPool.assign(pool.Data(), pool.Data() + pool.ByteLength());
+    const auto &v = plan->pf;
+    if (v.size() < 2 || v[0] < -1 || v[0] >= nSlots || v[1] < 0) return bad();
+    const int32_t *k = v.data() + 2, *e = v.data() + v.size();
+    for (int32_t i = 0; i < v[1]; i++) {
+      if (!pf_check(k, e, *plan, plan->pfPool.size(), 0)) return bad();
+      plan->pfRules.push_back(uint32_t(k - v.data()));
+      k += k[1];
+    }
+    // The candidate index: [words per row, slots, per slot: slot, gated, ids, rows].
+    if (e - k < 2 || k[0] != (v[1] + 31) / 32 || k[1] < 0) return bad();
+    plan->pfWords = uint32_t(k[0]);
+    const int32_t nIdx = k[1];
+    k += 2;
+    for (int32_t i = 0; i < nIdx; i++) {
+      if (e - k < 3 || k[0] < 0 || k[0] >= nSlots || k[2] < 0 || k[2] > 1 << 20) return bad();
+      const size_t n = size_t(k[2] + 4) * plan->pfWords;
+      if (size_t(e - k - 3) < n) return bad();
+      plan->pfIndex.push_back({k[0], k[1], k[2], uint32_t(k + 3 - v.data())});
+      k += 3 + n;
+    }
+    if (k != e) return bad();
+  }
   guard.release();
   return Napi::External<Plan>::New(env, plan, FinalizePlan);
 }
@@ -976,7 +1145,7 @@ bool plan_args(const Napi::CallbackInfo &info, size_t at, const Plan *&plan, Row
   auto ra = info[at + 1].As<Napi::Int32Array>();
   uint32_t rowCap = info[at + 2].As<Napi::Number>().Uint32Value();
   uint32_t P = info[at + 3].As<Napi::Number>().Uint32Value();
-  if (P != plan->nslots || ra.ElementLength() < 4 + size_t(rowCap) * (4 + 2 * size_t(P))) {
+  if (P != plan->nslots || ra.ElementLength() < 4 + size_t(rowCap) * (5 + 2 * size_t(P))) {
     Napi::RangeError::New(info.Env(), "rows buffer does not match the plan").ThrowAsJavaScriptException();
     return false;
   }
@@ -986,6 +1155,7 @@ bool plan_args(const Napi::CallbackInfo &info, size_t at, const Plan *&plan, Row
   rows.slots = rows.rowNode + rowCap;
   rows.syms = rows.slots + size_t(rowCap) * P;
   rows.times = rows.syms + size_t(rowCap) * P;
+  rows.skip = rows.times + size_t(rowCap) * 3;
   rows.cap = rowCap;
   rows.P = P;
   return true;
@@ -993,7 +1163,7 @@ bool plan_args(const Napi::CallbackInfo &info, size_t at, const Plan *&plan, Row
 
 // parse(buf, start, end, table: ArrayBuffer, capacity, plan|null, rows: Int32Array|null, rowCap, slotsPerRow)
 //   -> node count (>0), 0 invalid JSON, -1 more nodes needed, -2 more rows needed.
-// rows layout: [meta(4) | rowNode(rowCap) | slots(rowCap*P) | syms(rowCap*P) | times(rowCap*3)];
+// rows layout: [meta(4) | rowNode(rowCap) | slots(rowCap*P) | syms(rowCap*P) | times(rowCap*3) | skip(rowCap)];
 // meta[0] = rows used, meta[1] = nodes needed, meta[2] = rows needed.
 Napi::Value Parse(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
@@ -1017,6 +1187,10 @@ Napi::Value Parse(const Napi::CallbackInfo &info) {
   const uint8_t *data = arr.Data();
   rows.count = 0;
   int64_t r = extractor().parse(data + start, end - start, start, t, plan, rows, meta);
+  if (r > 0 && plan != nullptr) {
+    t.size = uint32_t(r);
+    pf_verdicts(*plan, t, data, arr.ByteLength(), rows);
+  }
   return Napi::Number::New(env, double(r));
 }
 
@@ -1084,6 +1258,7 @@ Napi::Value ParseBatch(const Napi::CallbackInfo &info) {
   }
   meta[0] = int32_t(rows.count);
   meta[3] = int32_t(t.size);
+  if (plan != nullptr) pf_verdicts(*plan, t, data, blen, rows);
   return Napi::Number::New(env, double(done));
 }
 

@@ -5,7 +5,8 @@ import { type EventView, type FieldValue, SYM_ABSENT, SYM_NONE, SYM_UNKNOWN } fr
 import type { Loc } from './yaml-source.js';
 import { findField, resolveField, FieldError } from '../fields/registry.js';
 import { supportedTransformers } from './condition-parser.js';
-import type { BuildContext, FieldType } from '../fields/types.js';
+import { type BuildContext, type FieldType, TIME_EQUALS } from '../fields/types.js';
+import { type PfNode, PF_FALSE, PF_TRUE, PF_UNKNOWN, pfAnd, pfNot, pfOr } from './prefilter.js';
 import { FieldPlan } from '../events/plan.js';
 import type { Expr, Operand, Pos, TransformerArg, ValueSource } from './condition-ast.js';
 import { sourceToString } from './condition-ast.js';
@@ -116,6 +117,14 @@ interface SymbolTest {
 }
 
 const LEAF = new WeakMap<Predicate, LeafInfo>();
+/** Each generated predicate's prefilter program (see prefilter.ts). */
+const PREFILTER = new WeakMap<Predicate, PfNode>();
+
+/** The prefilter program of a predicate from compileGenerated (NEVER: false). */
+export function prefilterOf(p: Predicate): PfNode {
+  if (p === NEVER) return PF_FALSE;
+  return PREFILTER.get(p) ?? PF_UNKNOWN;
+}
 /** Whether a constant names a field (libsinsp's new_filtercheck succeeding on it). */
 function looksLikeField(s: string): boolean {
   const open = s.indexOf('[');
@@ -192,6 +201,7 @@ export class ConditionCompiler {
   compileGenerated(e: Expr): Predicate {
     const names: string[] = [];
     const args: unknown[] = [];
+    const leaves = new Map<Expr, Predicate>();
     let temps = 0;
     let symbolReads = false;
     const ref = (v: unknown): string => {
@@ -222,6 +232,7 @@ export class ConditionCompiler {
           throw new CompileError(`unexpected identifier '${x.name}'`, x.pos);
         default: {
           const p = this.compile(x);
+          leaves.set(x, p);
           if (p === ALWAYS) return 'true';
           const info = LEAF.get(p);
           if (info === undefined) return `${ref(p)}(ev)`;
@@ -259,7 +270,42 @@ export class ConditionCompiler {
     if (symbolReads) vars.push('s');
     const locals = vars.length > 0 ? `let ${vars.join(', ')};` : '';
     const factory = new Function(...names, `return function predicate(ev) { ${locals} return ${body}; };`);
-    return factory(...args) as Predicate;
+    const predicate = factory(...args) as Predicate;
+    const pf = (x: Expr): PfNode => {
+      switch (x.type) {
+        case 'and': return pfAnd(x.children.map(pf));
+        case 'or': return pfOr(x.children.map(pf));
+        case 'not': return pfNot(pf(x.child));
+        default: return this.prefilterLeaf(leaves.get(x)!);
+      }
+    };
+    PREFILTER.set(predicate, pf(e));
+    return predicate;
+  }
+
+  /**
+   * A leaf as the prefilter sees it: decided from the extractor's symbols exactly where
+   * the generated predicate decides it from them (and by the same rules), else unknown.
+   */
+  private prefilterLeaf(p: Predicate): PfNode {
+    if (p === ALWAYS) return PF_TRUE;
+    const plan = this.slots.plan;
+    const audit = plan.findSlot(['auditID']);
+    const readable = (slot: number, gated: boolean): boolean => plan.recorded[slot] === true && (!gated || (audit >= 0 && plan.recorded[audit] === true));
+    const info = LEAF.get(p);
+    if (info === undefined) {
+      const t = TIME_EQUALS.get(p);
+      return t === undefined ? PF_UNKNOWN : { op: 'time', sec: t.sec, nsec: t.nsec };
+    }
+    const sym = info.symbols;
+    if ((info.form === 'eq' || info.form === 'set') && sym !== undefined && readable(sym.slot, sym.gated)) {
+      return { op: 'set', slot: sym.slot, gated: sym.gated, members: sym.members };
+    }
+    const b = info.bytes;
+    if (info.form === 'test' && b !== undefined && readable(b.slot, b.gated)) {
+      return { op: 'bytes', slot: b.slot, gated: b.gated, end: b.end, bytes: b.bytes };
+    }
+    return PF_UNKNOWN;
   }
 
   /** A field or transformer expression as a value source. */

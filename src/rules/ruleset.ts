@@ -6,7 +6,8 @@ import type { EventView } from '../events/view.js';
 import { type RuleCollector, RuleCollector as Collector, isOperatorWithModifier, type RuleInfo } from './collect.js';
 import { type Expr, type Pos, forEachPos } from './condition-ast.js';
 import { ConditionParser, ConditionSyntaxError } from './condition-parser.js';
-import { CompileError, ConditionCompiler, FieldSlots, NEVER, type Predicate } from './compile-condition.js';
+import { CompileError, ConditionCompiler, FieldSlots, NEVER, type Predicate, prefilterOf } from './compile-condition.js';
+import { type EncodedPrefilter, encodePrefilter } from './prefilter.js';
 import { OutputFormat, OutputFormatError } from './output-format.js';
 import { strcmp } from './matchers.js';
 import { priorityName } from './priority.js';
@@ -91,6 +92,8 @@ function excerpt(text: string, idx: number): string {
 
 export class Ruleset {
   private readonly index: IndexNode<CompiledRule> | CompiledRule[];
+  /** The rules' prefilter programs, for the native extractor (see prefilter.ts). */
+  readonly prefilter: EncodedPrefilter;
 
   private constructor(
     readonly rules: CompiledRule[],
@@ -113,6 +116,8 @@ export class Ruleset {
     const indexed: IndexedRule<CompiledRule>[] = rules
       .filter((rule) => rule.predicate !== NEVER)
       .map((rule) => ({ rule, constraints: constraintsOf(rule.ast, accept, fields) }));
+    const audit = slots.plan.findSlot(['auditID']);
+    this.prefilter = encodePrefilter(rules.map((r) => prefilterOf(r.predicate)), audit >= 0 && slots.plan.recorded[audit] ? audit : -1);
     this.index = buildIndex(indexed, (key) => {
       const src = compiler.source(fields.get(key)!);
       const slot = src.symbolSlot ?? -1;

@@ -1,0 +1,163 @@
+// The extractor's prefilter skips events no rule can match: it must never change an
+// alert (the differential tests in native.test.ts compare the native backend, prefilter
+// on, with the TypeScript one), it must actually skip (most events of a cluster match no
+// rule), and a malformed program must be refused, never crash the process.
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Ruleset } from '../../src/rules/ruleset.js';
+import { Processor } from '../../src/engine/processor.js';
+import { jsBackend } from '../../src/engine/backend.js';
+import { nativeBackend } from '../../src/engine/native-backend.js';
+import { loadNative } from '../../src/native/loader.js';
+import { encodePrefilter, pfAnd, pfNot, pfOr, PF_FALSE, PF_TRUE, PF_UNKNOWN } from '../../src/rules/prefilter.js';
+// @ts-expect-error plain ES module without types
+import { generateLines, rng } from '../../native-bench/corpus.mjs';
+import { CONFORMANCE } from '../conformance-lib.js';
+
+const addon = loadNative();
+if (addon === undefined) throw new Error('native extractor not built: npm ci should have built it');
+const native = nativeBackend(addon);
+
+function latest(): Ruleset {
+  const files = ['rules/falco_rules.lists.yaml', 'rules/k8s_audit_rules.latest.yaml'].map((r) => join(CONFORMANCE, r));
+  return Ruleset.compile(files.map((f) => ({ name: f, text: readFileSync(f, 'utf8') })), { ruleMatching: 'all' });
+}
+
+function rules(yaml: string): Ruleset {
+  return Ruleset.compile([{ name: 'r.yaml', text: yaml }], { ruleMatching: 'all' });
+}
+
+/** Alerts (as JSON) of `lines` evaluated as one batch, and how many events were skipped. */
+function run(rs: Ruleset, lines: string[], opts: { native: boolean; prefilter: boolean }): { alerts: string[]; skipped: number } {
+  const buf = Buffer.from(lines.join('\n'));
+  const ranges: number[] = [];
+  let off = 0;
+  for (const l of lines) {
+    ranges.push(off, off + Buffer.byteLength(l));
+    off += Buffer.byteLength(l) + 1;
+  }
+  const p = new Processor(rs, { format: { hostname: 'h', timeIso8601: false }, backend: opts.native ? native : jsBackend, prefilter: opts.prefilter });
+  const alerts: string[] = [];
+  p.processBatch(buf, ranges, lines.length, false, (a) => alerts.push(a.json), () => {});
+  return { alerts, skipped: p.prefiltered };
+}
+
+const event = (over: Record<string, unknown>): Record<string, unknown> => ({
+  kind: 'Event', apiVersion: 'audit.k8s.io/v1', level: 'Metadata', auditID: 'a1', stage: 'ResponseComplete',
+  requestURI: '/api/v1/namespaces/default/pods', verb: 'get',
+  user: { username: 'system:node:n1', groups: ['system:nodes'] },
+  objectRef: { resource: 'pods', namespace: 'default', name: 'p1' },
+  responseStatus: { code: 200 }, stageTimestamp: '2025-10-23T17:06:01.792123Z', ...over,
+});
+
+describe('prefilter', () => {
+  it('skips most events of a generated cluster log and changes no alert', () => {
+    const rs = latest();
+    const lines: string[] = generateLines(3000);
+    const on = run(rs, lines, { native: true, prefilter: true });
+    const off = run(rs, lines, { native: true, prefilter: false });
+    const ts = run(rs, lines, { native: false, prefilter: true });
+    expect(on.alerts.length).toBeGreaterThan(0);
+    expect(on.alerts).toEqual(off.alerts);
+    expect(on.alerts).toEqual(ts.alerts);
+    expect(off.skipped).toBe(0);
+    expect(ts.skipped).toBe(0);
+    // Metadata-level reads by controllers and kubelets (about 90 %) match no rule.
+    expect(on.skipped / lines.length).toBeGreaterThan(0.8);
+  });
+
+  it('leaves to JavaScript what the symbols cannot decide', () => {
+    const rs = rules(`
+- rule: alice
+  desc: d
+  condition: ka.user.name = alice
+  output: "u=%ka.user.name"
+  priority: WARNING
+  source: k8s_audit
+- rule: not system
+  desc: d
+  condition: ka.verb = create and not ka.user.name startswith "system:"
+  output: "n=%ka.user.name"
+  priority: WARNING
+  source: k8s_audit
+- rule: epoch
+  desc: d
+  condition: jevt.rawtime = 0
+  output: "t=%jevt.rawtime"
+  priority: WARNING
+  source: k8s_audit
+- rule: no audit id
+  desc: d
+  condition: jevt.value[/verb] = list and not ka.user.name in (bob)
+  output: "x"
+  priority: WARNING
+  source: k8s_audit
+`);
+    // Escaped strings are not symbols: only JavaScript can compare their text.
+    const escaped = (e: Record<string, unknown>, user: string): string => JSON.stringify(e).replace('"USER"', JSON.stringify(user).replace(/@/g, '\\'));
+    const lines = [
+      JSON.stringify(event({})), // matches nothing
+      escaped(event({ user: { username: 'USER' } }), 'al@u0069ce'), // alice
+      escaped(event({ verb: 'create', user: { username: 'USER' } }), 'syst@u0065m:x'), // system:x
+      JSON.stringify(event({ verb: 'create', user: { username: 'system:x' } })), // matches nothing
+      JSON.stringify(event({ verb: 'create', user: { username: 'bob' } })),
+      JSON.stringify(event({ stageTimestamp: '1970-01-01T00:00:00Z' })),
+      JSON.stringify(event({ verb: 'list', auditID: undefined })), // ka.* fields absent
+      JSON.stringify(event({ verb: 'list' })),
+      JSON.stringify(event({ user: 7 })), // no user name: matches nothing
+    ];
+    expect(lines[1]).toContain('al\\u0069ce');
+    const on = run(rs, lines, { native: true, prefilter: true });
+    const ts = run(rs, lines, { native: false, prefilter: true });
+    expect(on.alerts).toEqual(ts.alerts);
+    const fired = on.alerts.map((a) => (JSON.parse(a) as { rule: string; output: string }).rule);
+    expect(fired).toEqual(['alice', 'not system', 'epoch', 'no audit id', 'no audit id']);
+    expect(on.skipped).toBe(3);
+  });
+
+  it('refuses malformed programs and survives mutated ones', () => {
+    const rs = latest();
+    const { program, strings } = rs.slots.plan.encode();
+    const good = rs.prefilter;
+    expect(() => addon.compilePlan(program, strings, good.program, good.pool)).not.toThrow();
+    const bad = (p: Int32Array, pool: Uint8Array = good.pool): void => {
+      expect(() => addon.compilePlan(program, strings, p, pool)).toThrow(/malformed field plan/);
+    };
+    bad(Int32Array.from([]));
+    bad(good.program.slice(0, good.program.length - 1));
+    bad(Int32Array.from([...good.program, 0]));
+    bad(good.program, new Uint8Array(0));
+    // Random mutations: compile or refuse, and parse events either way.
+    const rand = rng(7);
+    const doc = Buffer.from(JSON.stringify(event({ verb: 'create' })));
+    const p = new Processor(rs, { format: { hostname: 'h', timeIso8601: false }, backend: native });
+    for (let i = 0; i < 300; i++) {
+      const m = good.program.slice();
+      for (let k = 0; k < 3; k++) m[Math.floor(rand() * m.length)] = Math.floor(rand() * 80) - 8;
+      let handle: unknown;
+      try {
+        handle = addon.compilePlan(program, strings, m, good.pool);
+      } catch (e) {
+        expect(String(e)).toMatch(/malformed field plan/);
+        continue;
+      }
+      const rows = new Int32Array(4 + 64 * (5 + 2 * rs.slots.plan.slotCount));
+      const table = (p as unknown as { table: { mem: ArrayBuffer; capacity: number } }).table;
+      expect(addon.parse(doc, 0, doc.length, table.mem, table.capacity, handle, rows, 64, rs.slots.plan.slotCount)).toBeGreaterThan(0);
+    }
+  });
+
+  it('folds constants in three-valued logic', () => {
+    const leaf = { op: 'set' as const, slot: 2, gated: false, members: new Uint8Array([1]) };
+    expect(pfAnd([PF_TRUE, PF_FALSE, leaf])).toBe(PF_FALSE);
+    expect(pfAnd([PF_TRUE, leaf])).toBe(leaf);
+    expect(pfOr([PF_FALSE, PF_TRUE])).toBe(PF_TRUE);
+    expect(pfOr([PF_FALSE, PF_UNKNOWN])).toBe(PF_UNKNOWN);
+    expect(pfNot(PF_UNKNOWN)).toBe(PF_UNKNOWN);
+    expect(pfNot(PF_FALSE)).toBe(PF_TRUE);
+    const enc = encodePrefilter([pfAnd([leaf, pfNot(leaf)])], -1);
+    // [audit, rules, and(len 2+1+6+8), set, not(set), index words, slots, slot 2, ...]
+    expect(Array.from(enc.program.slice(0, 5))).toEqual([-1, 1, 4, 17, 2]);
+  });
+});
