@@ -75,7 +75,30 @@ export function goIndent(src: string): string {
   return out;
 }
 
-const objField = (): Extractor => (ev) => goIndent(eventText(ev));
+/**
+ * Whether Go's JSON scanner accepts every escape of a JSON text: only \" \\ \/ \b \f \n
+ * \r \t and \u with 4 hex digits. The plugin's parser lets others through (an unknown
+ * escape stays as written), but json.Indent then fails, and jevt.obj has no value.
+ */
+function goEscapesValid(s: string): boolean {
+  for (let i = s.indexOf('\\'); i >= 0; i = s.indexOf('\\', i)) {
+    const c = s[i + 1];
+    if (c === 'u') {
+      if (!/^[0-9a-fA-F]{4}$/.test(s.slice(i + 2, i + 6))) return false;
+      i += 6;
+    } else if (c !== undefined && '"\\/bfnrt'.includes(c)) {
+      i += 2;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+const objField = (): Extractor => (ev) => {
+  const text = eventText(ev);
+  return goEscapesValid(text) ? goIndent(text) : undefined;
+};
 const rawtimeField = (): Extractor => (ev) => ev.timeText();
 
 /**

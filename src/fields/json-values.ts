@@ -25,6 +25,12 @@ export function asString(t: NodeTable, n: number): string | undefined {
   return compactOf(t, n);
 }
 
+/** jsonValueAsString as Go code sees it, before a NUL ends it as a C string. */
+export function asGoString(t: NodeTable, n: number): string | undefined {
+  if (n === -1) return undefined;
+  return (t.kind[n] & TYPE_MASK) === STR ? stringOf(t, n) : compactOf(t, n);
+}
+
 /**
  * getValuesRecursive: walks `path` from `n`; an array met before a key is fanned out
  * (every element, a missing one recorded as -1) or, with an index filter, indexed.

@@ -6,7 +6,7 @@ import {
 import type { EventView, Extractor, FieldValue } from '../events/view.js';
 import {
   key, keys, asString, values, arrayAsStrings, arrayAsStringsSkipNil, list, list as list_, elements,
-  stringOrEmpty, cString,
+  stringOrEmpty, cString, asGoString,
 } from './json-values.js';
 import { queryParam } from './uri.js';
 import { type FieldDef, type FieldArg, type BuildContext, NO_ARG, INDEX_ARG, KEY_ARG } from './types.js';
@@ -214,6 +214,9 @@ function containerFields(listName: string, label: string, withHostPort: boolean)
   const f = (name: string, desc: string, build: Build): FieldDef =>
     ({ name: prefix + name, desc, type: 'string', list: true, arg: INDEX_ARG, build });
   const on = (sub: string, fn: (ev: EventView, list: ListRef, arg: FieldArg) => FieldValue): Build => onList(listName, sub, fn);
+  // skipNil fields: the native prefilter can walk them (FieldDef.listPath).
+  const fs = (name: string, desc: string, ...sub: string[]): FieldDef =>
+    ({ ...f(name, desc, skipNil(listName, ...sub)), listPath: (arg) => ({ keys: ['requestObject', 'spec', listName, ...sub], index: idx(arg) }) });
   const defs: FieldDef[] = [
     f('name', `When the request object refers to a pod, the ${label} names.`,
       on('name', (ev, l, arg) => {
@@ -228,24 +231,24 @@ function containerFields(listName: string, label: string, withHostPort: boolean)
       on('command', (ev, l, arg) => readJoined(ev, l, idx(arg), 'command'))),
     f('args', `When the request object refers to a pod, the ${label} args.`,
       on('args', (ev, l, arg) => readJoined(ev, l, idx(arg), 'args'))),
-    f('privileged', `When the request object refers to a pod, the value of the privileged flag for all ${label}.`,
-      skipNil(listName, 'securityContext', 'privileged')),
-    f('allow_privilege_escalation', `When the request object refers to a pod, the value of the allowPrivilegeEscalation flag for all ${label}.`,
-      skipNil(listName, 'securityContext', 'allowPrivilegeEscalation')),
-    f('read_only_fs', `When the request object refers to a pod, the value of the readOnlyRootFilesystem flag for all ${label}.`,
-      skipNil(listName, 'securityContext', 'readOnlyRootFilesystem')),
-    f('run_as_user', `When the request object refers to a pod, the runAsUser uid for all ${label}.`,
-      skipNil(listName, 'securityContext', 'runAsUser')),
+    fs('privileged', `When the request object refers to a pod, the value of the privileged flag for all ${label}.`,
+      'securityContext', 'privileged'),
+    fs('allow_privilege_escalation', `When the request object refers to a pod, the value of the allowPrivilegeEscalation flag for all ${label}.`,
+      'securityContext', 'allowPrivilegeEscalation'),
+    fs('read_only_fs', `When the request object refers to a pod, the value of the readOnlyRootFilesystem flag for all ${label}.`,
+      'securityContext', 'readOnlyRootFilesystem'),
+    fs('run_as_user', `When the request object refers to a pod, the runAsUser uid for all ${label}.`,
+      'securityContext', 'runAsUser'),
     f('eff_run_as_user', `When the request object refers to a pod, the initial uid that will be used for all ${label}. This combines information from both the pod and container security contexts and uses 0 if no uid is specified.`,
       on('runAsUser', (ev, l, arg) => readEffective(ev, l, idx(arg), 'runAsUser'))),
-    f('run_as_group', `When the request object refers to a pod, the runAsGroup gid for all ${label}.`,
-      skipNil(listName, 'securityContext', 'runAsGroup')),
+    fs('run_as_group', `When the request object refers to a pod, the runAsGroup gid for all ${label}.`,
+      'securityContext', 'runAsGroup'),
     f('eff_run_as_group', `When the request object refers to a pod, the initial gid that will be used for all ${label}. This combines information from both the pod and container security contexts and uses 0 if no gid is specified.`,
       on('runAsGroup', (ev, l, arg) => readEffective(ev, l, idx(arg), 'runAsGroup'))),
-    f('proc_mount', `When the request object refers to a pod, the procMount type for all ${label}.`,
-      skipNil(listName, 'securityContext', 'procMount')),
-    f('add_capabilities', `When the request object refers to a pod, the capabilities added for all ${label}.`,
-      skipNil(listName, 'securityContext', 'capabilities', 'add')),
+    fs('proc_mount', `When the request object refers to a pod, the procMount type for all ${label}.`,
+      'securityContext', 'procMount'),
+    fs('add_capabilities', `When the request object refers to a pod, the capabilities added for all ${label}.`,
+      'securityContext', 'capabilities', 'add'),
   ];
   if (withHostPort) {
     defs.push(f('host_port', `When the request object refers to a pod, all ${label} hostPort values.`,
@@ -270,14 +273,15 @@ function subjectNames(kind: string): Build {
       const kn = getMember(t, s, kKind);
       const nn = getMember(t, s, kName);
       if (kn === -1 || nn === -1) continue;
-      if (asString(t, kn) !== want) continue;
-      let name = asString(t, nn)!;
+      // Go compares and joins whole strings; Falco then reads the result as a C string.
+      if (asGoString(t, kn) !== want) continue;
+      let name = asGoString(t, nn)!;
       if (namespaced) {
-        const ns = asString(t, getMember(t, s, kNamespace));
+        const ns = asGoString(t, getMember(t, s, kNamespace));
         if (ns === undefined) continue;
         name = ns + ':' + name;
       }
-      res.push(name);
+      res.push(cString(name));
     }
     return list(res);
   }, () => [['requestObject', 'subjects']]);
@@ -312,6 +316,9 @@ const s = (name: string, desc: string, b: Build | Builder): FieldDef =>
   ({ name, desc, type: 'string', list: false, arg: NO_ARG, ...builder(b) });
 const l = (name: string, desc: string, build: Build, indexed = true): FieldDef =>
   ({ name, desc, type: 'string', list: true, arg: indexed ? INDEX_ARG : NO_ARG, build });
+/** A volumes field, arrayAsStringsSkipNil over requestObject.spec.volumes.<sub> (see FieldDef.listPath). */
+const lv = (name: string, desc: string, ...sub: string[]): FieldDef =>
+  ({ ...l(name, desc, volumeValues(...sub)), listPath: (arg) => ({ keys: ['requestObject', 'spec', 'volumes', ...sub], index: idx(arg) }) });
 const keyed = (name: string, desc: string, build: Build): FieldDef =>
   ({ name, desc, type: 'string', list: false, arg: KEY_ARG, build });
 
@@ -338,7 +345,8 @@ export const K8SAUDIT_FIELDS: FieldDef[] = [
       const uriKeys = keys('requestURI');
       const slot = ctx.plan.slot(['requestURI']);
       return ka((t, _root, _arg, ev) => {
-        const uri = asString(t, ev.pathNode(slot, uriKeys));
+        // url.Parse sees the whole Go string: a NUL in it is a control byte it refuses.
+        const uri = asGoString(t, ev.pathNode(slot, uriKeys));
         if (uri === undefined) return undefined;
         const v = queryParam(uri, arg.key);
         return v === undefined ? undefined : cString(v);
@@ -418,7 +426,7 @@ export const K8SAUDIT_FIELDS: FieldDef[] = [
       return arr === undefined ? undefined : list(arrayAsStringsSkipNil(t, arr));
     }, () => [['requestObject', 'spec', 'ports']])(arg, ctx);
   }),
-  l('ka.req.pod.volumes.hostpath', 'When the request object refers to a pod, all hostPath paths specified for all volumes', volumeValues('hostPath', 'path')),
+  lv('ka.req.pod.volumes.hostpath', 'When the request object refers to a pod, all hostPath paths specified for all volumes', 'hostPath', 'path'),
   keyed('ka.req.volume.hostpath', 'Deprecated by ka.req.pod.volumes.hostpath. Return true if the provided (host) path prefix is used by any volume',
     (arg, ctx) => {
       const p = keys('requestObject', 'spec', 'volumes', 'hostPath', 'path');
@@ -427,13 +435,15 @@ export const K8SAUDIT_FIELDS: FieldDef[] = [
       return ka((t, root) => {
         const arr = values(t, root, -1, p);
         if (arr === undefined) return undefined;
-        for (const v of arrayAsStringsSkipNil(t, arr)) {
-          if ((isPrefix && v.startsWith(prefix)) || v === arg.key) return 'true';
+        for (const n of arr) {
+          // The whole Go string: a NUL inside does not end it here.
+          const v = asGoString(t, n);
+          if (v !== undefined && ((isPrefix && v.startsWith(prefix)) || v === arg.key)) return 'true';
         }
         return 'false';
       }, () => [['requestObject', 'spec', 'volumes', 'hostPath', 'path']])(arg, ctx);
     }),
-  l('ka.req.pod.volumes.flexvolume_driver', 'When the request object refers to a pod, all flexvolume drivers specified for all volumes', volumeValues('flexVolume', 'driver')),
+  lv('ka.req.pod.volumes.flexvolume_driver', 'When the request object refers to a pod, all flexvolume drivers specified for all volumes', 'flexVolume', 'driver'),
   l('ka.req.pod.volumes.volume_type', 'When the request object refers to a pod, all volume types for all volumes', (arg, ctx) => {
     const p = keys('requestObject', 'spec', 'volumes', '');
     return ka((t, root) => {

@@ -48,8 +48,9 @@ export function resolveField(name: string, rawArg: string | undefined): { def: F
     if (msg !== '') {
       if (!def.arg.key) throw new FieldError(`filter ${val} ${name}${msg}${argstr}`);
     } else {
-      // Indexes beyond any array simply select nothing.
-      arg.index = Math.min(Number(argstr), Number.MAX_SAFE_INTEGER);
+      // Indexes beyond any array simply select nothing. The plugin takes the index as a Go
+      // int (extract.go, int(req.ArgIndex())): 2^64-1 becomes -1, its "no index".
+      arg.index = BigInt(argstr) === 0xffffffffffffffffn ? -1 : Math.min(Number(argstr), Number.MAX_SAFE_INTEGER);
     }
   }
   return { def, arg };

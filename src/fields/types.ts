@@ -46,6 +46,12 @@ export interface FieldDef {
   always?: boolean;
   /** `field = value` decided without building the field's text. */
   textIs?(value: string): (ev: EventView) => boolean;
+  /**
+   * For list fields that are exactly the plugin's arrayAsStringsSkipNil(getValuesRecursive(
+   * path, index)) of an event with an auditID: the path and index filter (-1: none), so
+   * the native prefilter can walk them.
+   */
+  listPath?(arg: FieldArg): { keys: string[]; index: number };
 }
 
 /**

@@ -270,9 +270,10 @@ constexpr uint32_t STAGE_TIMESTAMP_SLOT = 0;
 // Prefilter programs: every node is [op, length in ints, ...]; values are 0 (false),
 // 1 (true) or 2 (unknown: only JavaScript can tell). Leaves mirror, case for case, the
 // symbol tests of the generated predicates (compileGenerated in compile-condition.ts).
-enum PfOp : int32_t { PF_TRUE = 1, PF_FALSE, PF_UNKNOWN, PF_AND, PF_OR, PF_NOT, PF_SET, PF_BYTES, PF_TIME };
+enum PfOp : int32_t { PF_TRUE = 1, PF_FALSE, PF_UNKNOWN, PF_AND, PF_OR, PF_NOT, PF_SET, PF_BYTES, PF_TIME, PF_LIST };
 
 struct PfRow {
+  int32_t root;
   const int32_t *slots, *syms, *times;
   const Table *t;
   const uint8_t *buf;
@@ -288,6 +289,79 @@ inline int32_t pf_sym(const PfRow &c, int32_t slot, int32_t gated) {
     if (c.slots[c.audit] == -1) return SYM_ABSENT;
   }
   return c.syms[slot];
+}
+
+// Member `key` of object n as the plugin's Get finds it: the first with that key; -2
+// when a key with escapes comes first (only its decoded text could tell).
+int32_t pf_member(const PfRow &c, int32_t n, const uint8_t *key, uint32_t len) {
+  const Table &t = *c.t;
+  if ((t.kind[n] & 0x0f) != OBJ) return -1;
+  for (int32_t m = t.first[n]; m != -1; m = t.next[m]) {
+    if (t.kind[m] & F_KEY_ESC) return -2;
+    if (t.ke[m] - t.ks[m] == len && t.ke[m] <= c.blen && std::memcmp(c.buf + t.ks[m], key, len) == 0) return m;
+  }
+  return -1;
+}
+
+// A PF_LIST leaf: q = [op, len, index, nKeys, (off, len)..., nValues, (off, len)...].
+struct PfList {
+  const int32_t *q;
+  int32_t index, nKeys;
+  const int32_t *keys, *vals;
+  int32_t nVals;
+  bool found = false, unknown = false, any = false;
+};
+
+// One value of the field (arrayAsStringsSkipNil's element): its text against the constants.
+void pf_list_value(const PfRow &c, PfList &l, int32_t n) {
+  const Table &t = *c.t;
+  const uint8_t k = t.kind[n];
+  const uint32_t type = k & 0x0f;
+  if (type == OBJ || type == ARR || (type == STR && (k & F_VAL_ESC)) || t.ve[n] > c.blen || t.vs[n] > t.ve[n]) {
+    l.any = true;
+    l.unknown = true;
+    return;
+  }
+  l.any = true;
+  const uint8_t *s = c.buf + t.vs[n];
+  const uint32_t len = t.ve[n] - t.vs[n];
+  for (int32_t i = 0; i < l.nVals; i++) {
+    if (uint32_t(l.vals[2 * i + 1]) == len && std::memcmp(s, c.pool + l.vals[2 * i], len) == 0) {
+      l.found = true;
+      return;
+    }
+  }
+}
+
+// getValuesRecursive from node n, key i on: 1 walked, 0 not available, 2 unknown.
+int pf_list_walk(const PfRow &c, PfList &l, int32_t n, int32_t i, int depth) {
+  const Table &t = *c.t;
+  if (depth > 64) return 2;
+  for (; i < l.nKeys; i++) {
+    if ((t.kind[n] & 0x0f) == ARR) {
+      if (l.index < 0) {
+        for (int32_t e = t.first[n]; e != -1; e = t.next[e]) {
+          const int r = pf_list_walk(c, l, e, i, depth + 1);
+          if (r == 2) return 2;
+          if (l.found) return 1;
+        }
+        return 1;
+      }
+      if (uint32_t(l.index) >= t.count[n]) return 0;
+      int32_t e = t.first[n];
+      for (int32_t k = 0; k < l.index && e != -1; k++) e = t.next[e];
+      if (e == -1) return 0;
+      n = e;
+    }
+    const uint32_t klen = uint32_t(l.keys[2 * i + 1]);
+    if (klen > 0) {
+      n = pf_member(c, n, c.pool + l.keys[2 * i], klen);
+      if (n == -2) return 2;
+      if (n == -1) return 0;
+    }
+  }
+  pf_list_value(c, l, n);
+  return 1;
 }
 
 int pf_eval(const int32_t *q, const PfRow &c) {
@@ -325,6 +399,22 @@ int pf_eval(const int32_t *q, const PfRow &c) {
       if (ve - vs < len) return 0;
       return std::memcmp(c.buf + (q[4] ? ve - len : vs), c.pool + q[5], len) == 0 ? 1 : 0;
     }
+    case PF_LIST: {
+      // intersects on a ka.* list field: absent without an auditID, and an empty list
+      // (nothing walked, or every element missing) is no value.
+      if (c.audit < 0) return 2;
+      if (c.slots[c.audit] == -1) return 0;
+      PfList l;
+      l.q = q;
+      l.index = q[2];
+      l.nKeys = q[3];
+      l.keys = q + 4;
+      l.nVals = q[4 + 2 * l.nKeys];
+      l.vals = q + 5 + 2 * l.nKeys;
+      if (pf_list_walk(c, l, c.root, 0, 0) == 2) return 2;
+      if (l.found) return 1;
+      return l.unknown ? 2 : 0;
+    }
     case PF_TIME: {
       // As rawtimeIs: decided by numbers for times with seconds in (0, 9e9).
       if (c.times[0] < 0) return 2;
@@ -359,6 +449,16 @@ bool pf_check(const int32_t *q, const int32_t *end, const Plan &plan, size_t poo
     case PF_SET: return len == 6 && slot_ok(q[2]) && pool_ok(q[4], q[5]);
     case PF_BYTES: return len == 7 && slot_ok(q[2]) && pool_ok(q[5], q[6]);
     case PF_TIME: return len == 6 && q[5] >= 0 && q[5] < 1000000000 && q[3] >= 0 && q[4] >= 0;
+    case PF_LIST: {
+      if (len < 5 || q[2] < -1 || q[3] < 0 || q[3] > 64 || 5 + 2 * q[3] > len) return false;
+      const int32_t nv = q[4 + 2 * q[3]];
+      if (nv < 0 || 5 + 2 * q[3] + 2 * nv != len) return false;
+      for (int32_t i = 0; i < q[3] + nv; i++) {
+        const int32_t *p = i < q[3] ? q + 4 + 2 * i : q + 5 + 2 * q[3] + 2 * (i - q[3]);
+        if (!pool_ok(p[0], p[1])) return false;
+      }
+      return true;
+    }
   }
   return false;
 }
@@ -368,13 +468,14 @@ bool pf_check(const int32_t *q, const int32_t *end, const Plan &plan, size_t poo
 void pf_verdicts(const Plan &plan, const Table &t, const uint8_t *buf, size_t blen, Rows &rows) {
   if (plan.pf.empty() || rows.skip == nullptr) return;
   const uint32_t nRules = uint32_t(plan.pf[1]), W = plan.pfWords;
-  PfRow c{nullptr, nullptr, nullptr, &t, buf, blen, plan.pf[0], plan.pfPool.data()};
+  PfRow c{-1, nullptr, nullptr, nullptr, &t, buf, blen, plan.pf[0], plan.pfPool.data()};
   std::vector<uint32_t> cand(W);
   const uint32_t *masks = reinterpret_cast<const uint32_t *>(plan.pf.data());
   for (uint32_t r = 0; r < rows.count; r++) {
     c.slots = rows.slots + size_t(r) * rows.P;
     c.syms = rows.syms + size_t(r) * rows.P;
     c.times = rows.times + size_t(r) * 3;
+    c.root = rows.rowNode[r];
     for (uint32_t w = 0; w < W; w++) cand[w] = w + 1 < W || nRules % 32 == 0 ? ~0u : (1u << (nRules % 32)) - 1;
     for (const auto &ix : plan.pfIndex) {
       const int32_t s = pf_sym(c, ix.slot, ix.gated);

@@ -155,10 +155,22 @@ function decodeSeq(item: YNode, key: string, optional: boolean): string[] | unde
   }
   if (val.kind !== 'sequence') return yamlFail(`Value for key '${key}' is not a sequence`, val);
   return val.items.map((v) => {
-    if (v.kind !== 'scalar') return yamlFail('sequence value is not scalar', v);
-    // yaml-cpp decodes a null item as the text "~"... an empty one as "".
-    return v.value ?? '';
+    // A plain ~, null or empty item is a Null node for yaml-cpp, not a scalar.
+    if (v.kind !== 'scalar' || v.value === null) return yamlFail('sequence value is not scalar', v);
+    return v.value;
   });
+}
+
+/**
+ * yaml-cpp's convert<uint32_t>: the number in C++ stream syntax with the base from its
+ * prefix (0x hex, 0 or 0o octal), an optional '+', trailing blanks allowed, no '-'.
+ */
+function decodeUint32Key(item: YNode, key: string): void {
+  const s = decodeScalar(item, key, { optional: true });
+  if (s === undefined) return;
+  const m = /^\+?(?:0[xX]([0-9a-fA-F]+)|0[oO]?([0-7]*)|([1-9][0-9]*))[ \t\n\r\f\v]*$/.exec(s);
+  const n = m === null ? NaN : m[1] !== undefined ? parseInt(m[1], 16) : m[2] !== undefined ? (m[2] === '' ? 0 : parseInt(m[2], 8)) : Number(m[3]);
+  if (!(n <= 0xffffffff)) yamlFail(`Can't decode YAML scalar value for key '${key}': expected an unsigned 32-bit integer, found '${s}'`, member(item, key)!);
 }
 
 function decodeTags(item: YNode): Set<string> | undefined {
@@ -166,18 +178,23 @@ function decodeTags(item: YNode): Set<string> | undefined {
   return t === undefined ? undefined : new Set(t);
 }
 
-function decodeExceptionEntry(val: YNode, isTop: boolean): ExceptionEntry {
+function decodeExceptionEntry(val: YNode): ExceptionEntry {
   const e: ExceptionEntry = { isList: false, item: '', items: [] };
-  if (val.kind === 'scalar') {
-    if (val.value === null || val.value === '') {
-      if (val.value === '' || !isTop) return yamlFail('Value must be non-empty', val);
-    }
-    e.item = val.value ?? '';
+  // A Null node (plain ~, null or empty) is neither scalar nor sequence for yaml-cpp: the
+  // entry stays an empty item, as the reader leaves it.
+  if (val.kind === 'scalar' && val.value !== null) {
+    if (val.value === '') return yamlFail('Value must be non-empty', val);
+    e.item = val.value;
   } else if (val.kind === 'sequence') {
     e.isList = true;
-    for (const v of val.items) e.items.push(decodeExceptionEntry(v, false));
+    for (const v of val.items) e.items.push(decodeExceptionEntry(v));
   }
   return e;
+}
+
+/** rule_exception_info::entry::is_valid: a non-empty list or a non-empty item. */
+function validEntry(e: ExceptionEntry): ExceptionEntry | undefined {
+  return (e.isList ? e.items.length > 0 : e.item !== '') ? e : undefined;
 }
 
 function readExceptions(item: YNode, warnings: Warning[], append: boolean): ExceptionInfo[] | undefined {
@@ -196,15 +213,16 @@ function readExceptions(item: YNode, warnings: Warning[], append: boolean): Exce
     if (fields === undefined) {
       if (!append) return yamlFail("Item has no mapping for key 'fields'", ex);
     } else {
-      info.fields = decodeExceptionEntry(fields, true);
-      if (fields.kind === 'scalar' && fields.value === null) info.fields = undefined;
+      // An empty list or item counts as no fields (the collector then says so).
+      info.fields = validEntry(decodeExceptionEntry(fields));
     }
     const comps = member(ex, 'comps');
-    if (comps !== undefined && !(comps.kind === 'scalar' && comps.value === null)) info.comps = decodeExceptionEntry(comps, true);
+    // Empty comps are no comps: `=` for each field (or `in`) by default.
+    if (comps !== undefined) info.comps = validEntry(decodeExceptionEntry(comps));
     const vals = member(ex, 'values');
     if (vals !== undefined) {
       if (vals.kind !== 'sequence') return yamlFail('Rule exception values must be a sequence', vals);
-      for (const v of vals.items) info.values.push(decodeExceptionEntry(v, false));
+      for (const v of vals.items) info.values.push(decodeExceptionEntry(v));
     } else if (append) {
       warnings.push({ code: 'LOAD_APPEND_NO_VALUES', message: 'Overriding/appending exception with no values', loc: locOf(ex) });
     }
@@ -446,7 +464,7 @@ export class RuleCollector {
           u.priority = p;
         }
         if (take(ov.replace, 'replace', 'capture')) decodeBoolKey(item, 'capture', false);
-        if (take(ov.replace, 'replace', 'capture_duration')) decodeScalar(item, 'capture_duration');
+        if (take(ov.replace, 'replace', 'capture_duration')) decodeUint32Key(item, 'capture_duration');
         if (take(ov.replace, 'replace', 'enabled')) u.enabled = decodeBoolKey(item, 'enabled', false);
         if (take(ov.replace, 'replace', 'warn_evttypes')) u.warnEvttypes = decodeBoolKey(item, 'warn_evttypes', false);
         if (take(ov.replace, 'replace', 'skip-if-unknown-filter')) u.skipIfUnknownFilter = decodeBoolKey(item, 'skip-if-unknown-filter', false);
@@ -500,7 +518,7 @@ export class RuleCollector {
         unknownSource: false,
       };
       decodeBoolKey(item, 'capture', true);
-      decodeScalar(item, 'capture_duration', { optional: true });
+      decodeUint32Key(item, 'capture_duration');
       this.defineRule(info);
     }
     warnUnknownKeys(item, new Set(['rule', 'condition', 'output', 'desc', 'priority', 'source', 'enabled', 'capture',

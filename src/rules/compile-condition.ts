@@ -4,6 +4,7 @@
 import { type EventView, type FieldValue, SYM_ABSENT, SYM_NONE, SYM_UNKNOWN } from '../events/view.js';
 import type { Loc } from './yaml-source.js';
 import { findField, resolveField, FieldError } from '../fields/registry.js';
+import { cString } from '../fields/json-values.js';
 import { supportedTransformers } from './condition-parser.js';
 import { type BuildContext, type FieldType, TIME_EQUALS } from '../fields/types.js';
 import { type PfNode, PF_FALSE, PF_TRUE, PF_UNKNOWN, pfAnd, pfNot, pfOr } from './prefilter.js';
@@ -44,6 +45,8 @@ export interface Source {
   always?: boolean;
   /** `= value` decided without the field's text (see FieldDef.textIs). */
   textIs?: (value: string) => Predicate;
+  /** See FieldDef.listPath. */
+  listPath?: { keys: string[]; index: number };
 }
 
 /** Shared across one ruleset: maps each distinct field read to its cache slot. */
@@ -98,6 +101,8 @@ interface LeafInfo {
   symbols?: SymbolTest;
   /** For `test` (startswith, endswith) on a symbol slot: compare a plain string's bytes. */
   bytes?: BytesTest;
+  /** For `intersects` on a list field with a listPath: the walk and the constants. */
+  listAny?: { keys: string[]; index: number; values: string[] };
 }
 
 interface BytesTest {
@@ -305,6 +310,11 @@ export class ConditionCompiler {
     if (info.form === 'test' && b !== undefined && readable(b.slot, b.gated)) {
       return { op: 'bytes', slot: b.slot, gated: b.gated, end: b.end, bytes: b.bytes };
     }
+    const l = info.listAny;
+    if (l !== undefined && audit >= 0 && plan.recorded[audit] === true) {
+      const enc = (s: string): Uint8Array => Buffer.from(s, 'utf8');
+      return { op: 'list', keys: l.keys.map(enc), index: l.index, values: l.values.map(enc) };
+    }
     return PF_UNKNOWN;
   }
 
@@ -323,7 +333,7 @@ export class ConditionCompiler {
         const name = sourceToString(e);
         const get = this.slots.cached(name, () => def.build(arg, this.slots.ctx));
         const symbolSlot = def.symbolSlot ? def.symbolSlot(arg, this.slots.ctx) : -1;
-        return { get, type: def.type, list: def.list, name, symbolSlot, symbolGated: def.needsAuditId === true, always: def.always === true, textIs: def.textIs };
+        return { get, type: def.type, list: def.list, name, symbolSlot, symbolGated: def.needsAuditId === true, always: def.always === true, textIs: def.textIs, listPath: def.listPath?.(arg) };
       }
       case 'value': {
         const v = e.value;
@@ -504,11 +514,9 @@ export class ConditionCompiler {
       };
     }
 
-    const values = right.type === 'list' ? right.values : [right.value];
-    for (const v of values) {
-      if (v.includes('\0')) throw new CompileError('filter error: filter value cannot contain a NUL byte (\\x00)', right.pos);
-      this.valueWarnings(op, v, right.pos);
-    }
+    // libsinsp parses each constant as a C string (value_parser.cpp, strlen): a NUL ends it.
+    const values = (right.type === 'list' ? right.values : [right.value]).map(cString);
+    for (const v of values) this.valueWarnings(op, v, right.pos);
     // Let the extractor hand back these constants themselves when the value equals one.
     if (lhs.symbolSlot !== undefined && lhs.symbolSlot >= 0) this.slots.plan.addConstants(lhs.symbolSlot, values);
     const get = lhs.get;
@@ -534,7 +542,8 @@ export class ConditionCompiler {
       if (scalarString && slot >= 0 && values.length === 1 && (op === 'startswith' || op === 'endswith')) {
         bytes = { slot, gated: lhs.symbolGated === true, end: op === 'endswith', bytes: Buffer.from(values[0], 'utf8') };
       }
-      LEAF.set(p, { get, form: 'test', test, bytes });
+      const listAny = lhs.list && lhs.listPath !== undefined && op === 'intersects' && mod === '' ? { ...lhs.listPath, values } : undefined;
+      LEAF.set(p, { get, form: 'test', test, bytes, listAny });
     }
     return p;
   }

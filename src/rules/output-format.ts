@@ -131,8 +131,35 @@ export class OutputFormat {
 export function valueToText(v: FieldValue): string {
   if (v === undefined) return NA;
   if (typeof v === 'string') return v;
-  if (Array.isArray(v)) return '(' + v.join(',') + ')';
+  if (Array.isArray(v)) return listText(v);
   return String(v);
+}
+
+/** libsinsp keeps a list's text in a 1024-byte buffer (sinsp_filtercheck.cpp, strlcpy). */
+const LIST_TEXT_BYTES = 1023;
+
+/**
+ * A list as libsinsp's filtercheck tostring writes it: "(a,b)", a comma only once the
+ * text holds more than "(" (so leading empty values leave none), cut at 1023 bytes.
+ */
+function listText(v: readonly string[]): string {
+  let res = '(';
+  for (let i = 0; i < v.length; i++) {
+    if (res.length > 1) res += ',';
+    res += v[i];
+  }
+  res += ')';
+  // A UTF-16 unit is at most 3 UTF-8 bytes: most lists are short enough to skip counting.
+  return res.length * 3 <= LIST_TEXT_BYTES ? res : cutBytes(res, LIST_TEXT_BYTES);
+}
+
+/**
+ * The first `max` UTF-8 bytes of `s`. A character cut in two cannot be text: Falco's JSON
+ * output (nlohmann, error_handler_t::replace) shows it as U+FFFD, and so does this.
+ */
+function cutBytes(s: string, max: number): string {
+  const b = Buffer.from(s, 'utf8');
+  return b.length <= max ? s : b.subarray(0, max).toString('utf8');
 }
 
 export function valueToJson(v: FieldValue): string {
@@ -150,6 +177,5 @@ function fitBytes(s: string, width: number): string {
   const n = Buffer.byteLength(s, 'utf8');
   if (n === width) return s;
   if (n < width) return s + ' '.repeat(width - n);
-  // A cut inside a character cannot be shown as text; the partial character is dropped.
-  return Buffer.from(s, 'utf8').subarray(0, width).toString('utf8').replace(/\uFFFD$/, '');
+  return cutBytes(s, width);
 }

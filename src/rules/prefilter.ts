@@ -16,7 +16,12 @@ export type PfNode =
   /** A plain string's bytes start (or end) with `bytes`. */
   | { op: 'bytes'; slot: number; gated: boolean; end: boolean; bytes: Uint8Array }
   /** The event time is `sec`.`nsec` (NaN: a value no usual time equals). */
-  | { op: 'time'; sec: number; nsec: number };
+  | { op: 'time'; sec: number; nsec: number }
+  /**
+   * A ka.* list field that is arrayAsStringsSkipNil(getValuesRecursive(keys, index))
+   * holds one of `values` (intersects).
+   */
+  | { op: 'list'; keys: Uint8Array[]; index: number; values: Uint8Array[] };
 
 export const PF_TRUE: PfNode = { op: 'true' };
 export const PF_FALSE: PfNode = { op: 'false' };
@@ -50,7 +55,7 @@ export function pfNot(c: PfNode): PfNode {
 }
 
 /** Opcodes; every node is [op, length in ints, ...] (see pf_eval in peregrine_json.cc). */
-const OP = { true: 1, false: 2, unknown: 3, and: 4, or: 5, not: 6, set: 7, bytes: 8, time: 9 } as const;
+const OP = { true: 1, false: 2, unknown: 3, and: 4, or: 5, not: 6, set: 7, bytes: 8, time: 9, list: 10 } as const;
 
 export interface EncodedPrefilter {
   /** [auditSlot, rule count, the rules' nodes..., the index (see candidateIndex)]. */
@@ -91,6 +96,12 @@ export function encodePrefilter(rules: readonly PfNode[], auditSlot: number): En
       case 'bytes':
         out.push(OP.bytes, 7, n.slot, n.gated ? 1 : 0, n.end ? 1 : 0, bytes(n.bytes), n.bytes.length);
         return;
+      case 'list':
+        out.push(OP.list, 0, Math.min(n.index, 0x7fffffff), n.keys.length);
+        for (const k of n.keys) out.push(bytes(k), k.length);
+        out.push(n.values.length);
+        for (const v of n.values) out.push(bytes(v), v.length);
+        break;
       case 'time': {
         const usual = Number.isInteger(n.sec) && n.sec > 0 && n.sec < 9_000_000_000;
         const sec = usual ? n.sec : 0;

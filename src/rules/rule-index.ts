@@ -7,6 +7,7 @@
 import { type EventView, type FieldValue, SYM_UNKNOWN } from '../events/view.js';
 import type { Expr, FieldExpr } from './condition-ast.js';
 import { sourceToString } from './condition-ast.js';
+import { cString } from '../fields/json-values.js';
 
 /** field key → the values the field must take for the rule to possibly match. */
 export type Constraints = Map<string, Set<string>>;
@@ -44,7 +45,8 @@ export function constraintsOf(e: Expr, accept: (f: FieldExpr) => boolean, fields
       if (!accept(e.left)) return new Map();
       const key = sourceToString(e.left);
       fields.set(key, e.left);
-      const values = e.right.type === 'list' ? e.right.values : [e.right.value];
+      // Constants as the compiled comparison sees them: C strings (see binary()).
+      const values = (e.right.type === 'list' ? e.right.values : [e.right.value]).map(cString);
       return new Map([[key, new Set(values)]]);
     }
     default:

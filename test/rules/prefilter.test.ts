@@ -116,6 +116,48 @@ describe('prefilter', () => {
     expect(on.skipped).toBe(3);
   });
 
+  it('walks list fields as the plugin does, over random pod specs', () => {
+    const conds = [
+      'ka.req.pod.containers.privileged intersects (true)',
+      'ka.req.pod.initContainers.privileged intersects (true, "false")',
+      'ka.req.pod.containers.privileged[1] intersects (true)',
+      'ka.req.pod.containers.run_as_user intersects (0, 5)',
+      'ka.req.pod.containers.add_capabilities intersects (NET_ADMIN)',
+      'ka.req.pod.volumes.hostpath intersects (/etc, /proc)',
+      'ka.req.pod.volumes.flexvolume_driver intersects (d)',
+      'ka.verb = create and not ka.req.pod.containers.privileged intersects (true)',
+      'ka.req.pod.ephemeralContainers.read_only_fs intersects (false) or ka.req.pod.containers.proc_mount intersects (x)',
+    ];
+    const rs = rules(conds.map((c, i) => `- rule: r${i}\n  desc: d\n  condition: ${JSON.stringify(c)}\n  output: o\n  priority: WARNING\n  source: k8s_audit\n`).join('\n'));
+    const r = rng(11);
+    const pick = <T>(a: T[]): T => a[Math.floor(r() * a.length)];
+    const maybe = (v: () => unknown): unknown => (r() < 0.3 ? undefined : v());
+    const scalar = (): unknown => pick([true, false, 'true', 0, 5, '5', 'x', null, 'ESC_TRUE', ['x'], { a: 1 }]);
+    const container = (): unknown => (r() < 0.1 ? scalar() : {
+      name: 'c',
+      securityContext: maybe(() => (r() < 0.15 ? scalar() : {
+        [r() < 0.1 ? 'ESC_KEY' : 'privileged']: maybe(scalar), runAsUser: maybe(scalar), readOnlyRootFilesystem: maybe(scalar), procMount: maybe(scalar),
+        capabilities: maybe(() => ({ add: maybe(() => pick([['NET_ADMIN'], [], 'NET_ADMIN', [[1]]])) })),
+      })),
+    });
+    const list = (): unknown => (r() < 0.1 ? scalar() : Array.from({ length: Math.floor(r() * 3) }, () => (r() < 0.05 ? [container()] : container())));
+    const lines: string[] = [];
+    for (let i = 0; i < 600; i++) {
+      const spec = {
+        containers: maybe(list), initContainers: maybe(list), ephemeralContainers: maybe(list),
+        volumes: maybe(() => [{ name: 'v', hostPath: maybe(() => ({ path: pick(['/etc', '/proc', '/var', 3, 'ESC_ETC']) })), flexVolume: maybe(() => ({ driver: pick(['d', 'e']) })) }, { name: 'w' }]),
+      };
+      const e = event({ verb: pick(['create', 'get']), auditID: r() < 0.05 ? undefined : `p${i}`, requestObject: { spec: r() < 0.05 ? [spec] : spec } });
+      lines.push(JSON.stringify(e).replaceAll('"ESC_TRUE"', '"tr\\u0075e"').replaceAll('"ESC_KEY"', '"privil\\u0065ged"').replaceAll('"ESC_ETC"', '"\\/etc"'));
+    }
+    expect(lines.join('\n')).toContain('privil\\u0065ged');
+    const on = run(rs, lines, { native: true, prefilter: true });
+    const ts = run(rs, lines, { native: false, prefilter: true });
+    expect(on.alerts.length).toBeGreaterThan(100);
+    expect(on.alerts).toEqual(ts.alerts);
+    expect(on.skipped).toBeGreaterThan(50);
+  });
+
   it('refuses malformed programs and survives mutated ones', () => {
     const rs = latest();
     const { program, strings } = rs.slots.plan.encode();

@@ -30,6 +30,8 @@ const ROWS: Array<[string, string, string[], string?]> = [
   ['intersects on a list field with a list value', '  - name: e\n    fields: [ka.user.groups]\n    comps: [intersects]\n    values: [[[devs]]]\n', ['bob', 'john doe', 'x']],
   ['single field with comps pmatch', '  - name: e\n    fields: ka.uri\n    comps: pmatch\n    values: [/api/v1/namespaces]\n', []],
   ['single field with a modifier comp', '  - name: e\n    fields: ka.user.name\n    comps: startswith anyof\n    values: [al, jo]\n', ['bob', 'x']],
+  ['empty comps are no comps: = for each field', '  - name: e\n    fields: [ka.user.name]\n    comps: []\n    values: [[alice]]\n', ['bob', 'john doe', 'x']],
+  ['a null value is an empty one: in () excludes no one', '  - name: e\n    fields: ka.user.name\n    values: [~]\n', EVERYONE],
 ];
 
 describe('§5 exceptions', () => {

@@ -31,6 +31,14 @@ describe('§7 k8saudit field quirks', () => {
     { token: '%ka.req.container.image', set: pod({ containers: two }), text: 'docker.io/nginx:1.25@sha256:abc', fields: { 'ka.req.container.image': 'docker.io/nginx:1.25@sha256:abc' } },
     { token: '%ka.req.pod.containers.command', set: pod({ containers: [{ command: ['sh', '-c', 'echo hi'] }] }), text: '(sh -c echo hi)', fields: { 'ka.req.pod.containers.command': ['sh -c echo hi'] } },
     { token: '%ka.req.pod.containers.image[1]', set: pod({ containers: two }), text: '(redis:7)', fields: { 'ka.req.pod.containers.image[1]': ['redis:7'] } },
+    // Go compares and joins whole strings (a NUL inside included); Falco cuts the result.
+    { token: '%ka.req.volume.hostpath[/etc]', set: pod({ volumes: [{ name: 'a' }, { name: 'b', hostPath: { path: '/etc\u0000x' } }] }), text: 'false', fields: { 'ka.req.volume.hostpath[/etc]': 'false' } },
+    { token: '%ka.req.volume.hostpath[/etc]', set: pod({ volumes: [{ name: 'b', hostPath: { path: '/etc' } }] }), text: 'true', fields: { 'ka.req.volume.hostpath[/etc]': 'true' } },
+    { token: '%ka.req.binding.subjects.user_names', set: { requestObject: { subjects: [{ kind: 'User\u0000x', name: 'bob' }, { kind: 'User', name: 'al\u0000ice' }] } }, text: '(al)', fields: { 'ka.req.binding.subjects.user_names': ['al'] } },
+    { token: '%ka.req.binding.subjects.serviceaccount_ns_names', set: { requestObject: { subjects: [{ kind: 'ServiceAccount', namespace: 'ns\u0000q', name: 'sa' }] } }, text: '(ns)', fields: { 'ka.req.binding.subjects.serviceaccount_ns_names': ['ns'] } },
+    // The plugin's int(ArgIndex()) makes 2^64-1 its "no index": every container.
+    { token: '%ka.req.pod.containers.image[18446744073709551615]', set: pod({ containers: two }), text: '(docker.io/nginx:1.25@sha256:abc,redis:7)', fields: { 'ka.req.pod.containers.image[18446744073709551615]': ['docker.io/nginx:1.25@sha256:abc', 'redis:7'] } },
+    { token: '%ka.req.pod.containers.image[18446744073709551614]', set: pod({ containers: two }), text: '<NA>', fields: { 'ka.req.pod.containers.image[18446744073709551614]': null } },
     { token: '%ka.req.binding.subject.has_name[x]', text: 'true', fields: { 'ka.req.binding.subject.has_name[x]': 'true' } },
     { token: '%ka.req.pod.volumes.volume_type', set: pod({ volumes: [{ name: 'a', hostPath: { path: '/' } }, { name: 'b', emptyDir: {} }] }), text: '(hostPath,emptyDir)', fields: { 'ka.req.pod.volumes.volume_type': ['hostPath', 'emptyDir'] } },
     { token: '%ka.req.configmap.obj', set: { 'requestObject/data': { k: 'v', n: 1 } }, text: '{"k":"v","n":1}', fields: { 'ka.req.configmap.obj': '{"k":"v","n":1}' } },

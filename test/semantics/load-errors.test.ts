@@ -16,6 +16,31 @@ const rule = (cond: string, out = 'o'): string =>
 
 const CASES: Case[] = [
   {
+    what: 'a null list item (yaml-cpp: a Null node, not a scalar)',
+    files: ['- list: l\n  items: [bob, ~]\n'],
+    at: [1, 2, 16, 'LOAD_ERR_YAML_VALIDATE', 'sequence value is not scalar'],
+  },
+  {
+    what: 'a null tag',
+    files: [rule('ka.verb = create') + '  tags: [a, null]\n'],
+    at: [1, 7, 13, 'LOAD_ERR_YAML_VALIDATE', 'sequence value is not scalar'],
+  },
+  {
+    what: 'an exception with empty fields',
+    files: [rule('ka.verb = create') + '  exceptions:\n  - name: e\n    fields: []\n    values: []\n'],
+    at: [1, 8, 5, 'LOAD_ERR_VALIDATE', 'Rule exception item must have fields property with a list of fields'],
+  },
+  {
+    what: 'a null exception value beside others: "in (alice, )" does not parse, in Falco either',
+    files: [rule('ka.verb = create') + '  exceptions:\n  - name: e\n    fields: ka.user.name\n    values: [alice, ~]\n'],
+    at: [1, 8, 5, 'LOAD_ERR_COMPILE_CONDITION', 'expected a string value'],
+  },
+  {
+    what: 'a capture_duration that is not an unsigned integer',
+    files: [rule('ka.verb = create') + '  capture_duration: abc\n'],
+    at: [1, 7, 21, 'LOAD_ERR_YAML_VALIDATE', "Can't decode YAML scalar value"],
+  },
+  {
     what: 'bad YAML (indentation)',
     files: ['- rule: R\n  desc: d\n   condition: ka.verb = create\n'],
     at: [1, 3, 13, 'LOAD_ERR_YAML_PARSE', 'bad indentation of a mapping entry'],

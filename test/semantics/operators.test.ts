@@ -148,6 +148,13 @@ describe('§3 operator evaluation (P = B, A = user/responseStatus/requestURI rem
     expect(fired).toEqual([['I'], ['J'], ['I'], ['J'], ['P', 'J', 'K']]);
   });
 
+  it('a NUL ends a constant, as libsinsp reads constants as C strings', async () => {
+    const AL = ev({ auditID: 'AL', 'user/username': 'al' });
+    const { fired, run } = await firesOn(['ka.user.name = "al\0xyz"', 'ka.user.name in (bob, "al\0")', 'ka.user.name = "\0al"'], [P, AL]);
+    expect(run.status, run.stderr).toBe(0);
+    expect(fired).toEqual([['AL'], ['AL'], []]);
+  });
+
   it('quoted strings: "a\\"b" and \'a"b\' both equal a"b', async () => {
     const Q = ev({ auditID: 'Q', 'user/username': 'a"b' });
     const { fired } = await firesOn(['ka.user.name = "a\\"b"', "ka.user.name = 'a\"b'", 'ka.user.name in ("a\\"b", x)'], [P, Q]);

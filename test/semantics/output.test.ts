@@ -23,6 +23,8 @@ describe('§1 output rendering: scalars, lists, missing values, escaping, uri pa
     { token: '%ka.uri.param[command]', set: { requestURI: '/api/v1/namespaces/default/pods/p1/exec?command=sh&command=-c&command=id' }, text: 'sh', fields: { 'ka.uri.param[command]': 'sh' } },
     { token: '%ka.uri.param[a]', set: { requestURI: '/api/v1/pods?a=%2Fetc%20x&a=2' }, text: '/etc x', fields: { 'ka.uri.param[a]': '/etc x' } },
     { token: '%ka.uri.param[command]', text: '<NA>', fields: { 'ka.uri.param[command]': null } },
+    // url.Parse refuses the whole URI for its control byte (the NUL), not just what follows.
+    { token: '%ka.uri.param[a]', set: { requestURI: '/api/v1/x?a=1\u0000&b=2' }, text: '<NA>', fields: { 'ka.uri.param[a]': null } },
     { token: '%jevt.value[/user/username]', text: 'alice', fields: { 'jevt.value[/user/username]': 'alice' } },
     { token: '%jevt.value[/responseStatus/code]', text: '201', fields: { 'jevt.value[/responseStatus/code]': '201' } },
     { token: '%jevt.value[/user/groups]', text: '["system:authenticated","devs"]', fields: { 'jevt.value[/user/groups]': '["system:authenticated","devs"]' } },
@@ -44,6 +46,21 @@ describe('§1 output rendering: scalars, lists, missing values, escaping, uri pa
     expect(line).toContain('"output":"17:06:01.792123000: Warning n=a\\"b\\\\c\\nd\\tü€"');
     expect(line).toContain('"ka.user.name":"a\\"b\\\\c\\nd\\tü€"');
     expect(line).not.toContain('\\u');
+  });
+});
+
+describe('jevt.obj: the event indented by Go\'s json.Indent', () => {
+  it('indents the event, and has no value when Go\'s scanner refuses an escape the plugin let through', async () => {
+    const base = JSON.stringify({ kind: 'Event', auditID: 'a1', stage: 'ResponseComplete', verb: 'create', userAgent: 'UA', stageTimestamp: '2025-10-23T17:06:01.792123Z' });
+    const run = await scan({
+      rules: [ruleYaml({ name: 'R', condition: 'jevt.value[/verb] = create', output: '%jevt.obj' })],
+      events: [base, base.replace('UA', 'a\\u00e9\\n'), base.replace('UA', 'a\\qb'), base.replace('UA', 'a\\u12')],
+    });
+    expect(run.status, run.stderr).toBe(0);
+    const objs = run.alerts.map((a) => (a.output_fields as Record<string, unknown>)['jevt.obj']);
+    expect(objs[0]).toBe('{\n  "kind": "Event",\n  "auditID": "a1",\n  "stage": "ResponseComplete",\n  "verb": "create",\n  "userAgent": "UA",\n  "stageTimestamp": "2025-10-23T17:06:01.792123Z"\n}');
+    expect(objs[1]).toContain('"userAgent": "a\\u00e9\\n"');
+    expect(objs.slice(2)).toEqual([null, null]);
   });
 });
 
@@ -245,7 +262,26 @@ describe('outputs: behaviour read from the Falco/libs sources', () => {
       { token: '%3ka.verb|', text: 'cre|', fields: { 'ka.verb': 'create' } },
       { token: '%6ka.user.name|', set: { 'user/username': 'üé' }, text: 'üé  |', fields: { 'ka.user.name': 'üé' } },
       { token: '%6ka.impuser.name|', text: '<NA>  |', fields: { 'ka.impuser.name': null } },
+      // Cut inside ü: the JSON output (nlohmann, replace) shows the half character as U+FFFD.
+      { token: '%2ka.user.name|', set: { 'user/username': 'aüb' }, text: 'a\ufffd|', fields: { 'ka.user.name': 'aüb' } },
     ];
+    checkRows(rows, await renderRows(rows));
+  });
+
+  it('lists print as libsinsp writes them: no comma after leading empty values, cut at 1023 bytes', async () => {
+    const many = Array.from({ length: 120 }, (_, i) => `group-${String(i).padStart(4, '0')}`);
+    const full = `(${many.join(',')})`;
+    const euro = Array.from({ length: 400 }, () => '€');
+    const rows: Row[] = [
+      { token: '%ka.user.groups', set: { 'user/groups': ['', 'b'] }, text: '(b)', fields: { 'ka.user.groups': ['', 'b'] } },
+      { token: '%ka.user.groups', set: { 'user/groups': ['', '', 'b', '', 'c'] }, text: '(b,,c)', fields: { 'ka.user.groups': ['', '', 'b', '', 'c'] } },
+      { token: '%ka.user.groups', set: { 'user/groups': [''] }, text: '()', fields: { 'ka.user.groups': [''] } },
+      // output_fields keeps the whole list; the text stops at 1023 bytes, without ")".
+      { token: '%ka.user.groups|', set: { 'user/groups': many }, text: `${full.slice(0, 1023)}|`, fields: { 'ka.user.groups': many } },
+      // 1 + 400 × 3 + 399 bytes, cut after byte 1023: 255 whole €s and commas, then a third of one.
+      { token: '%ka.user.groups|', set: { 'user/groups': euro }, text: `(${euro.slice(0, 255).join(',')},\ufffd|`, fields: { 'ka.user.groups': euro } },
+    ];
+    expect(full.length).toBeGreaterThan(1023);
     checkRows(rows, await renderRows(rows));
   });
 
