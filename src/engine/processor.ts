@@ -275,16 +275,20 @@ export class Processor {
 
   /** Runs the rules on one event; returns how many alerts it raised. */
   private evaluateEvent(root: number, sec: number, nsec: number, rows: Rows | undefined, row: number, onAlert: (a: Alert) => void, cluster: string | undefined): number {
-    // The extractor found that no rule can match this event.
-    if (row >= 0 && this.plan!.prefilter && rows!.data[rows!.skipBase(row)] === 1) {
-      ++this.eventNum;
-      ++this.prefiltered;
-      return 0;
+    // The extractor's prefilter: the first rule that may match (the rule count: none).
+    let from = 0;
+    if (row >= 0 && this.plan!.prefilter) {
+      from = rows!.data[rows!.skipBase(row)];
+      if (from >= this.ruleset.rules.length) {
+        ++this.eventNum;
+        ++this.prefiltered;
+        return 0;
+      }
     }
     const view = this.view;
     view.load(this.table, root, sec, nsec, ++this.eventNum, cluster, rows, row);
     const matched = this.matched;
-    const n = this.ruleset.match(view, matched);
+    const n = this.ruleset.match(view, matched, from);
     for (let i = 0; i < n; i++) {
       const rule = matched[i];
       const text = this.formatter.text(rule, view);

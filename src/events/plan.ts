@@ -225,7 +225,10 @@ export class Rows {
     return 4 + this.cap + 2 * this.cap * this.slotsPerRow + 3 * r;
   }
 
-  /** Where row r's prefilter verdict is: 1 when no rule can match the event (see prefilter.ts). */
+  /**
+   * Where row r's prefilter verdict is: the position of the first rule that may match
+   * the event, the rule count when none can (see prefilter.ts).
+   */
   skipBase(r: number): number {
     return 4 + this.cap * (4 + 2 * this.slotsPerRow) + r;
   }

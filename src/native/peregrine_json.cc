@@ -258,7 +258,7 @@ struct Rows {
   // Per row: the stageTimestamp (slot 0) parsed by event_time: nanoseconds (-1: not
   // parsed, JavaScript decides), days since the epoch, seconds into that day.
   int32_t *times = nullptr;
-  // Per row: 1 when the prefilter found that no rule can match the event.
+  // Per row: the first rule the prefilter could not rule out (the rule count: none).
   int32_t *skip = nullptr;
   uint32_t cap = 0;
   uint32_t count = 0;
@@ -464,7 +464,7 @@ bool pf_check(const int32_t *q, const int32_t *end, const Plan &plan, size_t poo
 }
 
 // The prefilter's verdict for every row of the parse: the index narrows the rules to
-// candidates, whose programs then decide.
+// candidates, whose programs then decide which is the first that may match.
 void pf_verdicts(const Plan &plan, const Table &t, const uint8_t *buf, size_t blen, Rows &rows) {
   if (plan.pf.empty() || rows.skip == nullptr) return;
   const uint32_t nRules = uint32_t(plan.pf[1]), W = plan.pfWords;
@@ -483,17 +483,17 @@ void pf_verdicts(const Plan &plan, const Table &t, const uint8_t *buf, size_t bl
       const uint32_t *m = masks + ix.rows + size_t(row) * W;
       for (uint32_t w = 0; w < W; w++) cand[w] &= m[w];
     }
-    int32_t skip = 1;
-    for (uint32_t w = 0; w < W && skip; w++) {
+    int32_t first = int32_t(nRules);
+    for (uint32_t w = 0; w < W && first == int32_t(nRules); w++) {
       for (uint32_t bits = cand[w]; bits != 0; bits &= bits - 1) {
         const uint32_t i = w * 32 + uint32_t(__builtin_ctz(bits));
         if (pf_eval(plan.pf.data() + plan.pfRules[i], c) != 0) {
-          skip = 0;
+          first = int32_t(i);
           break;
         }
       }
     }
-    rows.skip[r] = skip;
+    rows.skip[r] = first;
   }
 }
 

@@ -50,6 +50,8 @@ export interface CompiledRule {
   output: OutputFormat;
   /** The resolved condition (for the candidate index and reports). */
   ast: Expr;
+  /** Position in its Ruleset's `rules` (-1 when not enabled there). */
+  pos: number;
 }
 
 const CONDITION_MAX_DEPTH = 1000;
@@ -116,6 +118,7 @@ export class Ruleset {
     const indexed: IndexedRule<CompiledRule>[] = rules
       .filter((rule) => rule.predicate !== NEVER)
       .map((rule) => ({ rule, constraints: constraintsOf(rule.ast, accept, fields) }));
+    rules.forEach((r, i) => { r.pos = i; });
     const audit = slots.plan.findSlot(['auditID']);
     this.prefilter = encodePrefilter(rules.map((r) => prefilterOf(r.predicate)), audit >= 0 && slots.plan.recorded[audit] ? audit : -1);
     this.index = buildIndex(indexed, (key) => {
@@ -257,23 +260,27 @@ export class Ruleset {
       predicate,
       output,
       ast,
+      pos: -1,
     };
   }
 
-  /** Fills `out` with the rules the event matches; returns how many. */
-  match(ev: EventView, out: CompiledRule[]): number {
+  /**
+   * Fills `out` with the rules the event matches; returns how many. Rules before
+   * position `from` are known not to match (the prefilter found them false).
+   */
+  match(ev: EventView, out: CompiledRule[], from = 0): number {
     const rules = candidates(this.index, ev);
     let n = 0;
     if (this.options.ruleMatching === 'first') {
       for (let i = 0; i < rules.length; i++) {
-        if (rules[i].predicate(ev)) {
+        if (rules[i].pos >= from && rules[i].predicate(ev)) {
           out[0] = rules[i];
           return 1;
         }
       }
       return 0;
     }
-    for (let i = 0; i < rules.length; i++) if (rules[i].predicate(ev)) out[n++] = rules[i];
+    for (let i = 0; i < rules.length; i++) if (rules[i].pos >= from && rules[i].predicate(ev)) out[n++] = rules[i];
     return n;
   }
 }
