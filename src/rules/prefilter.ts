@@ -127,32 +127,35 @@ export function encodePrefilter(rules: readonly PfNode[], auditSlot: number): En
  */
 function candidateIndex(rules: readonly PfNode[]): number[] {
   const words = Math.ceil(rules.length / 32);
-  const bySlot = new Map<string, { slot: number; gated: boolean; need: Array<Uint8Array[]> }>();
+  // Per slot, per constrained rule: the symbol ids all its conjuncts on the slot allow.
+  const bySlot = new Map<string, { slot: number; gated: boolean; allow: Map<number, Uint8Array> }>();
   rules.forEach((r, i) => {
     for (const c of r.op === 'and' ? r.children : [r]) {
       if (c.op !== 'set') continue;
       const key = `${c.slot}/${c.gated}`;
       let e = bySlot.get(key);
-      if (e === undefined) bySlot.set(key, (e = { slot: c.slot, gated: c.gated, need: rules.map(() => []) }));
-      e.need[i].push(c.members);
+      if (e === undefined) bySlot.set(key, (e = { slot: c.slot, gated: c.gated, allow: new Map() }));
+      const prev = e.allow.get(i);
+      e.allow.set(i, prev === undefined ? c.members : prev.map((v, k) => (k < c.members.length ? v & c.members[k] : 0)));
     }
   });
   const out = [words, bySlot.size];
-  for (const { slot, gated, need } of bySlot.values()) {
+  const all = new Int32Array(words);
+  for (let i = 0; i < rules.length; i++) all[i >> 5] |= 1 << (i & 31);
+  for (const { slot, gated, allow } of bySlot.values()) {
     let ids = 0;
-    for (const ms of need) for (const m of ms) ids = Math.max(ids, m.length);
+    for (const m of allow.values()) ids = Math.max(ids, m.length);
     out.push(slot, gated ? 1 : 0, ids);
-    // A rule passes a code when each of its conjuncts on the slot may hold for it: only
-    // SYM_UNKNOWN (JavaScript decides) and member ids.
-    const passes = (ms: Uint8Array[], code: number): boolean => ms.every((m) => code === -2 || (code >= 0 && code < m.length && m[code] === 1));
-    for (let row = 0; row < ids + 4; row++) {
-      const code = row < 3 ? row - 3 : row - 3 < ids ? row - 3 : ids;
-      const bits = new Array<number>(words).fill(0);
-      need.forEach((ms, i) => {
-        if (passes(ms, code)) bits[i >> 5] |= 1 << (i & 31);
-      });
-      out.push(...bits);
+    // Rules with no conjunct on the slot pass every code; the others only SYM_UNKNOWN
+    // (JavaScript decides) and the ids they allow.
+    const free = all.slice();
+    for (const i of allow.keys()) free[i >> 5] &= ~(1 << (i & 31));
+    const rows = new Int32Array((ids + 4) * words);
+    for (let row = 0; row < ids + 4; row++) rows.set(row === 1 ? all : free, row * words);
+    for (const [i, m] of allow) {
+      for (let id = 0; id < m.length; id++) if (m[id] === 1) rows[(3 + id) * words + (i >> 5)] |= 1 << (i & 31);
     }
+    for (const w of rows) out.push(w);
   }
   return out;
 }
