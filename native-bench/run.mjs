@@ -2,6 +2,7 @@
 // Native extraction benchmark: every path on one core, in one run, as ratios to a
 // JSON.parse baseline measured in the same run (the machines are shared and noisy).
 //   npm run bench:native -- [--events N] [--reps R] [--warmup W] [--passes P] [--no-scan]
+//                           [--scan-only] [--scan-rounds K]
 //
 // Each path runs in a process of its own, as one worker would: paths do not share JIT
 // feedback or a heap (the corpus is held as bytes outside the JavaScript heap), so one
@@ -24,6 +25,9 @@ const opt = (name, def) => {
 const EVENTS = opt('events', 100_000);
 const REPS = opt('reps', 3);
 const SCAN = !args.includes('--no-scan');
+const SCAN_ONLY = args.includes('--scan-only');
+// The scan commands each take about a second: more rounds are cheap and steady the medians.
+const SCAN_ROUNDS = opt('scan-rounds', 5);
 // Passes on a shared machine are disturbed at random (the same pass can take 1.7x as
 // long): the best of 6 is far steadier than the best of 3.
 const WARMUP = opt('warmup', 2);
@@ -186,7 +190,7 @@ try {
   // to the baseline passes run beside it.
   const best = PATHS.map(() => ({ secs: Infinity, note: '' }));
   const ratios = PATHS.map(() => []);
-  for (let round = 0; round < REPS; round++) {
+  for (let round = 0; round < (SCAN_ONLY ? 0 : REPS); round++) {
     PATHS.forEach((p, i) => {
       if (!haveSimdjson && p.name.startsWith('npm simdjson')) return;
       const r = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--child', String(i), listsFile, '--events', String(EVENTS), '--warmup', String(WARMUP), '--passes', String(PASSES)], { encoding: 'utf8', maxBuffer: 1 << 24 });
@@ -204,18 +208,20 @@ try {
   const native = await nativeBackend();
   console.log(`native-bench: ${EVENTS} events, ${(bytes / 1e6).toFixed(1)} MB in EventLists of 400 (${Math.round(bytes / EVENTS)} B/event avg), best of ${REPS} rounds × ${PASSES} passes after ${WARMUP} warm-up passes (CPU time, one process per path)`);
   console.log(`machine: ${cpuInfo}; native backend: ${native.name}`);
-  console.log('');
-  console.log('| path | MB/s | events/s | × JSON.parse | note |');
-  console.log('|---|---:|---:|---:|---|');
-  const f = (n, d = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }) : '–');
-  PATHS.forEach((p, i) => {
-    const { secs, note } = best[i];
-    const eps = EVENTS / secs;
-    const missing = !Number.isFinite(secs) ? 'not installed' : note;
-    console.log(`| ${p.name} | ${f(bytes / secs / 1e6)} | ${f(eps)} | ${f(median(ratios[i]), 2)} | ${missing} |`);
-  });
-  console.log('');
-  console.log(`× JSON.parse: median over rounds of the path's best pass against the best baseline pass beside it (rounds: ${ratios.at(-1).map((r) => r.toFixed(2)).join(', ')} for the last path).`);
+  if (!SCAN_ONLY) {
+    console.log('');
+    console.log('| path | MB/s | events/s | × JSON.parse | note |');
+    console.log('|---|---:|---:|---:|---|');
+    const f = (n, d = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }) : '–');
+    PATHS.forEach((p, i) => {
+      const { secs, note } = best[i];
+      const eps = EVENTS / secs;
+      const missing = !Number.isFinite(secs) ? 'not installed' : note;
+      console.log(`| ${p.name} | ${f(bytes / secs / 1e6)} | ${f(eps)} | ${f(median(ratios[i]), 2)} | ${missing} |`);
+    });
+    console.log('');
+    console.log(`× JSON.parse: median over rounds of the path's best pass against the best baseline pass beside it (rounds: ${ratios.at(-1).map((r) => r.toFixed(2)).join(', ')} for the last path).`);
+  }
 
   if (SCAN) {
     // CPU time of `peregrine scan` over JSON lines vs merely JSON.parse-ing the same lines,
@@ -261,15 +267,17 @@ if (n !== ${n}) throw new Error('lines: ' + n);
     // Rounds interleave the commands; a command's ratio is the median over rounds of its
     // CPU time against its baseline's in the same round.
     const times = commands.map(() => []);
-    for (let round = 0; round < 3; round++) commands.forEach(([, cmd], i) => { times[i].push(cpu(cmd)); });
+    for (let round = 0; round < SCAN_ROUNDS; round++) commands.forEach(([, cmd], i) => { times[i].push(cpu(cmd)); });
     console.log('');
-    console.log(`CPU seconds (user+sys, best of 3; ratio: median over rounds) over ${EVENTS} JSON lines:`);
+    console.log(`CPU seconds (user+sys, best of ${SCAN_ROUNDS}; ratio: median over ${SCAN_ROUNDS} rounds) over ${EVENTS} JSON lines:`);
     console.log(`| command | CPU s | ÷ JSON.parse of the lines |`);
     console.log('|---|---:|---:|');
     commands.forEach(([name, , b], i) => {
       const ratio = median(times[i].map((t, r) => t / times[b][r]));
       console.log(`| ${name} | ${Math.min(...times[i]).toFixed(2)} | ${ratio.toFixed(2)} |`);
     });
+    console.log('');
+    console.log(`${commands[1][0]}, round by round: ${times[1].map((t, r) => (t / times[0][r]).toFixed(2)).join(', ')}.`);
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });

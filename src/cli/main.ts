@@ -1,8 +1,7 @@
 #!/usr/bin/env node
 // Peregrine command line: dispatches to one module per command.
 import { PeregrineError, ErrorCode } from '../errors.js';
-import { parseScanArgs, runScan, SCAN_USAGE } from './scan.js';
-import { runRules } from './rules.js';
+import { loadWithoutOptimizer } from '../rules/jit.js';
 
 const USAGE = `Usage: peregrine <command> [options]
 
@@ -18,6 +17,7 @@ async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
     case 'scan': {
+      const { parseScanArgs, runScan, SCAN_USAGE } = await loadWithoutOptimizer(() => import('./scan.js'));
       const opts = parseScanArgs(rest);
       if (opts === 'help') {
         process.stdout.write(SCAN_USAGE + '\n');
@@ -25,8 +25,10 @@ async function main(argv: string[]): Promise<number> {
       }
       return runScan(opts);
     }
-    case 'rules':
+    case 'rules': {
+      const { runRules } = await loadWithoutOptimizer(() => import('./rules.js'));
       return runRules(rest);
+    }
     case 'serve': {
       const { runServe } = await import('./serve.js');
       return runServe(rest);

@@ -28,6 +28,21 @@ export function withoutOptimizer<T>(fn: () => T): T {
   }
 }
 
+/**
+ * Loads modules (a dynamic import) with the optimizing compiler off, as withoutOptimizer:
+ * resolving and evaluating dozens of modules makes Node's URL and path helpers hot enough
+ * for TurboFan, work that is never paid back. Only at startup, before anything else runs.
+ */
+export async function loadWithoutOptimizer<T>(load: () => Promise<T>): Promise<T> {
+  if (!enabled) return load();
+  if (depth++ === 0) setFlagsFromString('--no-turbofan');
+  try {
+    return await load();
+  } finally {
+    if (--depth === 0) setFlagsFromString('--turbofan');
+  }
+}
+
 /** V8's default interrupt budget (bytecode weight a function runs before it is considered hot). */
 const DEFAULT_INTERRUPT_BUDGET = 67584;
 
