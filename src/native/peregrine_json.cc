@@ -364,25 +364,31 @@ int pf_list_walk(const PfRow &c, PfList &l, int32_t n, int32_t i, int depth) {
   return 1;
 }
 
-int pf_eval(const int32_t *q, const PfRow &c) {
+int pf_list(const int32_t *q, const PfRow &c) {
+  // intersects on a ka.* list field: absent without an auditID, and an empty list
+  // (nothing walked, or every element missing) is no value.
+  if (c.audit < 0) return 2;
+  if (c.slots[c.audit] == -1) return 0;
+  PfList l;
+  l.q = q;
+  l.index = q[2];
+  l.nKeys = q[3];
+  l.keys = q + 4;
+  l.nVals = q[4 + 2 * l.nKeys];
+  l.vals = q + 5 + 2 * l.nKeys;
+  if (pf_list_walk(c, l, c.root, 0, 0) == 2) return 2;
+  if (l.found) return 1;
+  return l.unknown ? 2 : 0;
+}
+
+int pf_eval(const int32_t *q, const PfRow &c);
+
+// A leaf, or a composite node by pf_eval: leaves are evaluated in the caller's loop,
+// without a call each.
+inline int pf_node(const int32_t *q, const PfRow &c) {
   switch (q[0]) {
     case PF_TRUE: return 1;
     case PF_FALSE: return 0;
-    case PF_AND: case PF_OR: {
-      const int decided = q[0] == PF_AND ? 0 : 1;
-      int r = 1 - decided;
-      const int32_t *k = q + 3;
-      for (int32_t i = 0; i < q[2]; i++, k += k[1]) {
-        const int v = pf_eval(k, c);
-        if (v == decided) return v;
-        if (v == 2) r = 2;
-      }
-      return r;
-    }
-    case PF_NOT: {
-      const int v = pf_eval(q + 2, c);
-      return v == 2 ? 2 : 1 - v;
-    }
     case PF_SET: {
       const int32_t s = pf_sym(c, q[2], q[3]);
       if (s >= 0) return s < q[5] && c.pool[q[4] + s] != 0 ? 1 : 0;
@@ -399,22 +405,6 @@ int pf_eval(const int32_t *q, const PfRow &c) {
       if (ve - vs < len) return 0;
       return std::memcmp(c.buf + (q[4] ? ve - len : vs), c.pool + q[5], len) == 0 ? 1 : 0;
     }
-    case PF_LIST: {
-      // intersects on a ka.* list field: absent without an auditID, and an empty list
-      // (nothing walked, or every element missing) is no value.
-      if (c.audit < 0) return 2;
-      if (c.slots[c.audit] == -1) return 0;
-      PfList l;
-      l.q = q;
-      l.index = q[2];
-      l.nKeys = q[3];
-      l.keys = q + 4;
-      l.nVals = q[4 + 2 * l.nKeys];
-      l.vals = q + 5 + 2 * l.nKeys;
-      if (pf_list_walk(c, l, c.root, 0, 0) == 2) return 2;
-      if (l.found) return 1;
-      return l.unknown ? 2 : 0;
-    }
     case PF_TIME: {
       // As rawtimeIs: decided by numbers for times with seconds in (0, 9e9).
       if (c.times[0] < 0) return 2;
@@ -423,8 +413,31 @@ int pf_eval(const int32_t *q, const PfRow &c) {
       if (q[2] == 0) return 0;
       return sec == int64_t(q[3]) * (int64_t(1) << 24) + q[4] && c.times[0] == q[5] ? 1 : 0;
     }
+    case PF_LIST: return pf_list(q, c);
+    case PF_AND: case PF_OR: case PF_NOT: return pf_eval(q, c);
   }
   return 2;
+}
+
+int pf_eval(const int32_t *q, const PfRow &c) {
+  switch (q[0]) {
+    case PF_AND: case PF_OR: {
+      const int decided = q[0] == PF_AND ? 0 : 1;
+      int r = 1 - decided;
+      const int32_t *k = q + 3;
+      for (int32_t i = 0; i < q[2]; i++, k += k[1]) {
+        const int v = pf_node(k, c);
+        if (v == decided) return v;
+        if (v == 2) r = 2;
+      }
+      return r;
+    }
+    case PF_NOT: {
+      const int v = pf_node(q + 2, c);
+      return v == 2 ? 2 : 1 - v;
+    }
+  }
+  return pf_node(q, c);
 }
 
 // Whether a prefilter node (and all below it) is well formed for `plan`.
@@ -469,7 +482,10 @@ void pf_verdicts(const Plan &plan, const Table &t, const uint8_t *buf, size_t bl
   if (plan.pf.empty() || rows.skip == nullptr) return;
   const uint32_t nRules = uint32_t(plan.pf[1]), W = plan.pfWords;
   PfRow c{-1, nullptr, nullptr, nullptr, &t, buf, blen, plan.pf[0], plan.pfPool.data()};
-  std::vector<uint32_t> cand(W);
+  // Candidate bits in a local array (rulesets of up to 256 rules), else on the heap.
+  uint32_t local[8];
+  std::vector<uint32_t> heap(W > 8 ? W : 0);
+  uint32_t *cand = W > 8 ? heap.data() : local;
   const uint32_t *masks = reinterpret_cast<const uint32_t *>(plan.pf.data());
   for (uint32_t r = 0; r < rows.count; r++) {
     c.slots = rows.slots + size_t(r) * rows.P;
@@ -477,17 +493,34 @@ void pf_verdicts(const Plan &plan, const Table &t, const uint8_t *buf, size_t bl
     c.times = rows.times + size_t(r) * 3;
     c.root = rows.rowNode[r];
     for (uint32_t w = 0; w < W; w++) cand[w] = w + 1 < W || nRules % 32 == 0 ? ~0u : (1u << (nRules % 32)) - 1;
-    for (const auto &ix : plan.pfIndex) {
-      const int32_t s = pf_sym(c, ix.slot, ix.gated);
-      const uint32_t row = s < 0 ? uint32_t(s + 3) : 3 + uint32_t(s < ix.ids ? s : ix.ids);
-      const uint32_t *m = masks + ix.rows + size_t(row) * W;
-      for (uint32_t w = 0; w < W; w++) cand[w] &= m[w];
+    const bool audit = c.audit >= 0 && c.slots[c.audit] != -1;
+    if (W == 0) {
+      // No rules: nothing can match.
+    } else if (W <= 2) {
+      // Most rulesets: the bits stay in registers.
+      uint32_t c0 = cand[0], c1 = W == 2 ? cand[1] : 0;
+      for (const auto &ix : plan.pfIndex) {
+        const int32_t s = !ix.gated || audit ? c.syms[ix.slot] : c.audit < 0 ? SYM_OTHER : SYM_ABSENT;
+        const uint32_t row = s < 0 ? uint32_t(s + 3) : 3 + uint32_t(s < ix.ids ? s : ix.ids);
+        const uint32_t *m = masks + ix.rows + size_t(row) * W;
+        c0 &= m[0];
+        if (W == 2) c1 &= m[1];
+      }
+      cand[0] = c0;
+      if (W == 2) cand[1] = c1;
+    } else {
+      for (const auto &ix : plan.pfIndex) {
+        const int32_t s = pf_sym(c, ix.slot, ix.gated);
+        const uint32_t row = s < 0 ? uint32_t(s + 3) : 3 + uint32_t(s < ix.ids ? s : ix.ids);
+        const uint32_t *m = masks + ix.rows + size_t(row) * W;
+        for (uint32_t w = 0; w < W; w++) cand[w] &= m[w];
+      }
     }
     int32_t first = int32_t(nRules);
     for (uint32_t w = 0; w < W && first == int32_t(nRules); w++) {
       for (uint32_t bits = cand[w]; bits != 0; bits &= bits - 1) {
         const uint32_t i = w * 32 + uint32_t(__builtin_ctz(bits));
-        if (pf_eval(plan.pf.data() + plan.pfRules[i], c) != 0) {
+        if (pf_node(plan.pf.data() + plan.pfRules[i], c) != 0) {
           first = int32_t(i);
           break;
         }

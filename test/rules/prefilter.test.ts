@@ -158,6 +158,24 @@ describe('prefilter', () => {
     expect(on.skipped).toBeGreaterThan(50);
   });
 
+  it('handles rulesets of no rules and of hundreds of rules (candidate bits beyond registers)', () => {
+    const none = rules('- list: l\n  items: [a]\n');
+    expect(run(none, [JSON.stringify(event({}))], { native: true, prefilter: true })).toEqual({ alerts: [], skipped: 1 });
+    for (const count of [40, 70, 300]) {
+      const many = rules(Array.from({ length: count }, (_, i) =>
+        `- rule: r${i}\n  desc: d\n  condition: ka.user.name = u${i} or (ka.verb = delete and ka.target.name = p${i})\n  output: o\n  priority: WARNING\n  source: k8s_audit\n`).join('\n'));
+      const lines = Array.from({ length: 2 * count }, (_, i) => JSON.stringify(event({
+        user: { username: i % 3 === 0 ? `u${i % count}` : 'nobody' }, verb: i % 5 === 0 ? 'delete' : 'get',
+        objectRef: { resource: 'pods', namespace: 'default', name: `p${(i * 7) % count}` },
+      })));
+      const on = run(many, lines, { native: true, prefilter: true });
+      const ts = run(many, lines, { native: false, prefilter: true });
+      expect(on.alerts.length).toBeGreaterThan(count / 2);
+      expect(on.alerts).toEqual(ts.alerts);
+      expect(on.skipped).toBeGreaterThan(count / 2);
+    }
+  });
+
   it('refuses malformed programs and survives mutated ones', () => {
     const rs = latest();
     const { program, strings } = rs.slots.plan.encode();
