@@ -58,9 +58,12 @@ export function nativeBackend(addon: NativeAddon): JsonBackend {
         else rows.grow(Math.max(rows.cap * 2, rows.data[2]));
       }
     },
-    parseBatch(t: NodeTable, buf: Buffer, ranges: Uint32Array, from: number, count: number, plan: PreparedPlan, rows: Rows, roots: Int32Array): number {
+    parseBatch(t: NodeTable, buf: Buffer, ranges: Uint32Array, from: number, count: number, plan: PreparedPlan, rows: Rows, roots: Int32Array,
+      skip?: { items: boolean; maxEventSize: number }): number {
       t.reset(buf);
-      const done = addon.parseBatch(buf, ranges, from, count, t.mem, t.capacity, plan.handle, rows.data, rows.cap, plan.slotCount, roots);
+      const done = skip !== undefined && plan.prefilter
+        ? addon.parseBatch(buf, ranges, from, count, t.mem, t.capacity, plan.handle, rows.data, rows.cap, plan.slotCount, roots, skip.items ? 1 : 0, skip.maxEventSize, plan.eventSym)
+        : addon.parseBatch(buf, ranges, from, count, t.mem, t.capacity, plan.handle, rows.data, rows.cap, plan.slotCount, roots);
       t.size = rows.data[3];
       return done;
     },

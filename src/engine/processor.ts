@@ -98,6 +98,9 @@ export class Processor {
 
   constructor(private ruleset: Ruleset, private readonly opts: ProcessorOptions) {
     this.backend = opts.backend ?? jsBackend;
+    const maxEventSize = opts.maxEventSize ?? DEFAULT_MAX_EVENT_SIZE;
+    this.skipEvents = { items: false, maxEventSize };
+    this.skipItems = { items: true, maxEventSize };
     this.view = this.newView(ruleset);
     this.formatter = new AlertFormatter(opts.format);
   }
@@ -114,6 +117,15 @@ export class Processor {
       if (this.plan.recorded[STAGE_TIMESTAMP_SLOT] === 1) this.collector.stageTimeOf = this.stageTimeOf;
     }
     return view;
+  }
+
+  /** What the extractor needs to mark prefiltered plain events itself (see parseBatch). */
+  private readonly skipEvents: { items: boolean; maxEventSize: number };
+  private readonly skipItems: { items: boolean; maxEventSize: number };
+
+  private skipArgs(items: boolean): { items: boolean; maxEventSize: number } | undefined {
+    if (this.opts.prefilter === false) return undefined;
+    return items ? this.skipItems : this.skipEvents;
   }
 
   /** Swaps the ruleset between documents (reload). */
@@ -174,7 +186,7 @@ export class Processor {
     while (k < count) {
       // A few dozen documents per call: their nodes are still in cache when evaluated.
       const take = Math.min(count - k, BATCH_DOCS);
-      const done = backend.parseBatch(this.table, buf, rg, k, take, this.plan, rows, this.roots);
+      const done = backend.parseBatch(this.table, buf, rg, k, take, this.plan, rows, this.roots, this.skipArgs(items));
       if (done < take) {
         // The table or the rows filled up: grow them so the next call takes more (the
         // rows and nodes of the documents done so far stay valid until then).
@@ -194,7 +206,13 @@ export class Processor {
         const root = this.roots[d];
         const i = k + d;
         let r: DocumentResult;
-        if (root === -1) {
+        if (root === -2) {
+          // One event that no rule can match (the extractor checked what plainEventRow does).
+          ++this.eventNum;
+          ++this.prefiltered;
+          one.alerts = 0;
+          r = one;
+        } else if (root === -1) {
           r = { events: 0, alerts: 0, issues: [this.jsonIssue(buf, rg[2 * i], rg[2 * i + 1])] };
         } else {
           const row = this.plainEventRow(root, items);

@@ -13,8 +13,10 @@ export interface NativeAddon {
     plan?: unknown, rows?: Int32Array, rowCap?: number, slotsPerRow?: number): number;
   /** With a prefilter (see rules/prefilter.ts), parses also write its verdict per row. */
   compilePlan(program: Int32Array, strings: Uint8Array, prefilter?: Int32Array, pool?: Uint8Array): unknown;
+  /** With items, maxEventSize and eventSym, prefiltered plain events get the root -2. */
   parseBatch(buf: Uint8Array, ranges: Uint32Array, from: number, count: number, table: ArrayBuffer, capacity: number,
-    plan: unknown, rows: Int32Array, rowCap: number, slotsPerRow: number, roots: Int32Array): number;
+    plan: unknown, rows: Int32Array, rowCap: number, slotsPerRow: number, roots: Int32Array,
+    items?: number, maxEventSize?: number, eventSym?: number): number;
   /** Event ranges of a webhook body (see src/ingest/split.ts): count, or -1 to defer. */
   splitBody(buf: Uint8Array, start: number, end: number, ranges: Uint32Array): number;
   implementation(): string;

@@ -266,6 +266,7 @@ struct Rows {
 };
 
 constexpr uint32_t STAGE_TIMESTAMP_SLOT = 0;
+constexpr uint32_t KIND_SLOT = 1;  // plan.ts: every plan records `kind` there
 
 // Prefilter programs: every node is [op, length in ints, ...]; values are 0 (false),
 // 1 (true) or 2 (unknown: only JavaScript can tell). Leaves mirror, case for case, the
@@ -1393,6 +1394,26 @@ Napi::Value ParseBatch(const Napi::CallbackInfo &info) {
   meta[0] = int32_t(rows.count);
   meta[3] = int32_t(t.size);
   if (plan != nullptr) pf_verdicts(*plan, t, data, blen, rows);
+  // Documents that are plainly one event (its own root row, kind Event unless items, the
+  // time parsed, the size under the limit: Processor.plainEventRow) that no rule can
+  // match are marked -2, so JavaScript passes them by without looking.
+  if (plan != nullptr && !plan->pf.empty() && rows.skip != nullptr && info.Length() >= 14 && info[11].IsNumber()) {
+    const bool items = info[11].As<Napi::Number>().Int32Value() != 0;
+    const double maxSize = info[12].As<Napi::Number>().DoubleValue();
+    const int32_t eventSym = info[13].As<Napi::Number>().Int32Value();
+    const int32_t nRules = plan->pf[1];
+    uint32_t r = 0;
+    for (uint32_t d = 0; d < done; d++) {
+      const int32_t root = out[d];
+      if (root < 0) continue;
+      while (r < rows.count && rows.rowNode[r] < root) r++;
+      if (r >= rows.count || rows.rowNode[r] != root) continue;
+      if (!items && (eventSym < 0 || rows.syms[size_t(r) * rows.P + KIND_SLOT] != eventSym)) continue;
+      if (double(t.ve[root]) - double(t.vs[root]) > maxSize) continue;
+      if (rows.times[size_t(r) * 3] < 0 || rows.skip[r] < nRules) continue;
+      out[d] = -2;
+    }
+  }
   return Napi::Number::New(env, double(done));
 }
 

@@ -158,6 +158,33 @@ describe('prefilter', () => {
     expect(on.skipped).toBeGreaterThan(50);
   });
 
+  it('still reports what plain events must report: over the size limit, another kind, no time', () => {
+    const rs = latest();
+    const lines = [
+      JSON.stringify(event({})), // matches nothing: skipped
+      JSON.stringify(event({ userAgent: 'x'.repeat(400) })), // over the limit below
+      JSON.stringify(event({ kind: 'Other' })),
+      JSON.stringify(event({ stageTimestamp: 'yesterday' })),
+      JSON.stringify(event({ stageTimestamp: undefined })),
+      JSON.stringify({ kind: 'EventList', items: [event({}), event({ userAgent: 'y'.repeat(400) })] }),
+    ];
+    const results = (native: boolean): string[] => {
+      const buf = Buffer.from(lines.join('\n'));
+      const ranges: number[] = [];
+      let off = 0;
+      for (const l of lines) { ranges.push(off, off + l.length); off += l.length + 1; }
+      const p = new Processor(rs, { format: { hostname: 'h', timeIso8601: false }, backend: native ? nativeBackend(addon) : jsBackend, maxEventSize: 600 });
+      const out: string[] = [];
+      p.processBatch(buf, ranges, lines.length, false, (a) => out.push(a.json), (k, r) => { out.push(`#${k} ${r.events} ${JSON.stringify(r.issues)}`); });
+      return out;
+    };
+    const on = results(true);
+    expect(on).toEqual(results(false));
+    expect(on.join('\n')).toContain('larger than maxEventSize');
+    expect(on.filter((l) => l.includes('larger than maxEventSize')).length).toBe(2);
+    expect(on[0]).toBe('#0 1 []');
+  });
+
   it('handles rulesets of no rules and of hundreds of rules (candidate bits beyond registers)', () => {
     const none = rules('- list: l\n  items: [a]\n');
     expect(run(none, [JSON.stringify(event({}))], { native: true, prefilter: true })).toEqual({ alerts: [], skipped: 1 });
