@@ -530,3 +530,20 @@ describe('field plans that keep only what each field reads', () => {
     expect(evaluate(rs, docs, true, 'batch')).toEqual(reference);
   });
 });
+
+describe('the depth limit, as the plugin\'s parser (fastjson) counts it', () => {
+  it('counts every value, scalars included: a value at depth 301 is refused, at 300 accepted', () => {
+    const rs = Ruleset.compile([{ name: 'r.yaml', text: '- rule: R\n  desc: d\n  condition: ka.verb = create\n  output: o\n  priority: WARNING\n  source: k8s_audit\n' }], { ruleMatching: 'all' });
+    const base = JSON.stringify({ kind: 'Event', auditID: 'a1', stage: 'ResponseComplete', verb: 'create', deep: 'DEEP', stageTimestamp: '2025-10-23T17:06:01Z' });
+    // The event object is depth 1, each array one more: k arrays hold values at depth k + 2.
+    const deep = (k: number, inner: string): string => base.replace('"DEEP"', '['.repeat(k) + inner + ']'.repeat(k));
+    const docs = [deep(298, '1'), deep(299, '1'), deep(299, ''), deep(300, ''), deep(298, '{"a":1}'), deep(296, '{"a":[true]}')];
+    for (const mode of ['batch', 'each', 'alone'] as const) {
+      const got = evaluate(rs, docs, true, mode);
+      expect(got).toEqual(evaluate(rs, docs, false, mode));
+      const refused = got.filter((l) => l.includes('nesting deeper than 300 levels')).map((l) => Number(l.split(' ')[0].slice(1)));
+      expect(refused).toEqual([1, 3, 4]);
+      expect(got.filter((l) => l.startsWith('{')).length).toBe(3);
+    }
+  });
+});

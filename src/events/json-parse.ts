@@ -58,6 +58,8 @@ export function parseJson(t: NodeTable, buf: Buffer, start: number, end: number,
     }
     while (i < end && WS[buf[i]]) i++;
     if (i >= end) throw new JsonSyntaxError('unexpected end of input, expected a value', i);
+    // fastjson counts every value toward its depth limit, scalars included (root: 1).
+    if (cur !== -1 && stack.length + 2 > MAX_DEPTH) throw new JsonSyntaxError(`nesting deeper than ${MAX_DEPTH} levels`, i);
     const c = buf[i];
     let n: number;
     let opened = false;
@@ -99,7 +101,6 @@ export function parseJson(t: NodeTable, buf: Buffer, start: number, end: number,
       root = n;
     }
     if (opened) {
-      if (stack.length + (cur !== -1 ? 2 : 1) > MAX_DEPTH) throw new JsonSyntaxError(`nesting deeper than ${MAX_DEPTH} levels`, t.vs[n]);
       if (cur !== -1) { stack.push(cur); last.push(lastChild); }
       cur = n;
       lastChild = -1;

@@ -632,11 +632,12 @@ uint32_t skip_container(const uint8_t *buf, uint32_t len, const uint32_t *si, ui
   auto top_obj = [&]() { return ((objbits[(d - 1) >> 6] >> ((d - 1) & 63)) & 1) != 0; };
 value: {
     if (i >= n) return BAD;
+    // Every value counts toward the depth limit, scalars included (as fastjson counts).
+    if (depth + d + 1 > MAX_DEPTH) return BAD;
     uint32_t p = si[i];
     uint8_t c = buf[p];
     uint32_t next = si[i + 1];
     if (c == '{' || c == '[') {
-      if (depth + d + 1 > MAX_DEPTH) return BAD;
       push(c == '{');
       i++;
       if (i < n && buf[si[i]] == (c == '{' ? '}' : ']')) { i++; d--; goto after_value; }
@@ -1035,6 +1036,8 @@ class Extractor {
     const uint32_t p = si[i];
     const uint8_t c = buf[p];
     const bool keep = pn != -1;
+    // Every value counts toward the depth limit, scalars included (as fastjson counts).
+    if (f != nullptr && uint32_t(f - bottom) + 2 > MAX_DEPTH) return 0;
     if (c == '{' || c == '[') {
       const uint32_t depth = f == nullptr ? 0 : uint32_t(f - bottom) + 1;
       if (!keep) {
