@@ -131,7 +131,9 @@ export class BodySplitter {
   /** An audit document at `i`: Event, EventList, or an array of documents. */
   private document(i: number, depth: number): number {
     const buf = this.buf;
-    if (depth > MAX_DEPTH) throw new SplitError(`nesting deeper than ${MAX_DEPTH} levels`, i);
+    // `depth` counts from 0 at the body's root: the plugin's parser refuses any value
+    // below level 300 (root 1), scalars included.
+    if (depth >= MAX_DEPTH) throw new SplitError(`nesting deeper than ${MAX_DEPTH} levels`, i);
     const c = buf[i];
     if (c === LBRACK) {
       i = this.ws(i + 1);
@@ -247,6 +249,12 @@ export class BodySplitter {
       if (c === LBRACE || c === LBRACK) {
         if (depth + sp >= MAX_DEPTH) throw new SplitError(`nesting deeper than ${MAX_DEPTH} levels`, i);
         stack[sp++] = c;
+        // A container at the last level may hold nothing: whatever it held would be a value
+        // below the limit.
+        if (depth + sp === MAX_DEPTH) {
+          const j = this.ws(i + 1);
+          if (j < end && buf[j] !== c + 2) throw new SplitError(`nesting deeper than ${MAX_DEPTH} levels`, j);
+        }
       } else if (c === RBRACE || c === RBRACK) {
         if (sp === 0 || stack[sp - 1] !== c - 2) throw new SplitError(`unexpected ${describe(buf, i, end)}: brackets do not match`, i);
         if (--sp === 0) return i + 1;
@@ -276,7 +284,7 @@ export class BodySplitter {
   private value(i: number, depth: number): number {
     const buf = this.buf;
     const end = this.end;
-    if (depth > MAX_DEPTH) throw new SplitError(`nesting deeper than ${MAX_DEPTH} levels`, i);
+    if (depth >= MAX_DEPTH) throw new SplitError(`nesting deeper than ${MAX_DEPTH} levels`, i);
     const c = buf[i];
     if (c === Q) return this.strictString(i + 1) + 1;
     if (c === LBRACE) {

@@ -83,6 +83,23 @@ describe.each([['TypeScript walk', false], ['native walk in front of it', true]]
     expect(reason('['.repeat(400) + ']'.repeat(400))).toMatch(/nesting deeper/);
   });
 
+  it('limits nesting as the plugin\'s parser does for the whole body: any value below level 300 (root 1)', () => {
+    const nest = (k: number, inner: string): string => '['.repeat(k) + inner + ']'.repeat(k);
+    // EventList 1, items 2, an item 3, its member `a` 4: k arrays there hold values at level k + 4.
+    const list = (k: number, inner: string): string => `{"kind":"EventList","items":[{"kind":"Event","a":${nest(k, inner)}}]}`;
+    expect(reason(list(296, '1'))).toBe('accepted');
+    expect(reason(list(297, '1'))).toMatch(/nesting deeper/);
+    expect(reason(list(297, ''))).toBe('accepted');
+    expect(reason(list(297, ' '))).toBe('accepted');
+    expect(reason(list(297, '"s"'))).toMatch(/nesting deeper/);
+    expect(reason(list(298, ''))).toMatch(/nesting deeper/);
+    // Members of the list itself, and a single event: root 1, member 2.
+    const meta = (k: number, inner: string): string => `{"kind":"EventList","metadata":${nest(k, inner)},"items":[]}`;
+    expect(reason(meta(298, '1'))).toBe('accepted');
+    expect(reason(meta(299, '1'))).toMatch(/nesting deeper/);
+    expect(reason(meta(299, ''))).toBe('accepted');
+  });
+
   it('grows its range table for large lists and agrees with the engine on every event', () => {
     const ruleset = Ruleset.compile(readRuleFiles(defaultRulePaths()));
     const p = new Processor(ruleset, { format: { hostname: 'h', timeIso8601: false } });
