@@ -86,6 +86,7 @@ export function rawQuery(uri: string): string | undefined {
     const at = authority.lastIndexOf('@');
     const host = at >= 0 ? authority.slice(at + 1) : authority;
     if (!validHost(host)) return undefined;
+    if (at >= 0 && !validUserinfo(authority.slice(0, at))) return undefined;
   }
   if (unescape(rest, false) === undefined) return undefined;
   return query;
@@ -95,11 +96,45 @@ function validHost(host: string): boolean {
   if (host.startsWith('[')) {
     const close = host.lastIndexOf(']');
     if (close < 0) return false;
-    return validPort(host.slice(close + 1));
+    if (!validPort(host.slice(close + 1))) return false;
+    // A zone (%25...) has rules of its own; without one, the host's.
+    return host.slice(0, close).includes('%25') ? unescape(host, false) !== undefined : hostBytesValid(host);
   }
   const colon = host.lastIndexOf(':');
   if (colon >= 0 && !validPort(host.slice(colon))) return false;
-  return unescape(host, false) !== undefined;
+  return hostBytesValid(host);
+}
+
+/** Bytes Go's shouldEscape(c, encodeHost) lets into a host: alphanumerics and these. */
+const HOST_OK = new Set(Array.from("-_.~!$&'()*+,;=:[]<>\"", (c) => c.charCodeAt(0)));
+
+/**
+ * Go's unescape(host, encodeHost): %-escapes must be hex and, but for %25, of non-ASCII
+ * bytes; other ASCII must be a byte hosts allow.
+ */
+function hostBytesValid(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x25) {
+      const h = s.charCodeAt(i + 1);
+      if (i + 2 >= s.length || !isHex(h) || !isHex(s.charCodeAt(i + 2))) return false;
+      if (hexVal(h) < 8 && s.slice(i, i + 3) !== '%25') return false;
+      i += 2;
+    } else if (c < 0x80 && !((c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || HOST_OK.has(c))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** Go's validUserinfo, then unescape(userinfo, encodeUserPassword): well-formed %-escapes. */
+function validUserinfo(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if ((c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122)) continue;
+    if (!"-._:~!$&'()*+,;=%@".includes(s[i])) return false;
+  }
+  return unescape(s, false) !== undefined;
 }
 
 function validPort(p: string): boolean {

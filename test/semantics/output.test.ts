@@ -25,6 +25,11 @@ describe('§1 output rendering: scalars, lists, missing values, escaping, uri pa
     { token: '%ka.uri.param[command]', text: '<NA>', fields: { 'ka.uri.param[command]': null } },
     // url.Parse refuses the whole URI for its control byte (the NUL), not just what follows.
     { token: '%ka.uri.param[a]', set: { requestURI: '/api/v1/x?a=1\u0000&b=2' }, text: '<NA>', fields: { 'ka.uri.param[a]': null } },
+    // A `//user@host` part as url.Parse checks it: userinfo and host bytes, %-escapes.
+    ...['//h{/p?ab=1', '//us er@h/p?ab=1', '//u%zz@h/p?ab=1', '//h%41/p?ab=1', '//ü@h/p?ab=1'].map((requestURI): Row => (
+      { token: '%ka.uri.param[ab]', set: { requestURI }, text: '<NA>', fields: { 'ka.uri.param[ab]': null } })),
+    ...['//user:pass@host:8080/p?ab=1', '//h%c3%a9/p?ab=1', '//h%25/p?ab=1', '//[fe80::1%25en0]/p?ab=1'].map((requestURI): Row => (
+      { token: '%ka.uri.param[ab]', set: { requestURI }, text: '1', fields: { 'ka.uri.param[ab]': '1' } })),
     { token: '%jevt.value[/user/username]', text: 'alice', fields: { 'jevt.value[/user/username]': 'alice' } },
     { token: '%jevt.value[/responseStatus/code]', text: '201', fields: { 'jevt.value[/responseStatus/code]': '201' } },
     { token: '%jevt.value[/user/groups]', text: '["system:authenticated","devs"]', fields: { 'jevt.value[/user/groups]': '["system:authenticated","devs"]' } },
