@@ -4,10 +4,17 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import yaml from 'js-yaml';
+import { Ruleset } from '../src/rules/ruleset.js';
 
 export const REPO = resolve(import.meta.dirname, '..');
 export const CONFORMANCE = resolve(REPO, '../shared/conformance/falco-k8saudit');
 export const CLI = join(REPO, 'dist/cli/main.js');
+
+/** Falco's latest k8s_audit rules (with its lists), rule_matching all. */
+export function latestRules(): Ruleset {
+  const files = ['rules/falco_rules.lists.yaml', 'rules/k8s_audit_rules.latest.yaml'].map((r) => join(CONFORMANCE, r));
+  return Ruleset.compile(files.map((f) => ({ name: f, text: readFileSync(f, 'utf8') })), { ruleMatching: 'all' });
+}
 
 export interface Case {
   name: string;

@@ -9,7 +9,7 @@ import { nativeBackend } from '../src/engine/native-backend.js';
 import { loadNative } from '../src/native/loader.js';
 // @ts-expect-error plain ES module without types
 import { generateLines, rng } from '../native-bench/corpus.mjs';
-import { CONFORMANCE, runScan } from './conformance-lib.js';
+import { CONFORMANCE, latestRules, runScan } from './conformance-lib.js';
 import { Ruleset } from '../src/rules/ruleset.js';
 import { Processor, type DocumentResult } from '../src/engine/processor.js';
 import { ALL_FIELDS } from '../src/fields/registry.js';
@@ -18,12 +18,6 @@ import { Rows } from '../src/events/plan.js';
 const addon = loadNative();
 if (addon === undefined) throw new Error('native extractor not built: npm ci should have built it');
 const native = nativeBackend(addon);
-
-/** Falco's latest k8s_audit rules (with its lists), rule_matching all. */
-function latestRules(): Ruleset {
-  const files = ['rules/falco_rules.lists.yaml', 'rules/k8s_audit_rules.latest.yaml'].map((r) => join(CONFORMANCE, r));
-  return Ruleset.compile(files.map((f) => ({ name: f, text: readFileSync(f, 'utf8') })), { ruleMatching: 'all' });
-}
 
 /**
  * Alerts and per-document results of evaluating `docs` with one backend: as a batch of

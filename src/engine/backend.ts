@@ -42,12 +42,12 @@ export interface JsonBackend {
    * Parses documents ranges[2k], ranges[2k+1] for k in [from, from+count) into one table,
    * following the plan; roots[k-from] is each root node or -1 (invalid JSON). Returns how
    * many were done (fewer when the table or rows filled up; rows.data[1] / [2] then say
-   * what the next document needs). With `skip`, a document that is plainly one event
-   * (see Processor.plainEventRow) which the prefilter found no rule can match gets the
-   * root -2.
+   * what the next document needs). With a prefilter, a document that is plainly one
+   * event (see Processor.plainEventRow, for `items` and `maxEventSize`) which no rule can
+   * match gets the root -2.
    */
   parseBatch?(t: NodeTable, buf: Buffer, ranges: Uint32Array, from: number, count: number, plan: PreparedPlan, rows: Rows, roots: Int32Array,
-    skip?: { items: boolean; maxEventSize: number }): number;
+    items: boolean, maxEventSize: number): number;
 }
 
 export const jsBackend: JsonBackend = {

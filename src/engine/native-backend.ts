@@ -59,11 +59,10 @@ export function nativeBackend(addon: NativeAddon): JsonBackend {
       }
     },
     parseBatch(t: NodeTable, buf: Buffer, ranges: Uint32Array, from: number, count: number, plan: PreparedPlan, rows: Rows, roots: Int32Array,
-      skip?: { items: boolean; maxEventSize: number }): number {
+      items: boolean, maxEventSize: number): number {
       t.reset(buf);
-      const done = skip !== undefined && plan.prefilter
-        ? addon.parseBatch(buf, ranges, from, count, t.mem, t.capacity, plan.handle, rows.data, rows.cap, plan.slotCount, roots, skip.items ? 1 : 0, skip.maxEventSize, plan.eventSym)
-        : addon.parseBatch(buf, ranges, from, count, t.mem, t.capacity, plan.handle, rows.data, rows.cap, plan.slotCount, roots);
+      // The addon marks -2 roots only for a plan compiled with a prefilter.
+      const done = addon.parseBatch(buf, ranges, from, count, t.mem, t.capacity, plan.handle, rows.data, rows.cap, plan.slotCount, roots, items ? 1 : 0, maxEventSize, plan.eventSym);
       t.size = rows.data[3];
       return done;
     },

@@ -98,9 +98,7 @@ export class Processor {
 
   constructor(private ruleset: Ruleset, private readonly opts: ProcessorOptions) {
     this.backend = opts.backend ?? jsBackend;
-    const maxEventSize = opts.maxEventSize ?? DEFAULT_MAX_EVENT_SIZE;
-    this.skipEvents = { items: false, maxEventSize };
-    this.skipItems = { items: true, maxEventSize };
+    this.maxEventSize = opts.maxEventSize ?? DEFAULT_MAX_EVENT_SIZE;
     this.view = this.newView(ruleset);
     this.formatter = new AlertFormatter(opts.format);
   }
@@ -119,14 +117,7 @@ export class Processor {
     return view;
   }
 
-  /** What the extractor needs to mark prefiltered plain events itself (see parseBatch). */
-  private readonly skipEvents: { items: boolean; maxEventSize: number };
-  private readonly skipItems: { items: boolean; maxEventSize: number };
-
-  private skipArgs(items: boolean): { items: boolean; maxEventSize: number } | undefined {
-    if (this.opts.prefilter === false) return undefined;
-    return items ? this.skipItems : this.skipEvents;
-  }
+  private readonly maxEventSize: number;
 
   /** Swaps the ruleset between documents (reload). */
   setRuleset(ruleset: Ruleset): void {
@@ -186,7 +177,7 @@ export class Processor {
     while (k < count) {
       // A few dozen documents per call: their nodes are still in cache when evaluated.
       const take = Math.min(count - k, BATCH_DOCS);
-      const done = backend.parseBatch(this.table, buf, rg, k, take, this.plan, rows, this.roots, this.skipArgs(items));
+      const done = backend.parseBatch(this.table, buf, rg, k, take, this.plan, rows, this.roots, items, this.maxEventSize);
       if (done < take) {
         // The table or the rows filled up: grow them so the next call takes more (the
         // rows and nodes of the documents done so far stay valid until then).
@@ -208,9 +199,7 @@ export class Processor {
         let r: DocumentResult;
         if (root === -2) {
           // One event that no rule can match (the extractor checked what plainEventRow does).
-          ++this.eventNum;
-          ++this.prefiltered;
-          one.alerts = 0;
+          one.alerts = this.prefilteredEvent();
           r = one;
         } else if (root === -1) {
           r = { events: 0, alerts: 0, issues: [this.jsonIssue(buf, rg[2 * i], rg[2 * i + 1])] };
@@ -266,7 +255,7 @@ export class Processor {
 
   /** Splits the parsed document at `root` into events and evaluates them. */
   private evaluate(root: number, onAlert: (a: Alert) => void, cluster: string | undefined, item: boolean): DocumentResult {
-    const max = this.opts.maxEventSize ?? DEFAULT_MAX_EVENT_SIZE;
+    const max = this.maxEventSize;
     const collector = this.collector;
     if (item) collector.collectItem(this.table, root, max);
     else collector.collect(this.table, root, max);
@@ -291,17 +280,20 @@ export class Processor {
     return { events: collector.count, alerts, issues };
   }
 
+  /** An event the prefilter found no rule can match: counted, numbered, no alert. */
+  private prefilteredEvent(): number {
+    ++this.eventNum;
+    ++this.prefiltered;
+    return 0;
+  }
+
   /** Runs the rules on one event; returns how many alerts it raised. */
   private evaluateEvent(root: number, sec: number, nsec: number, rows: Rows | undefined, row: number, onAlert: (a: Alert) => void, cluster: string | undefined): number {
     // The extractor's prefilter: the first rule that may match (the rule count: none).
     let from = 0;
     if (row >= 0 && this.plan!.prefilter) {
       from = rows!.data[rows!.skipBase(row)];
-      if (from >= this.ruleset.rules.length) {
-        ++this.eventNum;
-        ++this.prefiltered;
-        return 0;
-      }
+      if (from >= this.ruleset.rules.length) return this.prefilteredEvent();
     }
     const view = this.view;
     view.load(this.table, root, sec, nsec, ++this.eventNum, cluster, rows, row);
@@ -328,7 +320,7 @@ export class Processor {
     const eventSym = this.plan!.eventSym;
     if (!item && (eventSym < 0 || rows.data[rows.symBase(r) + KIND_SLOT] !== eventSym)) return -1;
     const t = this.table;
-    if (t.ve[root] - t.vs[root] > (this.opts.maxEventSize ?? DEFAULT_MAX_EVENT_SIZE)) return -1;
+    if (t.ve[root] - t.vs[root] > this.maxEventSize) return -1;
     return parsedTime(rows, r, this.time) ? r : -1;
   }
 }

@@ -125,6 +125,12 @@ export class FieldPlan {
     return this.symbolIds.get(value)!;
   }
 
+  /** The slot of a path if one was assigned and the extractor records it, else -1. */
+  recordedSlot(keys: readonly string[]): number {
+    const s = this.findSlot(keys);
+    return s >= 0 && this.recorded[s] ? s : -1;
+  }
+
   /** The slot of a path if one was assigned, else -1. */
   findSlot(keys: readonly string[]): number {
     return this.slotIds.get(keys.join('\u0000')) ?? -1;

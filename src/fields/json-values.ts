@@ -17,12 +17,9 @@ export function cString(s: string): string {
 
 /** jsonValueAsString: strings unescaped, any other value as compact JSON; -1 fails. */
 export function asString(t: NodeTable, n: number): string | undefined {
-  if (n === -1) return undefined;
-  if ((t.kind[n] & TYPE_MASK) === STR) {
-    const s = stringOf(t, n);
-    return (t.kind[n] & F_VAL_ESC) !== 0 ? cString(s) : s;
-  }
-  return compactOf(t, n);
+  const s = asGoString(t, n);
+  // Only an escape (\u0000) can put a NUL in a string.
+  return s !== undefined && (t.kind[n] & F_VAL_ESC) !== 0 ? cString(s) : s;
 }
 
 /** jsonValueAsString as Go code sees it, before a NUL ends it as a C string. */

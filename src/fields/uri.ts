@@ -105,6 +105,10 @@ function validHost(host: string): boolean {
   return hostBytesValid(host);
 }
 
+function isAlnum(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+}
+
 /** Bytes Go's shouldEscape(c, encodeHost) lets into a host: alphanumerics and these. */
 const HOST_OK = new Set(Array.from("-_.~!$&'()*+,;=:[]<>\"", (c) => c.charCodeAt(0)));
 
@@ -120,7 +124,7 @@ function hostBytesValid(s: string): boolean {
       if (i + 2 >= s.length || !isHex(h) || !isHex(s.charCodeAt(i + 2))) return false;
       if (hexVal(h) < 8 && s.slice(i, i + 3) !== '%25') return false;
       i += 2;
-    } else if (c < 0x80 && !((c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || HOST_OK.has(c))) {
+    } else if (c < 0x80 && !isAlnum(c) && !HOST_OK.has(c)) {
       return false;
     }
   }
@@ -130,9 +134,7 @@ function hostBytesValid(s: string): boolean {
 /** Go's validUserinfo, then unescape(userinfo, encodeUserPassword): well-formed %-escapes. */
 function validUserinfo(s: string): boolean {
   for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if ((c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122)) continue;
-    if (!"-._:~!$&'()*+,;=%@".includes(s[i])) return false;
+    if (!isAlnum(s.charCodeAt(i)) && !"-._:~!$&'()*+,;=%@".includes(s[i])) return false;
   }
   return unescape(s, false) !== undefined;
 }

@@ -306,11 +306,10 @@ int32_t pf_member(const PfRow &c, int32_t n, const uint8_t *key, uint32_t len) {
 
 // A PF_LIST leaf: q = [op, len, index, nKeys, (off, len)..., nValues, (off, len)...].
 struct PfList {
-  const int32_t *q;
   int32_t index, nKeys;
   const int32_t *keys, *vals;
   int32_t nVals;
-  bool found = false, unknown = false, any = false;
+  bool found = false, unknown = false;
 };
 
 // One value of the field (arrayAsStringsSkipNil's element): its text against the constants.
@@ -319,11 +318,9 @@ void pf_list_value(const PfRow &c, PfList &l, int32_t n) {
   const uint8_t k = t.kind[n];
   const uint32_t type = k & 0x0f;
   if (type == OBJ || type == ARR || (type == STR && (k & F_VAL_ESC)) || t.ve[n] > c.blen || t.vs[n] > t.ve[n]) {
-    l.any = true;
     l.unknown = true;
     return;
   }
-  l.any = true;
   const uint8_t *s = c.buf + t.vs[n];
   const uint32_t len = t.ve[n] - t.vs[n];
   for (int32_t i = 0; i < l.nVals; i++) {
@@ -371,7 +368,6 @@ int pf_list(const int32_t *q, const PfRow &c) {
   if (c.audit < 0) return 2;
   if (c.slots[c.audit] == -1) return 0;
   PfList l;
-  l.q = q;
   l.index = q[2];
   l.nKeys = q[3];
   l.keys = q + 4;
@@ -483,10 +479,7 @@ void pf_verdicts(const Plan &plan, const Table &t, const uint8_t *buf, size_t bl
   if (plan.pf.empty() || rows.skip == nullptr) return;
   const uint32_t nRules = uint32_t(plan.pf[1]), W = plan.pfWords;
   PfRow c{-1, nullptr, nullptr, nullptr, &t, buf, blen, plan.pf[0], plan.pfPool.data()};
-  // Candidate bits in a local array (rulesets of up to 256 rules), else on the heap.
-  uint32_t local[8];
-  std::vector<uint32_t> heap(W > 8 ? W : 0);
-  uint32_t *cand = W > 8 ? heap.data() : local;
+  std::vector<uint32_t> cand(W);
   const uint32_t *masks = reinterpret_cast<const uint32_t *>(plan.pf.data());
   for (uint32_t r = 0; r < rows.count; r++) {
     c.slots = rows.slots + size_t(r) * rows.P;
@@ -494,28 +487,11 @@ void pf_verdicts(const Plan &plan, const Table &t, const uint8_t *buf, size_t bl
     c.times = rows.times + size_t(r) * 3;
     c.root = rows.rowNode[r];
     for (uint32_t w = 0; w < W; w++) cand[w] = w + 1 < W || nRules % 32 == 0 ? ~0u : (1u << (nRules % 32)) - 1;
-    const bool audit = c.audit >= 0 && c.slots[c.audit] != -1;
-    if (W == 0) {
-      // No rules: nothing can match.
-    } else if (W <= 2) {
-      // Most rulesets: the bits stay in registers.
-      uint32_t c0 = cand[0], c1 = W == 2 ? cand[1] : 0;
-      for (const auto &ix : plan.pfIndex) {
-        const int32_t s = !ix.gated || audit ? c.syms[ix.slot] : c.audit < 0 ? SYM_OTHER : SYM_ABSENT;
-        const uint32_t row = s < 0 ? uint32_t(s + 3) : 3 + uint32_t(s < ix.ids ? s : ix.ids);
-        const uint32_t *m = masks + ix.rows + size_t(row) * W;
-        c0 &= m[0];
-        if (W == 2) c1 &= m[1];
-      }
-      cand[0] = c0;
-      if (W == 2) cand[1] = c1;
-    } else {
-      for (const auto &ix : plan.pfIndex) {
-        const int32_t s = pf_sym(c, ix.slot, ix.gated);
-        const uint32_t row = s < 0 ? uint32_t(s + 3) : 3 + uint32_t(s < ix.ids ? s : ix.ids);
-        const uint32_t *m = masks + ix.rows + size_t(row) * W;
-        for (uint32_t w = 0; w < W; w++) cand[w] &= m[w];
-      }
+    for (const auto &ix : plan.pfIndex) {
+      const int32_t s = pf_sym(c, ix.slot, ix.gated);
+      const uint32_t row = s < 0 ? uint32_t(s + 3) : 3 + uint32_t(s < ix.ids ? s : ix.ids);
+      const uint32_t *m = masks + ix.rows + size_t(row) * W;
+      for (uint32_t w = 0; w < W; w++) cand[w] &= m[w];
     }
     int32_t first = int32_t(nRules);
     for (uint32_t w = 0; w < W && first == int32_t(nRules); w++) {
@@ -1050,7 +1026,6 @@ class Extractor {
       const int32_t node = add_node(t, f, uint8_t((obj ? OBJ : ARR) | keyEsc), p + base, p + base, keyStart, keyEnd, base);
       if (node < 0) { meta[1] = int32_t(n + 1); return -1; }
       if (pn >= 0 && f != nullptr && f->memberRow >= 0) record_slot(*plan, pn, rows, P, f->memberRow, node, obj ? OBJ : ARR, buf, 0, buf, buf + len);
-      if (depth + 1 > MAX_DEPTH) return 0;
       Frame *g = f == nullptr ? bottom : f + 1;
       g->node = node;
       g->plan = pn;

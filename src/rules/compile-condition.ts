@@ -4,13 +4,12 @@
 import { type EventView, type FieldValue, SYM_ABSENT, SYM_NONE, SYM_UNKNOWN } from '../events/view.js';
 import type { Loc } from './yaml-source.js';
 import { findField, resolveField, FieldError } from '../fields/registry.js';
-import { cString } from '../fields/json-values.js';
 import { supportedTransformers } from './condition-parser.js';
 import { type BuildContext, type FieldType, TIME_EQUALS } from '../fields/types.js';
 import { type PfNode, PF_FALSE, PF_TRUE, PF_UNKNOWN, pfAnd, pfNot, pfOr } from './prefilter.js';
 import { FieldPlan } from '../events/plan.js';
 import type { Expr, Operand, Pos, TransformerArg, ValueSource } from './condition-ast.js';
-import { sourceToString } from './condition-ast.js';
+import { comparedConstants, sourceToString } from './condition-ast.js';
 import {
   asciiLower, asciiUpper, byteLength, compileGlob, compilePathPrefixes, compileRegex, isSimpleRegex,
   RegexSyntaxError, strcmp,
@@ -295,8 +294,8 @@ export class ConditionCompiler {
   private prefilterLeaf(p: Predicate): PfNode {
     if (p === ALWAYS) return PF_TRUE;
     const plan = this.slots.plan;
-    const audit = plan.findSlot(['auditID']);
-    const readable = (slot: number, gated: boolean): boolean => plan.recorded[slot] === true && (!gated || (audit >= 0 && plan.recorded[audit] === true));
+    const audit = plan.recordedSlot(['auditID']);
+    const readable = (slot: number, gated: boolean): boolean => plan.recorded[slot] === true && (!gated || audit >= 0);
     const info = LEAF.get(p);
     if (info === undefined) {
       const t = TIME_EQUALS.get(p);
@@ -311,7 +310,7 @@ export class ConditionCompiler {
       return { op: 'bytes', slot: b.slot, gated: b.gated, end: b.end, bytes: b.bytes };
     }
     const l = info.listAny;
-    if (l !== undefined && audit >= 0 && plan.recorded[audit] === true) {
+    if (l !== undefined && audit >= 0) {
       const enc = (s: string): Uint8Array => Buffer.from(s, 'utf8');
       return { op: 'list', keys: l.keys.map(enc), index: l.index, values: l.values.map(enc) };
     }
@@ -514,8 +513,7 @@ export class ConditionCompiler {
       };
     }
 
-    // libsinsp parses each constant as a C string (value_parser.cpp, strlen): a NUL ends it.
-    const values = (right.type === 'list' ? right.values : [right.value]).map(cString);
+    const values = comparedConstants(right);
     for (const v of values) this.valueWarnings(op, v, right.pos);
     // Let the extractor hand back these constants themselves when the value equals one.
     if (lhs.symbolSlot !== undefined && lhs.symbolSlot >= 0) this.slots.plan.addConstants(lhs.symbolSlot, values);

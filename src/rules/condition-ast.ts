@@ -27,6 +27,18 @@ export type ValueExpr = { type: 'value'; value: string; pos: Pos };
 export type ListExpr = { type: 'list'; values: string[]; pos: Pos };
 export type TransformerListExpr = { type: 'tlist'; children: TransformerArg[]; pos: Pos };
 
+/**
+ * The constants a comparison holds, as libsinsp reads them: C strings (value_parser.cpp,
+ * strlen), so a NUL ends each. The compiled comparison and the rule index both use this.
+ */
+export function comparedConstants(right: ValueExpr | ListExpr): string[] {
+  const raw = right.type === 'list' ? right.values : [right.value];
+  return raw.map((v) => {
+    const nul = v.indexOf('\0');
+    return nul < 0 ? v : v.slice(0, nul);
+  });
+}
+
 /** Something that yields field values: a field or a transformer over fields. */
 export type ValueSource = FieldExpr | TransformerExpr;
 export type TransformerArg = FieldExpr | TransformerExpr | ValueExpr | TransformerListExpr;

@@ -20,12 +20,20 @@ let depth = 0;
  */
 export function withoutOptimizer<T>(fn: () => T): T {
   if (!enabled) return fn();
-  if (depth++ === 0) setFlagsFromString('--no-turbofan');
+  optimizerOff();
   try {
     return fn();
   } finally {
-    if (--depth === 0) setFlagsFromString('--turbofan');
+    optimizerOn();
   }
+}
+
+function optimizerOff(): void {
+  if (depth++ === 0) setFlagsFromString('--no-turbofan');
+}
+
+function optimizerOn(): void {
+  if (--depth === 0) setFlagsFromString('--turbofan');
 }
 
 /**
@@ -35,11 +43,11 @@ export function withoutOptimizer<T>(fn: () => T): T {
  */
 export async function loadWithoutOptimizer<T>(load: () => Promise<T>): Promise<T> {
   if (!enabled) return load();
-  if (depth++ === 0) setFlagsFromString('--no-turbofan');
+  optimizerOff();
   try {
     return await load();
   } finally {
-    if (--depth === 0) setFlagsFromString('--turbofan');
+    optimizerOn();
   }
 }
 

@@ -27,24 +27,23 @@ export const PF_TRUE: PfNode = { op: 'true' };
 export const PF_FALSE: PfNode = { op: 'false' };
 export const PF_UNKNOWN: PfNode = { op: 'unknown' };
 
-export function pfAnd(children: PfNode[]): PfNode {
+/** `and` / `or` of children, constants folded: `decides` ends it, the other one drops out. */
+function pfJoin(op: 'and' | 'or', children: PfNode[], decides: PfNode, neutral: PfNode): PfNode {
   const kept: PfNode[] = [];
   for (const c of children) {
-    if (c === PF_FALSE) return PF_FALSE;
-    if (c !== PF_TRUE) kept.push(c);
+    if (c === decides) return decides;
+    if (c !== neutral) kept.push(c);
   }
-  if (kept.length === 0) return PF_TRUE;
-  return kept.length === 1 ? kept[0] : { op: 'and', children: kept };
+  if (kept.length === 0) return neutral;
+  return kept.length === 1 ? kept[0] : { op, children: kept };
+}
+
+export function pfAnd(children: PfNode[]): PfNode {
+  return pfJoin('and', children, PF_FALSE, PF_TRUE);
 }
 
 export function pfOr(children: PfNode[]): PfNode {
-  const kept: PfNode[] = [];
-  for (const c of children) {
-    if (c === PF_TRUE) return PF_TRUE;
-    if (c !== PF_FALSE) kept.push(c);
-  }
-  if (kept.length === 0) return PF_FALSE;
-  return kept.length === 1 ? kept[0] : { op: 'or', children: kept };
+  return pfJoin('or', children, PF_TRUE, PF_FALSE);
 }
 
 export function pfNot(c: PfNode): PfNode {

@@ -6,8 +6,7 @@
 // `all` give exactly the results of evaluating every rule.
 import { type EventView, type FieldValue, SYM_UNKNOWN } from '../events/view.js';
 import type { Expr, FieldExpr } from './condition-ast.js';
-import { sourceToString } from './condition-ast.js';
-import { cString } from '../fields/json-values.js';
+import { comparedConstants, sourceToString } from './condition-ast.js';
 
 /** field key → the values the field must take for the rule to possibly match. */
 export type Constraints = Map<string, Set<string>>;
@@ -45,8 +44,7 @@ export function constraintsOf(e: Expr, accept: (f: FieldExpr) => boolean, fields
       if (!accept(e.left)) return new Map();
       const key = sourceToString(e.left);
       fields.set(key, e.left);
-      // Constants as the compiled comparison sees them: C strings (see binary()).
-      const values = (e.right.type === 'list' ? e.right.values : [e.right.value]).map(cString);
+      const values = comparedConstants(e.right);
       return new Map([[key, new Set(values)]]);
     }
     default:

@@ -119,8 +119,7 @@ export class Ruleset {
       .filter((rule) => rule.predicate !== NEVER)
       .map((rule) => ({ rule, constraints: constraintsOf(rule.ast, accept, fields) }));
     rules.forEach((r, i) => { r.pos = i; });
-    const audit = slots.plan.findSlot(['auditID']);
-    this.prefilter = encodePrefilter(rules.map((r) => prefilterOf(r.predicate)), audit >= 0 && slots.plan.recorded[audit] ? audit : -1);
+    this.prefilter = encodePrefilter(rules.map((r) => prefilterOf(r.predicate)), slots.plan.recordedSlot(['auditID']));
     this.index = buildIndex(indexed, (key) => {
       const src = compiler.source(fields.get(key)!);
       const slot = src.symbolSlot ?? -1;

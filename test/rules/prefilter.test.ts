@@ -3,8 +3,6 @@
 // on, with the TypeScript one), it must actually skip (most events of a cluster match no
 // rule), and a malformed program must be refused, never crash the process.
 import { describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Ruleset } from '../../src/rules/ruleset.js';
 import { Processor } from '../../src/engine/processor.js';
 import { jsBackend } from '../../src/engine/backend.js';
@@ -13,30 +11,30 @@ import { loadNative } from '../../src/native/loader.js';
 import { encodePrefilter, pfAnd, pfNot, pfOr, PF_FALSE, PF_TRUE, PF_UNKNOWN } from '../../src/rules/prefilter.js';
 // @ts-expect-error plain ES module without types
 import { generateLines, rng } from '../../native-bench/corpus.mjs';
-import { CONFORMANCE } from '../conformance-lib.js';
+import { latestRules } from '../conformance-lib.js';
 
 const addon = loadNative();
 if (addon === undefined) throw new Error('native extractor not built: npm ci should have built it');
 const native = nativeBackend(addon);
 
-function latest(): Ruleset {
-  const files = ['rules/falco_rules.lists.yaml', 'rules/k8s_audit_rules.latest.yaml'].map((r) => join(CONFORMANCE, r));
-  return Ruleset.compile(files.map((f) => ({ name: f, text: readFileSync(f, 'utf8') })), { ruleMatching: 'all' });
-}
-
 function rules(yaml: string): Ruleset {
   return Ruleset.compile([{ name: 'r.yaml', text: yaml }], { ruleMatching: 'all' });
 }
 
-/** Alerts (as JSON) of `lines` evaluated as one batch, and how many events were skipped. */
-function run(rs: Ruleset, lines: string[], opts: { native: boolean; prefilter: boolean }): { alerts: string[]; skipped: number } {
-  const buf = Buffer.from(lines.join('\n'));
+/** `lines` as one buffer, and the [start, end) of each. */
+function batchOf(lines: string[]): { buf: Buffer; ranges: number[] } {
   const ranges: number[] = [];
   let off = 0;
   for (const l of lines) {
     ranges.push(off, off + Buffer.byteLength(l));
     off += Buffer.byteLength(l) + 1;
   }
+  return { buf: Buffer.from(lines.join('\n')), ranges };
+}
+
+/** Alerts (as JSON) of `lines` evaluated as one batch, and how many events were skipped. */
+function run(rs: Ruleset, lines: string[], opts: { native: boolean; prefilter: boolean }): { alerts: string[]; skipped: number } {
+  const { buf, ranges } = batchOf(lines);
   const p = new Processor(rs, { format: { hostname: 'h', timeIso8601: false }, backend: opts.native ? native : jsBackend, prefilter: opts.prefilter });
   const alerts: string[] = [];
   p.processBatch(buf, ranges, lines.length, false, (a) => alerts.push(a.json), () => {});
@@ -53,7 +51,7 @@ const event = (over: Record<string, unknown>): Record<string, unknown> => ({
 
 describe('prefilter', () => {
   it('skips most events of a generated cluster log and changes no alert', () => {
-    const rs = latest();
+    const rs = latestRules();
     const lines: string[] = generateLines(3000);
     const on = run(rs, lines, { native: true, prefilter: true });
     const off = run(rs, lines, { native: true, prefilter: false });
@@ -159,7 +157,7 @@ describe('prefilter', () => {
   });
 
   it('still reports what plain events must report: over the size limit, another kind, no time', () => {
-    const rs = latest();
+    const rs = latestRules();
     const lines = [
       JSON.stringify(event({})), // matches nothing: skipped
       JSON.stringify(event({ userAgent: 'x'.repeat(400) })), // over the limit below
@@ -168,12 +166,9 @@ describe('prefilter', () => {
       JSON.stringify(event({ stageTimestamp: undefined })),
       JSON.stringify({ kind: 'EventList', items: [event({}), event({ userAgent: 'y'.repeat(400) })] }),
     ];
-    const results = (native: boolean): string[] => {
-      const buf = Buffer.from(lines.join('\n'));
-      const ranges: number[] = [];
-      let off = 0;
-      for (const l of lines) { ranges.push(off, off + l.length); off += l.length + 1; }
-      const p = new Processor(rs, { format: { hostname: 'h', timeIso8601: false }, backend: native ? nativeBackend(addon) : jsBackend, maxEventSize: 600 });
+    const results = (useNative: boolean): string[] => {
+      const { buf, ranges } = batchOf(lines);
+      const p = new Processor(rs, { format: { hostname: 'h', timeIso8601: false }, backend: useNative ? native : jsBackend, maxEventSize: 600 });
       const out: string[] = [];
       p.processBatch(buf, ranges, lines.length, false, (a) => out.push(a.json), (k, r) => { out.push(`#${k} ${r.events} ${JSON.stringify(r.issues)}`); });
       return out;
@@ -204,7 +199,7 @@ describe('prefilter', () => {
   });
 
   it('refuses malformed programs and survives mutated ones', () => {
-    const rs = latest();
+    const rs = latestRules();
     const { program, strings } = rs.slots.plan.encode();
     const good = rs.prefilter;
     expect(() => addon.compilePlan(program, strings, good.program, good.pool)).not.toThrow();
