@@ -33,7 +33,7 @@ const SCAN_ROUNDS = opt('scan-rounds', 5);
 const WARMUP = opt('warmup', 2);
 const PASSES = opt('passes', 6);
 const here = fileURLToPath(new URL('.', import.meta.url));
-const conformance = join(here, '../../shared/conformance/falco-k8saudit/rules');
+const conformance = join(here, '../test/fixtures/falco-k8saudit/rules');
 const ruleFiles = [join(conformance, 'falco_rules.lists.yaml'), join(conformance, 'k8s_audit_rules.latest.yaml')];
 
 /** The EventLists of the corpus, one per line of `file` (JSON text has no raw newline). */

@@ -1,13 +1,15 @@
-// Runs the Falco k8s-audit conformance cases (../shared/conformance/falco-k8saudit)
+// Runs the Falco k8s-audit conformance cases (test/fixtures/falco-k8saudit)
 // through the real `peregrine scan` command and compares with what Falco printed.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import yaml from 'js-yaml';
 import { Ruleset } from '../src/rules/ruleset.js';
 
 export const REPO = resolve(import.meta.dirname, '..');
-export const CONFORMANCE = resolve(REPO, '../shared/conformance/falco-k8saudit');
+export const CONFORMANCE = join(REPO, 'test/fixtures/falco-k8saudit');
+/** Real audit events written by others (test/fixtures/real-audit). */
+export const CORPORA = join(REPO, 'test/fixtures/real-audit');
 export const CLI = join(REPO, 'dist/cli/main.js');
 
 /** Falco's latest k8s_audit rules (with its lists), rule_matching all. */
@@ -63,7 +65,7 @@ export function canonical(a: Record<string, unknown>): string {
 
 export function expectedAlerts(c: Case): Array<Record<string, unknown>> {
   const p = join(CONFORMANCE, 'expected', `${c.name}.jsonl`);
-  if (!existsSync(p)) return [];
+  // Every case has its file (empty when Falco printed nothing): a missing one is an error.
   return readFileSync(p, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 

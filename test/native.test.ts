@@ -9,7 +9,7 @@ import { nativeBackend } from '../src/engine/native-backend.js';
 import { loadNative } from '../src/native/loader.js';
 // @ts-expect-error plain ES module without types
 import { generateLines, rng } from '../native-bench/corpus.mjs';
-import { CONFORMANCE, latestRules, runScan } from './conformance-lib.js';
+import { CONFORMANCE, CORPORA, latestRules, runScan } from './conformance-lib.js';
 import { Ruleset } from '../src/rules/ruleset.js';
 import { Processor, type DocumentResult } from '../src/engine/processor.js';
 import { ALL_FIELDS } from '../src/fields/registry.js';
@@ -92,7 +92,7 @@ describe('native extractor vs TypeScript parser', () => {
   it('agree on every conformance trace and real corpus line', () => {
     const files = [
       ...readdirSync(join(CONFORMANCE, 'traces')).map((f) => join(CONFORMANCE, 'traces', f)),
-      ...readdirSync(join(CONFORMANCE, '../../corpora/real-audit')).filter((f) => f.endsWith('.jsonl')).map((f) => join(CONFORMANCE, '../../corpora/real-audit', f)),
+      ...readdirSync(CORPORA).filter((f) => f.endsWith('.jsonl')).map((f) => join(CORPORA, f)),
     ];
     let lines = 0;
     for (const f of files) {
@@ -172,8 +172,8 @@ describe('scan with either backend', () => {
     const rules = ['rules/falco_rules.lists.yaml', 'rules/k8s_audit_rules.latest.yaml'].map((r) => join(CONFORMANCE, r));
     const inputs = [
       ...readdirSync(join(CONFORMANCE, 'traces')).map((f) => join(CONFORMANCE, 'traces', f)),
-      join(CONFORMANCE, '../../corpora/real-audit/panther-analysis.jsonl'),
-      join(CONFORMANCE, '../../corpora/real-audit/audit2rbac-demo.jsonl'),
+      join(CORPORA, 'panther-analysis.jsonl'),
+      join(CORPORA, 'audit2rbac-demo.jsonl'),
     ];
     const args = [...rules.flatMap((r) => ['--rules', r]), '--rule-matching', 'all', ...inputs];
     const js = runScan(args, { PEREGRINE_NATIVE: '0' });

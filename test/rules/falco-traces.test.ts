@@ -5,9 +5,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { CONFORMANCE } from '../conformance-lib.js';
 import { scan } from './audit.js';
 
-const TRACES = join(import.meta.dirname, '../../../shared/conformance/falco-k8saudit/traces');
+const TRACES = join(CONFORMANCE, 'traces');
 
 const EXPECT: Record<string, string[]> = {
   'anonymous_creates_namespace_foo.json': ['Anonymous Request Allowed'],

@@ -1,13 +1,13 @@
-// Real audit events (../shared/corpora/real-audit) through `peregrine scan`: never a crash,
+// Real audit events (test/fixtures/real-audit) through `peregrine scan`: never a crash,
 // exit 0 or 1, every rejected line reported with file:line. Then the same events with a
 // usable stageTimestamp, rendering every field, to exercise extraction on real shapes.
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { REPO } from '../conformance-lib.js';
+import { CORPORA } from '../conformance-lib.js';
 import { runCli, tempDir } from './lib.js';
 
-const CORPUS = resolve(REPO, '../shared/corpora/real-audit');
+const CORPUS = CORPORA;
 const FILES = readdirSync(CORPUS).filter((f) => f.endsWith('.jsonl')).sort();
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 

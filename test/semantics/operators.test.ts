@@ -208,7 +208,7 @@ describe('§3 operator load errors (LOAD_ERR_COMPILE_CONDITION, whole file rejec
 
 // Falco >= 0.36 rejects every other operator on a list field. Peregrine deliberately loads
 // such legacy rules (the conformance suite's engine_v4 rules need it, see
-// ../shared/conformance/falco-k8saudit/README.md) with a located warning quoting Falco's
+// test/fixtures/falco-k8saudit/README.md) with a located warning quoting Falco's
 // error, and `rules check --strict` fails with that error.
 describe('§3 other operators on list fields: Falco error, Peregrine legacy mode', () => {
   const listOps = ['=', '!=', 'contains', 'icontains', 'startswith', 'endswith', 'glob', 'iglob', 'pmatch', 'regex', '<', '<=', '>', '>='];
