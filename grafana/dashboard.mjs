@@ -88,9 +88,16 @@ line(8,
 line(8,
   [12, timeseries('Requests/s by status', 'peregrine_requests_total by HTTP status: 200 acknowledged; 429 over a limit (Retry-After); 401/4xx refused; 503 shutting down.', 'reqps',
     [[`sum by (code) (rate(peregrine_requests_total{${IC}}[${RI}]))`, '{{code}}']], { stack: true })],
-  [12, timeseries('Rejected requests/s by reason', 'peregrine_requests_rejected_total: unauthorized, content_type, length_required, too_large, rate_limited, overloaded, shutting_down, malformed, not_audit, aborted.', 'reqps',
+  [12, timeseries('Rejected requests/s by reason', 'peregrine_requests_rejected_total: unauthorized, content_type, length_required, too_large, too_many_events, rate_limited, overloaded, cluster_share, slow_upload, upload_aborted, shutting_down, malformed, not_audit, aborted.', 'reqps',
     [[`sum by (reason) (rate(peregrine_requests_rejected_total{${IC}}[${RI}]))`, '{{reason}}'],
       [`sum by (reason) (rate(peregrine_events_rejected_total{${IC}}[${RI}]))`, 'events not evaluated: {{reason}}']])],
+);
+
+line(8,
+  [12, timeseries('Refused credentials by reason', 'peregrine_auth_failures_total: why 401s were given (missing, scheme, unknown_token, jwt_expired, jwt_audience, jwt_issuer, jwt_signature, jwt_lifetime, ...). The log names each reason, rate-limited.', 'reqps',
+    [[`sum by (reason) (rate(peregrine_auth_failures_total{${I}}[${RI}]))`, '{{reason}}']], { stack: true })],
+  [12, timeseries('mTLS handshakes not finished', 'peregrine_tls_handshake_failures_total: failed, timed out (tls.handshake_timeout_seconds) or closed as the oldest beyond tls.max_pending_handshakes.', 'short',
+    [[`sum by (reason) (rate(peregrine_tls_handshake_failures_total{${I}}[${RI}]))`, '{{reason}}']], { stack: true })],
 );
 
 // ---------------------------------------------------------------- detections
@@ -128,8 +135,8 @@ line(8,
       [`sum by (instance) (peregrine_workers_busy{${I}}) / sum by (instance) (peregrine_workers{${I}})`, 'busy now {{instance}}']], { min: 0, max: 1 })],
   [8, timeseries('Queue depth and requests in flight', 'peregrine_queue_depth (tasks submitted, not finished; limit limits.max_queued_tasks) and peregrine_inflight_requests (accepted, not yet answered).', 'short',
     [[`sum by (instance) (peregrine_queue_depth{${I}})`, 'tasks {{instance}}'], [`sum by (instance) (peregrine_inflight_requests{${I}})`, 'requests {{instance}}']])],
-  [8, timeseries('Bodies in flight', 'peregrine_inflight_bytes: bodies accepted and not yet answered; beyond limits.max_inflight_bytes requests get 429.', 'bytes',
-    [[`sum by (instance) (peregrine_inflight_bytes{${I}})`, '{{instance}}']])],
+  [8, timeseries('Bodies in flight', 'peregrine_inflight_bytes: buffers of bodies accepted and not yet answered; beyond limits.max_inflight_bytes requests get 429. peregrine_inflight_cluster_bytes: per cluster, each held to its share.', 'bytes',
+    [[`sum by (instance) (peregrine_inflight_bytes{${I}})`, '{{instance}}'], [`sum by (cluster) (peregrine_inflight_cluster_bytes{${I}})`, 'cluster {{cluster}}']])],
 );
 line(8,
   [8, timeseries('Alert ring occupancy', 'peregrine_ring_occupancy_ratio per worker ring. Full rings mean the outputs are not keeping up.', 'percentunit',

@@ -3,7 +3,8 @@
 import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import { ErrorCode, PeregrineError, describeWarning } from '../errors.js';
 import { SERVE_USAGE, loadServeConfig, parseServeArgs } from '../config/load.js';
-import type { ServeConfig } from '../config/schema.js';
+import { isLoopback, type ServeConfig } from '../config/schema.js';
+import { redactUrl } from '../config/redact.js';
 import { loadUws, type UwsModule } from '../ingest/uws.js';
 import { Authenticator } from '../ingest/auth.js';
 import { RateLimiter } from '../ingest/rate-limit.js';
@@ -60,6 +61,9 @@ export async function runServe(argv: string[]): Promise<number> {
   for (const w of rules.current.ruleset.warnings) log(describeWarning(w));
   let lastReloadError: string | undefined;
   const auth = new Authenticator(cfg.auth, cfg.auth.clientCerts.length > 0);
+  if (cfg.auth.jwt && cfg.auth.jwt.issuer === undefined && cfg.auth.jwt.audience === undefined && !isLoopback(cfg.listen.host)) {
+    log('warning: auth.jwt sets neither issuer nor audience: any unexpired token these keys signed, for any service, is accepted; set auth.jwt.audience');
+  }
   const limiter = new RateLimiter(cfg.rateLimit, cfg.clusters);
 
   const targets: OutputTarget[] = [];
@@ -115,8 +119,9 @@ export async function runServe(argv: string[]): Promise<number> {
   let ingest: IngestServer | undefined;
   metrics = new ServeMetrics(pool.counters, {
     queueDepth: () => pool.pending,
-    inflightRequests: () => ingest?.inflightRequests ?? 0,
-    inflightBytes: () => ingest?.inflightBytes ?? 0,
+    inflightRequests: () => ingest?.admission.requests ?? 0,
+    inflightBytes: () => ingest?.admission.bytes ?? 0,
+    inflightByCluster: () => ingest?.admission.clusters() ?? {},
     ringOccupancy: () => pool.ringOccupancy(),
     workers: () => pool.threads,
     outputs: () => outputs.statuses(),
@@ -141,7 +146,7 @@ export async function runServe(argv: string[]): Promise<number> {
   let webhookPort: number;
   let scheme = 'http';
   if (cfg.tls?.clientCAFile !== undefined) {
-    mtls = new MtlsFront(cfg, uws, ingest, cfg.auth.tokens.length > 0 || cfg.auth.jwt !== undefined);
+    mtls = new MtlsFront(cfg, uws, ingest, cfg.auth.tokens.length > 0 || cfg.auth.jwt !== undefined, (reason) => m.tlsHandshakeFailures.inc({ reason }));
     webhookPort = await mtls.start();
     scheme = 'https';
   } else {
@@ -166,13 +171,13 @@ export async function runServe(argv: string[]): Promise<number> {
       reasons,
       rules: { generation: rules.current.gen, rules: rules.current.ruleset.rules.length, ...(lastReloadError ? { last_reload_error: lastReloadError } : {}) },
       outputs: outs,
-      inflight: { requests: ingest!.inflightRequests, bytes: ingest!.inflightBytes, tasks: pool.pending },
+      inflight: { requests: ingest!.admission.requests, bytes: ingest!.admission.bytes, tasks: pool.pending, clusters: ingest!.admission.clusters() },
     };
   };
   attachEndpoints(metricsApp, metrics, readiness);
   const ml = await listen(metricsApp, uws, cfg.metricsListen.host, cfg.metricsListen.port, 'metrics');
   log(`listening webhook=${url(scheme, cfg.listen.host, webhookPort, cfg.path)} metrics=${url('http', cfg.metricsListen.host, ml.port)} `
-    + `workers=${cfg.workers} rules=${rules.current.ruleset.rules.length} auth=${describeAuth(cfg)} outputs=${targets.map((t) => t.name).join(',')} json=${extraction}`);
+    + `workers=${cfg.workers} rules=${rules.current.ruleset.rules.length} auth=${describeAuth(cfg)} outputs=${targets.map((t) => (t.name === 'http' && cfg.outputs.http ? `http(${redactUrl(cfg.outputs.http.url)})` : t.name)).join(',')} json=${extraction}`);
 
   // Reloads.
   const reload = (reason: string): void => {
@@ -182,9 +187,9 @@ export async function runServe(argv: string[]): Promise<number> {
   process.on('SIGHUP', () => {
     reload('SIGHUP');
     try {
-      auth.reload();
+      for (const p of auth.reload()) log(`credentials reload: ${p}`);
     } catch (e) {
-      log(`credentials reload failed, keeping the old ones: ${e instanceof PeregrineError ? e.describe() : (e as Error).message}`);
+      log(`credentials reload: JWT keys did not load, keeping the old keys: ${e instanceof PeregrineError ? e.describe() : (e as Error).message}`);
     }
   });
   if (cfg.rules.watch) {
@@ -202,7 +207,7 @@ export async function runServe(argv: string[]): Promise<number> {
       stopping = true;
       const started = Date.now();
       const budget = cfg.limits.shutdownTimeoutSeconds * 1000;
-      log(`${sig}: no longer accepting requests; finishing ${ingest!.inflightRequests} accepted requests`);
+      log(`${sig}: no longer accepting requests; finishing ${ingest!.admission.requests} accepted requests`);
       ingest!.draining = true;
       if (webhookSocket) uws.us_listen_socket_close(webhookSocket);
       mtls?.stopListening();
@@ -213,11 +218,12 @@ export async function runServe(argv: string[]): Promise<number> {
         new Promise<boolean>((r) => { timer = setTimeout(() => r(false), budget); }),
       ]);
       clearTimeout(timer);
-      if (!finished) log(`${ingest!.inflightRequests} requests still unanswered after ${budget} ms (not acknowledged: their senders retry)`);
+      if (!finished) log(`${ingest!.admission.requests} requests still unanswered after ${budget} ms (not acknowledged: their senders retry)`);
       const flushed = await outputs.flush(Math.max(0, budget - (Date.now() - started)));
       const left = outputs.undelivered();
       if (!flushed) log(`${left} alerts could not be delivered before limits.shutdown_timeout_seconds`);
       rules.close();
+      ingest!.close();
       await pool.close();
       await outputs.close();
       mtls?.close();

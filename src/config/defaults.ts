@@ -25,6 +25,12 @@ export function defaultConfig(): ServeConfig {
       maxEventBytes: 262144,
       // Bodies accepted and not yet acknowledged. Beyond it: 429 + Retry-After.
       maxInflightBytes: 256 * 1024 * 1024,
+      // An apiserver batch is 400 events by default; 100,000 averages 125 bytes each in
+      // 12 MiB, below any real audit event.
+      maxEventsPerRequest: 100_000,
+      // 128 kbit/s: far below any apiserver's link, far above a slow-upload attack.
+      minUploadBytesPerSecond: 16 * 1024,
+      uploadRateWindowSeconds: 10,
       maxQueuedTasks: 4096,
       taskBytes: 256 * 1024,
       retryAfterSeconds: 1,

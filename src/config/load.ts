@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import yaml from 'js-yaml';
 import { ErrorCode, PeregrineError } from '../errors.js';
 import { parsePriority } from '../rules/priority.js';
+import { redactUrl } from './redact.js';
 import { defaultConfig } from './defaults.js';
 import {
   asBool, asBytes, asClusterName, asInt, asNumber, asObject, asString, asStringList, configError, isLoopback,
@@ -138,12 +139,14 @@ export function applyDocument(cfg: ServeConfig, doc: unknown, base: string): voi
   }
 
   if (d.tls !== undefined) {
-    const t = asObject(d.tls, 'tls', ['cert_file', 'key_file', 'client_ca_file']);
+    const t = asObject(d.tls, 'tls', ['cert_file', 'key_file', 'client_ca_file', 'handshake_timeout_seconds', 'max_pending_handshakes']);
     if (t.cert_file === undefined || t.key_file === undefined) throw configError('tls', 'cert_file and key_file are both required');
     cfg.tls = {
       certFile: pathIn(base, t.cert_file, 'tls.cert_file'),
       keyFile: pathIn(base, t.key_file, 'tls.key_file'),
       clientCAFile: t.client_ca_file === undefined ? undefined : pathIn(base, t.client_ca_file, 'tls.client_ca_file'),
+      handshakeTimeoutSeconds: t.handshake_timeout_seconds === undefined ? 10 : asNumber(t.handshake_timeout_seconds, 'tls.handshake_timeout_seconds', 0.1),
+      maxPendingHandshakes: t.max_pending_handshakes === undefined ? 256 : asInt(t.max_pending_handshakes, 'tls.max_pending_handshakes', 1, 1_000_000),
     };
   }
 
@@ -176,13 +179,16 @@ export function applyDocument(cfg: ServeConfig, doc: unknown, base: string): voi
 
   if (d.limits !== undefined) {
     const l = asObject(d.limits, 'limits', [
-      'max_body_bytes', 'max_event_bytes', 'max_inflight_bytes', 'max_queued_tasks', 'task_bytes', 'retry_after_seconds',
-      'ring_bytes', 'shutdown_timeout_seconds',
+      'max_body_bytes', 'max_event_bytes', 'max_inflight_bytes', 'max_events_per_request', 'min_upload_bytes_per_second',
+      'upload_rate_window_seconds', 'max_queued_tasks', 'task_bytes', 'retry_after_seconds', 'ring_bytes', 'shutdown_timeout_seconds',
     ]);
     const L = cfg.limits;
     if (l.max_body_bytes !== undefined) L.maxBodyBytes = asBytes(l.max_body_bytes, 'limits.max_body_bytes', 1024);
     if (l.max_event_bytes !== undefined) L.maxEventBytes = asBytes(l.max_event_bytes, 'limits.max_event_bytes', 256);
     if (l.max_inflight_bytes !== undefined) L.maxInflightBytes = asBytes(l.max_inflight_bytes, 'limits.max_inflight_bytes', 1024);
+    if (l.max_events_per_request !== undefined) L.maxEventsPerRequest = asInt(l.max_events_per_request, 'limits.max_events_per_request', 1, 100_000_000);
+    if (l.min_upload_bytes_per_second !== undefined) L.minUploadBytesPerSecond = asBytes(l.min_upload_bytes_per_second, 'limits.min_upload_bytes_per_second', 0);
+    if (l.upload_rate_window_seconds !== undefined) L.uploadRateWindowSeconds = asInt(l.upload_rate_window_seconds, 'limits.upload_rate_window_seconds', 1, 10);
     if (l.max_queued_tasks !== undefined) L.maxQueuedTasks = asInt(l.max_queued_tasks, 'limits.max_queued_tasks', 1);
     if (l.task_bytes !== undefined) L.taskBytes = asBytes(l.task_bytes, 'limits.task_bytes', 1);
     if (l.retry_after_seconds !== undefined) L.retryAfterSeconds = asInt(l.retry_after_seconds, 'limits.retry_after_seconds', 1, 3600);
@@ -217,8 +223,19 @@ export function applyDocument(cfg: ServeConfig, doc: unknown, base: string): voi
         const ho = asObject(h.headers, 'outputs.http.headers', Object.keys(h.headers as Obj));
         for (const [k, v] of Object.entries(ho)) headers[k] = asString(v, `outputs.http.headers.${k}`);
       }
+      // fetch refuses URLs with credentials: send them as the Authorization header they mean.
+      if (parsed.username !== '' || parsed.password !== '') {
+        if (Object.keys(headers).some((k) => k.toLowerCase() === 'authorization')) {
+          throw configError('outputs.http.url', `has user:password in it and outputs.http.headers has an Authorization header too: keep one (${redactUrl(url)})`);
+        }
+        const user = decodeURIComponent(parsed.username);
+        const pass = decodeURIComponent(parsed.password);
+        headers.authorization = `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
+        parsed.username = '';
+        parsed.password = '';
+      }
       cfg.outputs.http = {
-        url,
+        url: parsed.href,
         timeoutMs: h.timeout_ms === undefined ? 5000 : asInt(h.timeout_ms, 'outputs.http.timeout_ms', 1),
         concurrency: h.concurrency === undefined ? 4 : asInt(h.concurrency, 'outputs.http.concurrency', 1, 256),
         headers,
@@ -235,6 +252,7 @@ export function applyDocument(cfg: ServeConfig, doc: unknown, base: string): voi
 function readJwt(v: unknown, base: string): JwtConfig {
   const j = asObject(v, 'auth.jwt', [
     'public_key_files', 'jwks_file', 'algorithms', 'issuer', 'audience', 'cluster_claim', 'clock_tolerance_seconds', 'require_exp', 'cache_size',
+    'max_lifetime_seconds',
   ]);
   const keys = j.public_key_files === undefined ? [] : asStringList(j.public_key_files, 'auth.jwt.public_key_files').map((f) => resolve(base, f));
   const jwks = j.jwks_file === undefined ? undefined : pathIn(base, j.jwks_file, 'auth.jwt.jwks_file');
@@ -254,6 +272,7 @@ function readJwt(v: unknown, base: string): JwtConfig {
     clockToleranceSeconds: j.clock_tolerance_seconds === undefined ? 30 : asInt(j.clock_tolerance_seconds, 'auth.jwt.clock_tolerance_seconds', 0, 3600),
     requireExp: j.require_exp === undefined ? true : asBool(j.require_exp, 'auth.jwt.require_exp'),
     cacheSize: j.cache_size === undefined ? 10_000 : asInt(j.cache_size, 'auth.jwt.cache_size', 0),
+    maxLifetimeSeconds: j.max_lifetime_seconds === undefined ? 86_400 : asInt(j.max_lifetime_seconds, 'auth.jwt.max_lifetime_seconds', 1),
   };
 }
 

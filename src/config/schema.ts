@@ -24,6 +24,8 @@ export interface JwtConfig {
   clockToleranceSeconds: number;
   requireExp: boolean;
   cacheSize: number;
+  /** Longest accepted exp − iat (or exp − now without iat), seconds. */
+  maxLifetimeSeconds: number;
 }
 
 export interface ClientCertRule {
@@ -67,7 +69,7 @@ export interface ServeConfig {
     watch: boolean;
     timeIso8601: boolean;
   };
-  tls?: { certFile: string; keyFile: string; clientCAFile?: string };
+  tls?: { certFile: string; keyFile: string; clientCAFile?: string; handshakeTimeoutSeconds: number; maxPendingHandshakes: number };
   auth: {
     tokens: TokenSource[];
     jwt?: JwtConfig;
@@ -79,6 +81,10 @@ export interface ServeConfig {
     maxBodyBytes: number;
     maxEventBytes: number;
     maxInflightBytes: number;
+    maxEventsPerRequest: number;
+    /** A body arriving slower than this (judged over uploadRateWindowSeconds) is cut with 408. */
+    minUploadBytesPerSecond: number;
+    uploadRateWindowSeconds: number;
     maxQueuedTasks: number;
     taskBytes: number;
     retryAfterSeconds: number;

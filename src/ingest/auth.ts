@@ -9,7 +9,38 @@ import { createLocalJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, ty
 import { ErrorCode, PeregrineError } from '../errors.js';
 import type { JwtConfig, ServeConfig, TokenSource } from '../config/schema.js';
 
-export type AuthResult = { ok: true; cluster: string | undefined } | { ok: false; reason: string };
+/**
+ * Why a credential was refused: a fixed set, so it can label a metric. The client is
+ * told none of it; the operator sees it in the log and in peregrine_auth_failures_total.
+ */
+export type AuthFailure =
+  | 'missing' | 'scheme' | 'unknown_token' | 'jwt_malformed' | 'jwt_signature' | 'jwt_algorithm' | 'jwt_unknown_key'
+  | 'jwt_expired' | 'jwt_not_yet_valid' | 'jwt_issued_in_future' | 'jwt_lifetime' | 'jwt_issuer' | 'jwt_audience'
+  | 'jwt_claims' | 'jwt_cluster_claim' | 'cert_token_mismatch' | 'cert_unmapped';
+
+export type AuthResult = { ok: true; cluster: string | undefined } | { ok: false; code: AuthFailure; reason: string };
+
+function fail(code: AuthFailure, reason: string): AuthResult {
+  return { ok: false, code, reason };
+}
+
+/** jose's error codes (and the claim a claim check names) → our reasons. */
+function joseFailure(e: unknown): AuthResult {
+  const err = e as { code?: string; claim?: string; message?: string };
+  switch (err.code) {
+    case 'ERR_JWT_EXPIRED': return fail('jwt_expired', 'JWT expired');
+    case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED': return fail('jwt_signature', 'JWT signature does not verify with any configured key');
+    case 'ERR_JOSE_ALG_NOT_ALLOWED': return fail('jwt_algorithm', 'JWT algorithm not in auth.jwt.algorithms');
+    case 'ERR_JOSE_NOT_SUPPORTED': return fail('jwt_algorithm', 'JWT algorithm or key type not supported');
+    case 'ERR_JWKS_NO_MATCHING_KEY': case 'ERR_JWKS_MULTIPLE_MATCHING_KEYS': return fail('jwt_unknown_key', 'no single JWKS key matches the JWT header');
+    case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
+      if (err.claim === 'iss') return fail('jwt_issuer', 'JWT issuer (iss) is not auth.jwt.issuer');
+      if (err.claim === 'aud') return fail('jwt_audience', 'JWT audience (aud) does not include auth.jwt.audience');
+      if (err.claim === 'nbf') return fail('jwt_not_yet_valid', 'JWT not valid yet (nbf)');
+      return fail('jwt_claims', `JWT claim check failed (${err.claim ?? 'unknown claim'}: ${(err.message ?? '').slice(0, 80)})`);
+    default: return fail('jwt_malformed', `JWT malformed (${err.code ?? 'ERR_JWT_INVALID'})`);
+  }
+}
 
 const CLUSTER_RE = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 
@@ -22,24 +53,39 @@ interface TokenEntry {
   digest: Buffer;
 }
 
-function readTokens(sources: TokenSource[]): TokenEntry[] {
-  const out: TokenEntry[] = [];
+const MIN_TOKEN_LENGTH = 16;
+
+/**
+ * The valid tokens of each file, and what was wrong (`file:line: reason`, never the
+ * token). One token per line (several allow rotation); blank lines and # comments are
+ * ignored. A file that cannot be read, or holds no valid token, gives its cluster none.
+ */
+function readTokens(sources: TokenSource[]): { entries: TokenEntry[]; problems: string[] } {
+  const entries: TokenEntry[] = [];
+  const problems: string[] = [];
   for (const s of sources) {
     let text: string;
     try {
       text = readFileSync(s.file, 'utf8');
     } catch (e) {
-      throw new PeregrineError(ErrorCode.CONFIG, `auth.tokens: cannot read token file for cluster '${s.cluster}' (${s.file}): ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      problems.push(`${s.file}: cannot read the token file of cluster '${s.cluster}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      continue;
     }
-    // One token per line (several allow rotation); blank lines and # comments ignored.
-    const tokens = text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
-    if (tokens.length === 0) throw new PeregrineError(ErrorCode.CONFIG, `auth.tokens: token file for cluster '${s.cluster}' (${s.file}) is empty`);
-    for (const t of tokens) {
-      if (t.length < 16) throw new PeregrineError(ErrorCode.CONFIG, `auth.tokens: a token in ${s.file} is shorter than 16 characters`);
-      out.push({ cluster: s.cluster, digest: sha256(t) });
+    let valid = 0;
+    const lines = text.split('\n');
+    for (let i = 0; i < lines.length; i++) {
+      const t = lines[i].trim();
+      if (t === '' || t.startsWith('#')) continue;
+      if (t.length < MIN_TOKEN_LENGTH) problems.push(`${s.file}:${i + 1}: token shorter than ${MIN_TOKEN_LENGTH} characters (ignored)`);
+      else if (/\s/.test(t)) problems.push(`${s.file}:${i + 1}: token contains whitespace (ignored)`);
+      else {
+        entries.push({ cluster: s.cluster, digest: sha256(t) });
+        valid++;
+      }
     }
+    if (valid === 0) problems.push(`${s.file}: no valid token: cluster '${s.cluster}' has no token and its requests get 401`);
   }
-  return out;
+  return { entries, problems };
 }
 
 type KeySource = { kind: 'keys'; keys: KeyObject[] } | { kind: 'jwks'; jwks: ReturnType<typeof createLocalJWKSet> };
@@ -116,13 +162,17 @@ class JwtVerifier {
         }
       }
     }
-    if (payload === undefined) {
-      const code = (lastErr as { code?: string })?.code ?? 'ERR_JWT_INVALID';
-      return { ok: false, reason: `JWT rejected (${code})` };
+    if (payload === undefined) return joseFailure(lastErr);
+    // jose checks exp, nbf and the types of iat; how far they reach is ours to bound.
+    const now = Date.now() / 1000;
+    const tol = this.cfg.clockToleranceSeconds;
+    if (typeof payload.iat === 'number' && payload.iat > now + tol) return fail('jwt_issued_in_future', 'JWT issued in the future (iat)');
+    if (typeof payload.exp === 'number' && payload.exp - (payload.iat ?? now) > this.cfg.maxLifetimeSeconds + tol) {
+      return fail('jwt_lifetime', `JWT lifetime (exp − iat) over auth.jwt.max_lifetime_seconds (${this.cfg.maxLifetimeSeconds})`);
     }
     const cluster = payload[this.cfg.clusterClaim];
     if (typeof cluster !== 'string' || !CLUSTER_RE.test(cluster)) {
-      return { ok: false, reason: `JWT has no valid '${this.cfg.clusterClaim}' claim` };
+      return fail('jwt_cluster_claim', `JWT has no valid '${this.cfg.clusterClaim}' claim`);
     }
     const untilMs = typeof payload.exp === 'number' ? payload.exp * 1000 : Date.now() + 300_000;
     if (this.cfg.cacheSize > 0) {
@@ -144,16 +194,25 @@ export class Authenticator {
   readonly required: boolean;
 
   constructor(private readonly cfg: ServeConfig['auth'], mtlsClusters: boolean) {
-    this.tokens = readTokens(cfg.tokens);
+    // At start a bad token file is a configuration error; at a reload it revokes (fails closed).
+    const { entries, problems } = readTokens(cfg.tokens);
+    if (problems.length > 0) throw new PeregrineError(ErrorCode.CONFIG, `auth.tokens: ${problems.join('; ')}`);
+    this.tokens = entries;
     this.jwt = cfg.jwt ? new JwtVerifier(cfg.jwt, readJwtKeys(cfg.jwt)) : undefined;
     this.required = this.tokens.length > 0 || this.jwt !== undefined || mtlsClusters;
   }
 
-  /** SIGHUP: re-read token files and keys (rotation). Throws on error; old ones stay. */
-  reload(): void {
-    const t = readTokens(this.cfg.tokens);
+  /**
+   * SIGHUP: re-read token files and keys (rotation, revocation). Token files fail
+   * closed: each cluster gets exactly the valid tokens its file holds now, none if it
+   * holds none or cannot be read; the problems are returned as warnings. JWT keys that
+   * do not load throw, and the old keys stay.
+   */
+  reload(): string[] {
+    const { entries, problems } = readTokens(this.cfg.tokens);
+    this.tokens = entries;
     this.jwt?.reloadKeys();
-    this.tokens = t;
+    return problems;
   }
 
   /**
@@ -165,10 +224,10 @@ export class Authenticator {
     if (authorization === '') {
       if (certCluster !== undefined) return { ok: true, cluster: certCluster };
       if (!this.required) return { ok: true, cluster: undefined };
-      return { ok: false, reason: 'missing credentials' };
+      return fail('missing', 'no Authorization header');
     }
     const m = /^Bearer[ ]+(\S+)\s*$/i.exec(authorization);
-    if (m === null) return { ok: false, reason: 'unsupported authorization scheme' };
+    if (m === null) return fail('scheme', 'Authorization is not "Bearer <token>"');
     const token = m[1];
     const r = this.matchToken(token) ?? this.matchJwtSync(token);
     if (r instanceof Promise) return r.then((res) => this.agree(res, certCluster));
@@ -177,7 +236,7 @@ export class Authenticator {
 
   /** A certificate and a token naming different clusters: refuse. */
   private agree(r: AuthResult, certCluster: string | undefined): AuthResult {
-    if (r.ok && certCluster !== undefined && r.cluster !== certCluster) return { ok: false, reason: 'client certificate and token name different clusters' };
+    if (r.ok && certCluster !== undefined && r.cluster !== certCluster) return fail('cert_token_mismatch', 'client certificate and token name different clusters');
     return r;
   }
 
@@ -193,7 +252,7 @@ export class Authenticator {
   }
 
   private matchJwtSync(token: string): AuthResult | Promise<AuthResult> {
-    if (this.jwt === undefined || token.split('.').length !== 3) return { ok: false, reason: 'invalid token' };
+    if (this.jwt === undefined || token.split('.').length !== 3) return fail('unknown_token', 'bearer token matches no configured token');
     const c = this.jwt.cached(token);
     if (c !== undefined) return { ok: true, cluster: c };
     return this.jwt.verify(token);

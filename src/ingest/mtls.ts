@@ -43,8 +43,14 @@ export class MtlsFront {
   private readonly listenSockets: us_listen_socket[] = [];
   private server: Server | undefined;
   private readonly conns = new Set<Socket>();
+  /** Raw connections whose TLS handshake has not finished, oldest first. */
+  private readonly pending = new Map<string, Socket>();
 
-  constructor(private readonly cfg: ServeConfig, private readonly uws: UwsModule, private readonly ingest: IngestServer, private readonly tokensToo: boolean) {
+  constructor(
+    private readonly cfg: ServeConfig, private readonly uws: UwsModule, private readonly ingest: IngestServer, private readonly tokensToo: boolean,
+    /** A handshake that did not finish: 'timeout', 'evicted' (over tls.max_pending_handshakes) or 'failed'. */
+    private readonly onHandshakeFailure: (reason: 'timeout' | 'evicted' | 'failed') => void = () => undefined,
+  ) {
     this.dir = mkdtempSync(join(tmpdir(), 'peregrine-mtls-'));
   }
 
@@ -71,8 +77,19 @@ export class MtlsFront {
     } catch (e) {
       throw new PeregrineError(ErrorCode.CONFIG, `tls: cannot read ${(e as NodeJS.ErrnoException).path ?? ''}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
-    this.server = createServer({ cert, key, ca, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' }, (s) => this.onConnection(s));
-    this.server.on('tlsClientError', () => undefined);
+    this.server = createServer({
+      cert, key, ca, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2',
+      handshakeTimeout: tls.handshakeTimeoutSeconds * 1000,
+    }, (s) => this.onConnection(s));
+    // Node only reports a failed or timed-out handshake: the socket must be closed here,
+    // or it stays open (a descriptor held by someone who never finished the handshake).
+    this.server.on('tlsClientError', (e, s) => {
+      this.onHandshakeFailure((e as NodeJS.ErrnoException).code === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? 'timeout' : 'failed');
+      s.destroy();
+    });
+    // Handshakes in progress are bounded: past the bound the oldest is closed (an honest
+    // client finishes in milliseconds; an idle one is the oldest).
+    this.server.on('connection', (raw: Socket) => this.onRawConnection(raw));
     const { host, port } = this.cfg.listen;
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', (e) => reject(new PeregrineError(ErrorCode.LISTEN, `cannot listen on ${host}:${port}: ${(e as Error).message}`)));
@@ -82,7 +99,20 @@ export class MtlsFront {
     return typeof addr === 'object' && addr ? addr.port : port;
   }
 
+  private onRawConnection(raw: Socket): void {
+    const key = `${raw.remoteAddress}|${raw.remotePort}`;
+    this.pending.set(key, raw);
+    raw.once('close', () => { if (this.pending.get(key) === raw) this.pending.delete(key); });
+    if (this.pending.size > this.cfg.tls!.maxPendingHandshakes) {
+      const oldest = this.pending.entries().next().value!;
+      this.pending.delete(oldest[0]);
+      this.onHandshakeFailure('evicted');
+      oldest[1].destroy();
+    }
+  }
+
   private onConnection(s: TLSSocket): void {
+    this.pending.delete(`${s.remoteAddress}|${s.remotePort}`);
     const cluster = clusterOfCert(s.getPeerCertificate(), this.cfg.auth.clientCerts);
     const path = this.socketOf.get(cluster) ?? this.socketOf.get(undefined);
     if (path === undefined) {
@@ -112,6 +142,7 @@ export class MtlsFront {
   close(): void {
     this.server?.close();
     for (const c of this.conns) c.destroy();
+    for (const c of this.pending.values()) c.destroy();
     for (const ls of this.listenSockets) this.uws.us_listen_socket_close(ls);
     rmSync(this.dir, { recursive: true, force: true });
   }

@@ -1,8 +1,10 @@
 // Per-cluster rate limit in events per second: a token bucket that may go into debt.
 // A request is admitted while the bucket is not empty (checked before its body is
-// read, when its event count is not known yet); after the split its events are
-// charged, possibly below zero, and the cluster waits until the debt is repaid. So a
-// cluster gets its rate on average and at most one batch beyond its burst.
+// read, when its event count is not known yet) and charged at once an estimate from
+// its declared size, so bodies still uploading count (slow uploads cannot pile up
+// under the limit); after the split the charge is corrected to its real event count,
+// possibly below zero, and the cluster waits until the debt is repaid. So a cluster
+// gets its rate on average and at most one batch beyond its burst.
 import type { RateLimit } from '../config/schema.js';
 
 class Bucket {
@@ -25,9 +27,10 @@ class Bucket {
     return this.tokens > 0 ? 0 : (1 - this.tokens) / this.rate;
   }
 
+  /** `n` < 0 refunds an estimate that was too high. */
   charge(n: number): void {
     this.refill();
-    this.tokens -= n;
+    this.tokens = Math.min(this.burst, this.tokens - n);
   }
 }
 

@@ -4,17 +4,27 @@
 // parse, and its connection is closed so its body is never read):
 //   shutting down → 503 · authentication → 401 · Content-Type → 415 ·
 //   Content-Length → 411/413 · rate limit → 429 · admission (bytes and tasks in
-//   flight, output backlog) → 429 with Retry-After.
+//   flight, the cluster's share of the bytes, output backlog) → 429 with Retry-After.
 // Then the body is copied once, chunk by chunk, into a SharedArrayBuffer of exactly
 // Content-Length bytes (the workers read it in place), split into event ranges
 // (split.ts, no JSON.parse), evaluated (pipeline/batch.ts), and acknowledged 200 only
 // once every event was evaluated and its alerts were handed to the outputs.
+//
+// What a hostile client gets: refusals that close are answered on the next turn, so
+// requests pipelined behind one make uWS close the connection unparsed; a body that
+// arrives slower than limits.min_upload_bytes_per_second (judged over
+// limits.upload_rate_window_seconds) is cut with 408; a body of more events than
+// limits.max_events_per_request is refused before any is evaluated.
 import { performance } from 'node:perf_hooks';
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import type { ServeConfig } from '../config/schema.js';
 import type { Authenticator, AuthResult } from './auth.js';
 import type { RateLimiter } from './rate-limit.js';
-import { BodySplitter, NOT_AUDIT, SplitError, nativeSplit } from './split.js';
+import { BodySplitter, NOT_AUDIT, SplitError, TooManyEvents, nativeSplit } from './split.js';
+import { Admission, manyClusters } from './admission.js';
+import { BodyPool, sizeClass } from './body-pool.js';
+import { RefusalLog } from './refusal-log.js';
+import { answerLater } from './uws.js';
 import type { BatchRunner, ReleasedAlert } from '../pipeline/batch.js';
 import type { EvalPool } from '../pipeline/pool.js';
 import type { ServeMetrics } from '../metrics/metrics.js';
@@ -22,12 +32,20 @@ import type { Outputs } from '../outputs/outputs.js';
 
 const STATUS: Record<number, string> = {
   200: '200 OK', 400: '400 Bad Request', 401: '401 Unauthorized', 404: '404 Not Found', 405: '405 Method Not Allowed',
-  411: '411 Length Required', 413: '413 Payload Too Large', 415: '415 Unsupported Media Type', 429: '429 Too Many Requests',
-  500: '500 Internal Server Error', 503: '503 Service Unavailable',
+  408: '408 Request Timeout', 411: '411 Length Required', 413: '413 Payload Too Large', 415: '415 Unsupported Media Type',
+  429: '429 Too Many Requests', 500: '500 Internal Server Error', 503: '503 Service Unavailable',
 };
 
 /** Label for requests that carry no credential (no authentication configured). */
 export const ANONYMOUS = 'none';
+
+/**
+ * Events a body is charged against its cluster's rate limit when admitted, per byte
+ * declared, before it is read (a Metadata event is about 1 KiB); corrected to the real
+ * count once it is split.
+ */
+const RATE_BYTES_PER_EVENT = 1024;
+const UPLOAD_CHECK_MS = 500;
 
 export interface IngestDeps {
   cfg: ServeConfig;
@@ -54,21 +72,39 @@ interface RequestState {
   cluster: string;
 }
 
+/** A body being received, watched for its rate. */
+interface Upload {
+  len: number;
+  got: number;
+  windowStart: number;
+  gotAtWindowStart: number;
+  cut: () => void;
+}
+
 function isJsonContentType(ct: string): boolean {
   const base = ct.split(';', 1)[0].trim().toLowerCase();
   return base === 'application/json';
 }
 
 export class IngestServer {
-  inflightBytes = 0;
-  inflightRequests = 0;
+  readonly admission: Admission;
   draining = false;
-  private readonly splitter = new BodySplitter(nativeSplit());
+  private readonly splitter: BodySplitter;
   private idleWaiters: (() => void)[] = [];
   private readonly retryAfter: string;
+  private readonly refusals: RefusalLog;
+  private readonly uploads = new Set<Upload>();
+  private readonly bodies: BodyPool;
+  private uploadTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly d: IngestDeps) {
     this.retryAfter = String(d.cfg.limits.retryAfterSeconds);
+    this.admission = new Admission(d.cfg.limits, manyClusters(d.cfg.auth));
+    this.splitter = new BodySplitter(nativeSplit(), d.cfg.limits.maxEventsPerRequest);
+    this.refusals = new RefusalLog(d.log);
+    // The admission keeps the buffers in use within max_inflight_bytes; one more of the
+    // largest class lets a free buffer of another size wait for reuse.
+    this.bodies = new BodyPool(d.cfg.limits.maxInflightBytes + sizeClass(d.cfg.limits.maxBodyBytes));
   }
 
   /** Routes on `app`; `certCluster` is the cluster of every request on it (mTLS front). */
@@ -76,19 +112,28 @@ export class IngestServer {
     const path = this.d.cfg.path;
     app.post(path, (res, req) => this.onPost(res, req, certCluster));
     app.any(path, (res) => {
-      res.writeStatus(STATUS[405]).writeHeader('Allow', 'POST');
-      this.json(res, { error: { code: 'method_not_allowed', message: 'use POST' } });
+      answerLater(res, (r) => {
+        r.writeStatus(STATUS[405]).writeHeader('Allow', 'POST');
+        this.json(r, { error: { code: 'method_not_allowed', message: 'use POST' } }, true);
+      });
     });
     app.any('/*', (res) => {
-      res.writeStatus(STATUS[404]);
-      this.json(res, { error: { code: 'not_found', message: `the webhook path is ${path}` } });
+      answerLater(res, (r) => {
+        r.writeStatus(STATUS[404]);
+        this.json(r, { error: { code: 'not_found', message: `the webhook path is ${path}` } }, true);
+      });
     });
   }
 
   /** Resolves when no accepted request is left unanswered. */
   idle(): Promise<void> {
-    if (this.inflightRequests === 0) return Promise.resolve();
+    if (this.admission.requests === 0) return Promise.resolve();
     return new Promise((r) => this.idleWaiters.push(r));
+  }
+
+  close(): void {
+    clearInterval(this.uploadTimer);
+    this.uploadTimer = undefined;
   }
 
   private json(res: HttpResponse, body: unknown, close = false): void {
@@ -100,7 +145,8 @@ export class IngestServer {
    * Answers a request whose body is not read. A 429 keeps the connection: uWS discards
    * the rest of the body as it arrives, so the sender reads the whole answer and its
    * Retry-After (closing with body bytes unread would reset the connection instead).
-   * Other refusals close it, reading nothing more from a sender that failed the checks.
+   * Other refusals close it, reading nothing more from a sender that failed the checks,
+   * and are written on the next turn (see the top of this file).
    */
   private reject(res: HttpResponse, st: RequestState, status: number, reason: string, message: string, extra?: (r: HttpResponse) => void): void {
     if (st.done || st.aborted) return;
@@ -109,11 +155,17 @@ export class IngestServer {
     m.rejected.inc({ cluster: st.cluster, reason });
     m.requests.inc({ cluster: st.cluster, code: String(status) });
     m.requestDuration.observe({ cluster: st.cluster, code: String(status) }, (performance.now() - st.t0) / 1000);
-    res.cork(() => {
-      res.writeStatus(STATUS[status]);
-      extra?.(res);
-      this.json(res, { error: { code: reason, message } }, status !== 429);
-    });
+    const close = status !== 429;
+    const write = (): void => {
+      if (st.aborted) return;
+      res.cork(() => {
+        res.writeStatus(STATUS[status]);
+        extra?.(res);
+        this.json(res, { error: { code: reason, message } }, close);
+      });
+    };
+    if (close) setImmediate(write);
+    else write();
   }
 
   private onPost(res: HttpResponse, req: HttpRequest, certCluster: string | undefined): void {
@@ -166,7 +218,9 @@ export class IngestServer {
   ): void {
     const { cfg, limiter, metrics } = this.d;
     if (!a.ok) {
-      // The reason is logged for the operator, not told to the client.
+      // The client is told nothing more; the operator gets the reason, counted and logged.
+      metrics.authFailures.inc({ reason: a.code });
+      if (!st.aborted) this.refusals.note(a.code, `401 for ${Buffer.from(res.getRemoteAddressAsText()).toString()}: ${a.reason}`);
       this.reject(res, st, 401, 'unauthorized', 'missing or invalid credentials', (r) => r.writeHeader('WWW-Authenticate', 'Bearer'));
       return;
     }
@@ -192,52 +246,70 @@ export class IngestServer {
       return;
     }
     const tasks = Math.max(1, Math.ceil(len / cfg.limits.taskBytes));
-    const overloaded = this.inflightBytes + len > cfg.limits.maxInflightBytes
-      || this.d.pool.pending + tasks > cfg.limits.maxQueuedTasks
-      || this.d.outputs.underPressure;
-    if (overloaded) {
-      this.reject(res, st, 429, 'overloaded', 'the evaluation queue is full; retry later', (r) => r.writeHeader('Retry-After', this.retryAfter));
+    // What the body holds in memory: its buffer, of a rounded size (body-pool.ts).
+    const cost = sizeClass(len);
+    const refusal = this.admission.check(st.cluster, cost, this.d.pool.pending, tasks, this.d.outputs.underPressure);
+    if (refusal !== undefined) {
+      const message = refusal === 'overloaded' ? 'the evaluation queue is full; retry later'
+        : `cluster '${st.cluster}' holds its share of the bodies in flight; retry later`;
+      this.reject(res, st, 429, refusal, message, (r) => r.writeHeader('Retry-After', this.retryAfter));
       return;
     }
 
-    // Accepted: reserve its bytes until it is answered (or aborted).
-    this.inflightBytes += len;
-    this.inflightRequests++;
+    // Accepted: reserve its bytes until it is answered (or aborted), and its declared
+    // size in events against the rate limit, before any of it is read.
+    const estimate = Math.ceil(len / RATE_BYTES_PER_EVENT);
+    limiter.charge(st.cluster, estimate);
+    this.admission.hold(st.cluster, cost);
     let reserved = true;
     const releaseReservation = (): void => {
       if (!reserved) return;
       reserved = false;
-      this.inflightBytes -= len;
-      this.inflightRequests--;
-      if (this.inflightRequests === 0) for (const w of this.idleWaiters.splice(0)) w();
+      this.uploads.delete(upload);
+      this.admission.release(st.cluster, cost);
+      this.bodies.release(sab);
+      if (this.admission.requests === 0) for (const w of this.idleWaiters.splice(0)) w();
     };
     // An aborted upload frees its reservation at once; an aborted evaluation when it ends.
     let evaluating = false;
-    setRelease(() => { if (!evaluating) releaseReservation(); });
+    setRelease(() => {
+      if (evaluating) return;
+      if (reserved) metrics.rejected.inc({ cluster: st.cluster, reason: 'upload_aborted' });
+      releaseReservation();
+    });
     metrics.bytes.inc({ cluster: st.cluster }, len);
 
-    const sab = new SharedArrayBuffer(len);
-    const body = Buffer.from(sab);
-    let got = 0;
+    const sab = this.bodies.acquire(len);
+    const body = Buffer.from(sab, 0, len);
+    const upload: Upload = {
+      len, got: 0, windowStart: performance.now(), gotAtWindowStart: 0,
+      cut: () => {
+        releaseReservation();
+        const L = cfg.limits;
+        this.reject(res, st, 408, 'slow_upload',
+          `body arrived slower than ${L.minUploadBytesPerSecond} bytes/s over ${L.uploadRateWindowSeconds} s (limits.min_upload_bytes_per_second)`);
+      },
+    };
     const onChunk = (chunk: ArrayBuffer, last: boolean): void => {
       if (st.done || st.aborted) return;
       const n = chunk.byteLength;
-      if (got + n > len) {
+      if (upload.got + n > len) {
         releaseReservation();
         this.reject(res, st, 400, 'malformed', 'body longer than Content-Length');
         return;
       }
       // The one copy: uWS's chunk is only valid during this callback.
-      body.set(new Uint8Array(chunk), got);
-      got += n;
+      body.set(new Uint8Array(chunk), upload.got);
+      upload.got += n;
       if (!last) return;
-      if (got !== len) {
+      this.uploads.delete(upload);
+      if (upload.got !== len) {
         releaseReservation();
-        this.reject(res, st, 400, 'malformed', `body has ${got} bytes, Content-Length said ${len}`);
+        this.reject(res, st, 400, 'malformed', `body has ${upload.got} bytes, Content-Length said ${len}`);
         return;
       }
       evaluating = true;
-      this.evaluate(res, st, sab, len, cluster).finally(releaseReservation);
+      this.evaluate(res, st, sab, len, cluster, estimate).finally(releaseReservation);
     };
     if (early) {
       for (const c of early) onChunk(c.data, c.last);
@@ -247,22 +319,54 @@ export class IngestServer {
       onChunk(new ArrayBuffer(0), true);
       return;
     }
+    if (!st.done && cfg.limits.minUploadBytesPerSecond > 0) this.watch(upload);
     setOnChunk(onChunk);
   }
 
-  private async evaluate(res: HttpResponse, st: RequestState, sab: SharedArrayBuffer, len: number, cluster: string | undefined): Promise<void> {
+  private watch(u: Upload): void {
+    this.uploads.add(u);
+    this.uploadTimer ??= setInterval(() => this.checkUploads(), UPLOAD_CHECK_MS);
+  }
+
+  /** Cuts bodies that received less than the minimum rate over the last window. */
+  private checkUploads(): void {
+    const L = this.d.cfg.limits;
+    const now = performance.now();
+    for (const u of this.uploads) {
+      if (now - u.windowStart < L.uploadRateWindowSeconds * 1000) continue;
+      const need = Math.min(L.minUploadBytesPerSecond * L.uploadRateWindowSeconds, u.len - u.gotAtWindowStart);
+      if (u.got - u.gotAtWindowStart < need) {
+        u.cut();
+      } else {
+        u.windowStart = now;
+        u.gotAtWindowStart = u.got;
+      }
+    }
+    if (this.uploads.size === 0) {
+      clearInterval(this.uploadTimer);
+      this.uploadTimer = undefined;
+    }
+  }
+
+  private async evaluate(
+    res: HttpResponse, st: RequestState, sab: SharedArrayBuffer, len: number, cluster: string | undefined, charged: number,
+  ): Promise<void> {
     const { runner, limiter, metrics } = this.d;
     const body = Buffer.from(sab);
     let count: number;
     try {
       count = this.splitter.split(body, 0, len);
     } catch (e) {
+      if (e instanceof TooManyEvents) {
+        this.answerAfterBody(res, st, 413, { error: { code: 'too_many_events', message: e.message } }, 'too_many_events');
+        return;
+      }
       if (!(e instanceof SplitError)) throw e;
       const reason = e.message === NOT_AUDIT ? 'not_audit' : 'malformed';
       this.answerAfterBody(res, st, 400, { error: { code: reason, message: e.message === NOT_AUDIT ? e.message : `invalid JSON at byte ${e.offset}: ${e.message}` } }, reason);
       return;
     }
-    limiter.charge(st.cluster, count);
+    limiter.charge(st.cluster, count - charged);
     const outcome = await runner.run(sab, this.splitter.ranges, count, cluster, st.cluster, this.d.sink, () => st.aborted);
     if (!outcome.ok) {
       if (outcome.reason === 'aborted') {

@@ -42,6 +42,13 @@ export class SplitError extends Error {
 
 export const NOT_AUDIT = 'data not recognized as a k8s audit event';
 
+/** More events than limits.max_events_per_request: refused before any is evaluated. */
+export class TooManyEvents extends SplitError {
+  constructor(readonly max: number, offset: number) {
+    super(`more than ${max} events in one request (limits.max_events_per_request)`, offset);
+  }
+}
+
 /** Deepest nesting accepted, the same limit as the JSON parser (events/json-parse.ts). */
 const MAX_DEPTH = 300;
 
@@ -78,12 +85,17 @@ export class BodySplitter {
   private end = 0;
   private stack = new Uint8Array(MAX_DEPTH + 2);
 
-  constructor(private readonly native?: NativeSplit) {}
+  /**
+   * `maxEvents` bounds what one body may cost beyond its bytes (8 bytes of ranges and a
+   * task's share per event): tiny items cannot multiply the work of a body.
+   */
+  constructor(private readonly native?: NativeSplit, private readonly maxEvents = 0x7fffffff) {}
 
   /** Fills `ranges`/`count`; throws SplitError with a reason for a body to reject. */
   split(buf: Buffer, start: number, end: number): number {
     if (this.native !== undefined && end - start <= NATIVE_MAX_BODY) {
       let n = this.native(buf, start, end, this.ranges);
+      if (n > this.maxEvents) throw new TooManyEvents(this.maxEvents, start);
       if (n > this.ranges.length / 2) {
         this.ranges = new Uint32Array(2 * n);
         n = this.native(buf, start, end, this.ranges);
@@ -111,6 +123,7 @@ export class BodySplitter {
   }
 
   private push(s: number, e: number): void {
+    if (this.count >= this.maxEvents) throw new TooManyEvents(this.maxEvents, s);
     if (2 * this.count + 2 > this.ranges.length) {
       const bigger = new Uint32Array(this.ranges.length * 2);
       bigger.set(this.ranges);

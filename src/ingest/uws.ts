@@ -34,3 +34,19 @@ export function loadUws(): UwsModule {
   }
   return loaded;
 }
+
+/**
+ * Answers a request that is not an accepted webhook POST (refusals, unknown paths,
+ * health and metrics) on the next turn of the event loop, and closes its connection.
+ * While the answer is pending, uWS closes a connection on which another request
+ * arrives, so a client pipelining requests as fast as it can costs one handler call
+ * per connection, not one per request; and no such connection serves a second one.
+ */
+export function answerLater(res: Uws.HttpResponse, write: (res: Uws.HttpResponse) => void): void {
+  let aborted = false;
+  res.onAborted(() => { aborted = true; });
+  setImmediate(() => {
+    if (aborted) return;
+    res.cork(() => write(res));
+  });
+}

@@ -10,6 +10,7 @@ export interface GaugeSources {
   queueDepth(): number;
   inflightRequests(): number;
   inflightBytes(): number;
+  inflightByCluster(): Record<string, number>;
   ringOccupancy(): number[];
   workers(): number;
   outputs(): { name: string; up: boolean; queued: number; queuedBytes: number }[];
@@ -32,6 +33,9 @@ export class ServeMetrics {
   readonly outputFailures: Counter<'output'>;
   readonly outputRefused: Counter<'output'>;
   readonly reloads: Counter<'result'>;
+  readonly authFailures: Counter<'reason'>;
+  readonly tlsHandshakeFailures: Counter<'reason'>;
+  private rendering: Promise<string> | undefined;
 
   constructor(shared: SharedCounters, src: GaugeSources) {
     const registers = [this.registry];
@@ -63,10 +67,24 @@ export class ServeMetrics {
     this.outputFailures = new Counter({ name: 'peregrine_output_failures_total', help: 'Failed delivery attempts (retried), per output.', labelNames: ['output'], registers });
     this.outputRefused = new Counter({ name: 'peregrine_output_refused_total', help: 'Alerts the receiver refused for good (HTTP 4xx), per output.', labelNames: ['output'], registers });
     this.reloads = new Counter({ name: 'peregrine_rules_reloads_total', help: 'Rules reloads, by result.', labelNames: ['result'], registers });
+    this.authFailures = new Counter({
+      name: 'peregrine_auth_failures_total', help: 'Requests refused 401, by why the credential was refused (missing, unknown_token, jwt_expired, jwt_audience, ...).',
+      labelNames: ['reason'], registers,
+    });
+    this.tlsHandshakeFailures = new Counter({
+      name: 'peregrine_tls_handshake_failures_total', help: 'mTLS front: handshakes that did not finish (failed, timeout, evicted beyond tls.max_pending_handshakes).',
+      labelNames: ['reason'], registers,
+    });
+    for (const reason of ['failed', 'timeout', 'evicted']) this.tlsHandshakeFailures.inc({ reason }, 0);
 
     new Gauge({ name: 'peregrine_queue_depth', help: 'Evaluation tasks submitted and not finished.', registers, collect() { this.set(src.queueDepth()); } });
     new Gauge({ name: 'peregrine_inflight_requests', help: 'Requests accepted and not yet answered.', registers, collect() { this.set(src.inflightRequests()); } });
     new Gauge({ name: 'peregrine_inflight_bytes', help: 'Body bytes of requests accepted and not yet answered.', registers, collect() { this.set(src.inflightBytes()); } });
+    new Gauge({
+      name: 'peregrine_inflight_cluster_bytes', help: 'Body bytes in flight per cluster (each holds at most its share of limits.max_inflight_bytes).',
+      labelNames: ['cluster'], registers,
+      collect() { this.reset(); for (const [cluster, b] of Object.entries(src.inflightByCluster())) this.set({ cluster }, b); },
+    });
     new Gauge({
       name: 'peregrine_ring_occupancy_ratio', help: 'Fraction of each worker alert ring in use.', labelNames: ['ring'], registers,
       collect() { this.reset(); src.ringOccupancy().forEach((v, i) => this.set({ ring: String(i) }, v)); },
@@ -116,8 +134,10 @@ export class ServeMetrics {
     } as never);
   }
 
+  /** Scrapes that arrive while one is being rendered share it: a flood of them costs one. */
   text(): Promise<string> {
-    return this.registry.metrics();
+    this.rendering ??= this.registry.metrics().finally(() => { this.rendering = undefined; });
+    return this.rendering;
   }
 
   get contentType(): string {

@@ -7,6 +7,7 @@
 // it is counted and logged as refused, not retried.
 import { Backoff, PermanentError, retrying, type DeliveryReport, type OutputTarget, type QueuedAlert } from './target.js';
 import type { HttpOutputConfig } from '../config/schema.js';
+import { redactIn } from '../config/redact.js';
 
 export class HttpTarget implements OutputTarget {
   readonly name = 'http';
@@ -37,16 +38,25 @@ export class HttpTarget implements OutputTarget {
   }
 
   private async post(a: QueuedAlert, stop: AbortSignal): Promise<void> {
-    const res = await fetch(this.cfg.url, {
-      method: 'POST',
-      headers: this.headers,
-      body: a.json as unknown as RequestInit['body'],
-      signal: AbortSignal.any([stop, AbortSignal.timeout(this.cfg.timeoutMs)]),
-    });
+    let res: Response;
+    try {
+      res = await fetch(this.cfg.url, {
+        method: 'POST',
+        headers: this.headers,
+        body: a.json as unknown as RequestInit['body'],
+        signal: AbortSignal.any([stop, AbortSignal.timeout(this.cfg.timeoutMs)]),
+      });
+    } catch (e) {
+      if (stop.aborted) throw e;
+      // Shown on /readyz and in logs: name the cause, never the URL's secrets.
+      const err = e as Error & { cause?: { code?: string; message?: string } };
+      const cause = err.cause?.code ?? err.cause?.message;
+      throw new Error(redactIn(`${err.message}${cause ? ` (${cause})` : ''}`, this.cfg.url));
+    }
     // Drain the body so the connection can be reused.
     const text = await res.text().catch(() => '');
     if (res.status >= 200 && res.status < 300) return;
-    const why = `HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}`;
+    const why = redactIn(`HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}`, this.cfg.url);
     if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) {
       // Not retried: a 4xx is about this alert, not about the receiver being down.
       throw new PermanentError(why);

@@ -109,7 +109,7 @@ outputs:
     expect(r2.stderr).toMatch(/refusing to listen on 0\.0\.0\.0/);
     const r3 = spawnSync(process.execPath, [CLI, 'serve', '--token', 'a=/nonexistent/token', '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0'], { encoding: 'utf8' });
     expect(r3.status).toBe(2);
-    expect(r3.stderr).toMatch(/auth\.tokens: cannot read token file for cluster 'a'/);
+    expect(r3.stderr).toMatch(/auth\.tokens: \/nonexistent\/token: cannot read the token file of cluster 'a': ENOENT/);
     const r4 = spawnSync(process.execPath, [CLI, 'serve', '--rules', join(dir, 'bad.yaml'), '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0'], { encoding: 'utf8' });
     expect(r4.status).toBe(2);
     expect(r4.stderr).toMatch(/bad\.yaml/);
