@@ -88,7 +88,7 @@ line(8,
 line(8,
   [12, timeseries('Requests/s by status', 'peregrine_requests_total by HTTP status: 200 acknowledged; 429 over a limit (Retry-After); 401/4xx refused; 503 shutting down.', 'reqps',
     [[`sum by (code) (rate(peregrine_requests_total{${IC}}[${RI}]))`, '{{code}}']], { stack: true })],
-  [12, timeseries('Rejected requests/s by reason', 'peregrine_requests_rejected_total: unauthorized, content_type, length_required, too_large, too_many_events, rate_limited, overloaded, cluster_share, slow_upload, upload_aborted, shutting_down, malformed, not_audit, aborted.', 'reqps',
+  [12, timeseries('Rejected requests/s by reason', 'peregrine_requests_rejected_total: unauthorized, content_type, length_required, too_large, too_many_events, rate_limited, overloaded, cluster_share, slow_upload, upload_aborted, shutting_down, malformed, not_audit, aborted; not_found and method_not_allowed for other paths and methods.', 'reqps',
     [[`sum by (reason) (rate(peregrine_requests_rejected_total{${IC}}[${RI}]))`, '{{reason}}'],
       [`sum by (reason) (rate(peregrine_events_rejected_total{${IC}}[${RI}]))`, 'events not evaluated: {{reason}}']])],
 );

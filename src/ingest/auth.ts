@@ -143,6 +143,7 @@ class JwtVerifier {
   async verify(token: string): Promise<AuthResult> {
     let payload: JWTPayload | undefined;
     let lastErr: unknown;
+    let sigErr: unknown;
     if (this.keys.kind === 'jwks') {
       try {
         payload = (await jwtVerify(token, this.keys.jwks, this.opts)).payload;
@@ -156,13 +157,16 @@ class JwtVerifier {
           break;
         } catch (e) {
           lastErr = e;
+          if (e instanceof joseErrors.JWSSignatureVerificationFailed) sigErr = e;
           // Another key may have signed it; any other failure is final.
           if (!(e instanceof joseErrors.JWSSignatureVerificationFailed) && !(e instanceof joseErrors.JOSENotSupported)
             && !((e as { code?: string }).code === 'ERR_JOSE_ALG_NOT_ALLOWED')) break;
         }
       }
     }
-    if (payload === undefined) return joseFailure(lastErr);
+    // With several keys, a key of another type fails differently: a signature that no
+    // key of the right type verifies is the reason to give.
+    if (payload === undefined) return joseFailure(sigErr ?? lastErr);
     // jose checks exp, nbf and the types of iat; how far they reach is ours to bound.
     const now = Date.now() / 1000;
     const tol = this.cfg.clockToleranceSeconds;

@@ -112,12 +112,14 @@ export class IngestServer {
     const path = this.d.cfg.path;
     app.post(path, (res, req) => this.onPost(res, req, certCluster));
     app.any(path, (res) => {
+      this.d.metrics.rejected.inc({ cluster: ANONYMOUS, reason: 'method_not_allowed' });
       answerLater(res, (r) => {
         r.writeStatus(STATUS[405]).writeHeader('Allow', 'POST');
         this.json(r, { error: { code: 'method_not_allowed', message: 'use POST' } }, true);
       });
     });
     app.any('/*', (res) => {
+      this.d.metrics.rejected.inc({ cluster: ANONYMOUS, reason: 'not_found' });
       answerLater(res, (r) => {
         r.writeStatus(STATUS[404]);
         this.json(r, { error: { code: 'not_found', message: `the webhook path is ${path}` } }, true);

@@ -5,6 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'node:https';
+import { connect } from 'node:net';
 import { SignJWT, exportJWK, exportSPKI, generateKeyPair } from 'jose';
 import { auditEvent, eventList } from './fixtures.js';
 import { metricValue, metricsText, post, readAlerts, startServer, tempDir, waitFor, type Server } from './harness.js';
@@ -72,11 +73,59 @@ describe('JWT authentication', () => {
       await new SignJWT({ k8s_cluster: 'east' }).setProtectedHeader({ alg: 'ES256' }).setIssuer('https://issuer.example').setAudience('peregrine')
         .setNotBefore(Math.floor(Date.now() / 1000) + 3600).setExpirationTime('2h').sign(es),
     ];
+    const reasons = ['jwt_signature', 'jwt_algorithm', 'jwt_audience', 'jwt_issuer', 'jwt_expired', 'jwt_claims', 'jwt_cluster_claim', 'jwt_cluster_claim', 'jwt_not_yet_valid'];
+    const before = await metricsText(s);
     for (const [i, t] of bad.entries()) {
       const r = await post(s.webhook, body, { authorization: `Bearer ${t}` });
       expect(r.status, `case ${i}`).toBe(401);
     }
     expect(readAlerts(s.outFile).filter((a) => a.output_fields['ka.auditid'] === 'jwt-bad')).toEqual([]);
+    // Each refusal is counted by its reason, and the first of each reason is logged.
+    const after = await metricsText(s);
+    for (const reason of new Set(reasons)) {
+      const sample = `peregrine_auth_failures_total{reason="${reason}"}`;
+      expect(metricValue(after, sample) - metricValue(before, sample), reason).toBe(reasons.filter((x) => x === reason).length);
+    }
+    for (const what of ['JWT signature does not verify', 'JWT algorithm not in auth.jwt.algorithms', 'JWT audience (aud)', 'JWT issuer (iss)', 'JWT expired', 'JWT not valid yet (nbf)']) {
+      expect(s.stderr()).toContain(what);
+    }
+    for (const t of bad) expect(s.stderr()).not.toContain(t.split('.')[2]);
+  });
+
+  it('bounds how far a JWT reaches: lifetime over max_lifetime_seconds, iat in the future', async () => {
+    const body = eventList([auditEvent('jwt-life', { alert: true })]);
+    const now = Math.floor(Date.now() / 1000);
+    const sign = (iat: number | undefined, exp: number) => {
+      const j = new SignJWT({ k8s_cluster: 'east' }).setProtectedHeader({ alg: 'ES256' }).setIssuer('https://issuer.example').setAudience('peregrine');
+      if (iat !== undefined) j.setIssuedAt(iat);
+      return j.setExpirationTime(exp).sign(es);
+    };
+    const before = await metricsText(s);
+    // exp far away (1e300 is not a valid NumericDate for jose's signer; 10^12 s is), with and without iat.
+    expect((await post(s.webhook, body, { authorization: `Bearer ${await sign(now, 1e12)}` })).status).toBe(401);
+    expect((await post(s.webhook, body, { authorization: `Bearer ${await sign(undefined, now + 2 * 86_400)}` })).status).toBe(401);
+    expect((await post(s.webhook, body, { authorization: `Bearer ${await sign(now + 600, now + 1200)}` })).status).toBe(401);
+    // Within bounds: a day, and iat within the clock tolerance.
+    expect((await post(s.webhook, body, { authorization: `Bearer ${await sign(now, now + 86_000)}` })).status).toBe(200);
+    expect((await post(s.webhook, body, { authorization: `Bearer ${await sign(now + 10, now + 600)}` })).status).toBe(200);
+    const after = await metricsText(s);
+    const delta = (r: string) => metricValue(after, `peregrine_auth_failures_total{reason="${r}"}`) - metricValue(before, `peregrine_auth_failures_total{reason="${r}"}`);
+    expect(delta('jwt_lifetime')).toBe(2);
+    expect(delta('jwt_issued_in_future')).toBe(1);
+  });
+
+  it('warns at start when a JWT config beyond loopback checks neither issuer nor audience', async () => {
+    const dir = tempDir();
+    const pair = await generateKeyPair('ES256', { extractable: true });
+    writeFileSync(join(dir, 'k.pem'), await exportSPKI(pair.publicKey));
+    const open = await startServer({ dir, config: { listen: '0.0.0.0:0', auth: { jwt: { public_key_files: ['k.pem'], algorithms: ['ES256'] } } } });
+    await open.stop();
+    expect(open.stderr()).toContain('auth.jwt sets neither issuer nor audience');
+    const dir2 = tempDir();
+    writeFileSync(join(dir2, 'k.pem'), await exportSPKI(pair.publicKey));
+    const withAud = await startServer({ dir: dir2, config: { listen: '0.0.0.0:0', auth: { jwt: { public_key_files: ['k.pem'], algorithms: ['ES256'], audience: 'peregrine' } } } });
+    await withAud.stop();
+    expect(withAud.stderr()).not.toContain('neither issuer nor audience');
   });
 
   it('verifies against a JWKS file, and serves repeated tokens from the cache', async () => {
@@ -194,6 +243,44 @@ describe.skipIf(!haveOpenssl)('mTLS (client certificates decide the cluster)', (
   it('refuses connections without a certificate or with one from another CA', async () => {
     await expect(mtlsPost(undefined, eventList([]))).rejects.toThrow();
     await expect(mtlsPost('rogue', eventList([]))).rejects.toThrow();
+  });
+
+  it('closes handshakes that do not finish in time, and the oldest beyond the pending bound; real clients still get in', async () => {
+    const t = await startServer({
+      dir,
+      config: {
+        listen: '127.0.0.1:0',
+        tls: { cert_file: 'server.crt', key_file: 'server.key', client_ca_file: 'clientca.crt', handshake_timeout_seconds: 1, max_pending_handshakes: 20 },
+        auth: { client_certs: [{ cluster: 'cert-a', subject_cn: 'kube-apiserver-a' }] },
+      },
+    });
+    const saved = s;
+    try {
+      const u = new URL(t.webhook);
+      // 60 connections that never send a ClientHello.
+      const closedAt: number[] = [];
+      const t0 = Date.now();
+      const idle = Array.from({ length: 60 }, () => new Promise<void>((resolve) => {
+        const c = connect(Number(u.port), u.hostname);
+        c.on('error', () => undefined);
+        c.on('close', () => { closedAt.push(Date.now() - t0); resolve(); });
+      }));
+      await new Promise((r) => setTimeout(r, 200));
+      s = t;
+      // While they are pending, a client with a certificate is served.
+      const r = await mtlsPost('apiserver-a', eventList([auditEvent('mtls-hs', { alert: true })]));
+      expect(r.status).toBe(200);
+      await Promise.all(idle);
+      // 40 were closed at once as the oldest beyond 20 pending; the other 20 by the 1 s timeout.
+      expect(closedAt.filter((ms) => ms < 900).length).toBeGreaterThanOrEqual(40);
+      expect(Math.max(...closedAt)).toBeLessThan(5000);
+      const text = await metricsText(t);
+      expect(metricValue(text, 'peregrine_tls_handshake_failures_total{reason="evicted"}')).toBeGreaterThanOrEqual(40);
+      expect(metricValue(text, 'peregrine_tls_handshake_failures_total{reason="timeout"}')).toBeGreaterThanOrEqual(1);
+    } finally {
+      s = saved;
+      await t.stop();
+    }
   });
 
   it('an unmapped certificate needs a token; a token contradicting a mapped certificate is refused', async () => {
