@@ -89,7 +89,7 @@ export class BodySplitter {
    * `maxEvents` bounds what one body may cost beyond its bytes (8 bytes of ranges and a
    * task's share per event): tiny items cannot multiply the work of a body.
    */
-  constructor(private readonly native?: NativeSplit, private readonly maxEvents = 0x7fffffff) {}
+  constructor(private readonly native?: NativeSplit, readonly maxEvents = 0x7fffffff) {}
 
   /** Fills `ranges`/`count`; throws SplitError with a reason for a body to reject. */
   split(buf: Buffer, start: number, end: number): number {

@@ -12,7 +12,7 @@ import { Piscina } from 'piscina';
 import { performance } from 'node:perf_hooks';
 import { createRingBuffer, RingReader, type RingRecord } from './ring.js';
 import { createSharedMetrics, SharedCounters } from '../metrics/shared.js';
-import type { EvalResult, EvalTask, WorkerInit } from './task.js';
+import type { EvalResult, EvalTask, SplitResult, SplitTask, WorkerInit } from './task.js';
 
 export interface PoolOptions {
   workers: number;
@@ -73,6 +73,16 @@ export class EvalPool {
       // The worker wrote this task's records before returning: take them now.
       this.readers[res.ring].drain(this.onRecord);
       return res;
+    } finally {
+      this.pending--;
+    }
+  }
+
+  /** Splits a large body on a worker (a task like any other: it counts in `pending`). */
+  async split(task: SplitTask): Promise<SplitResult> {
+    this.pending++;
+    try {
+      return await (this.pool as unknown as Piscina<SplitTask, SplitResult>).run(task, { name: 'split' });
     } finally {
       this.pending--;
     }

@@ -61,3 +61,15 @@ export interface EvalResult {
 /** Set on `seq` of a record whose alert is in EvalResult.overflow (payload = index). */
 export const OVERFLOW_FLAG = 0x80000000;
 export const MAX_ISSUE_DETAILS = 20;
+
+/** A webhook body too large to split on the main thread (see ingest/server.ts). */
+export interface SplitTask {
+  body: SharedArrayBuffer;
+  len: number;
+  maxEvents: number;
+}
+
+/** The body's event ranges, or why it is refused (the main thread's SplitError, rebuilt). */
+export type SplitResult =
+  | { ok: true; count: number; ranges: Uint32Array }
+  | { ok: false; message: string; offset: number; tooMany: boolean };

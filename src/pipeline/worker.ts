@@ -11,7 +11,8 @@ import { HOSTNAME } from '../fields/event.js';
 import { ErrorCode } from '../errors.js';
 import { RingWriter, claimRing } from './ring.js';
 import { C, SharedCounters } from '../metrics/shared.js';
-import { MAX_ISSUE_DETAILS, OVERFLOW_FLAG, type EvalResult, type EvalTask, type EventIssueReport, type WorkerInit } from './task.js';
+import { MAX_ISSUE_DETAILS, OVERFLOW_FLAG, type EvalResult, type EvalTask, type EventIssueReport, type SplitResult, type SplitTask, type WorkerInit } from './task.js';
+import { BodySplitter, SplitError, TooManyEvents, nativeSplit } from '../ingest/split.js';
 
 const init = workerData as WorkerInit;
 const ringIndex = claimRing(init.rings, threadId);
@@ -110,5 +111,19 @@ export default function evaluate(task: EvalTask): EvalResult {
     return res;
   } finally {
     counters.add(C.BUSY, -1);
+  }
+}
+
+let splitter: BodySplitter | undefined;
+
+/** Splits a large webhook body into its event ranges (piscina task `split`). */
+export function split(task: SplitTask): SplitResult {
+  if (splitter === undefined || splitter.maxEvents !== task.maxEvents) splitter = new BodySplitter(nativeSplit(), task.maxEvents);
+  try {
+    const count = splitter.split(Buffer.from(task.body, 0, task.len), 0, task.len);
+    return { ok: true, count, ranges: splitter.ranges.slice(0, 2 * count) };
+  } catch (e) {
+    if (!(e instanceof SplitError)) throw e;
+    return { ok: false, message: e.message, offset: e.offset, tooMany: e instanceof TooManyEvents };
   }
 }

@@ -241,6 +241,43 @@ describe('hostile clients: bodies of many tiny items', () => {
   });
 });
 
+describe('bodies over 1 MiB, split on a worker', () => {
+  let s: Server;
+  beforeAll(async () => {
+    const dir = tempDir();
+    s = await startServer({ dir, config: { auth: twoClusters(dir), limits: { max_events_per_request: 3000 } } });
+  });
+  afterAll(async () => {
+    expect(await s.stop()).toBe(0);
+  });
+
+  it('get the verdicts and messages a main-thread split gives', async () => {
+    const events = Array.from({ length: 2000 }, (_, i) => auditEvent(`big-${i}`, { alert: i % 500 === 0, padTo: 700 }));
+    const big = eventList(events);
+    expect(big.length).toBeGreaterThan(1024 * 1024);
+    const ok = await post(s.webhook, big, A);
+    expect(ok.status).toBe(200);
+    expect(ok.json).toMatchObject({ events: 2000, alerts: 4 });
+    // The same defect at the end of a small and of a large body: the same message.
+    const broken = (body: string) => body.slice(0, -2) + ',]}';
+    const small = eventList(events.slice(0, 10));
+    const rs = await post(s.webhook, broken(small), A);
+    const rb = await post(s.webhook, broken(big), A);
+    expect(rs.status).toBe(400);
+    expect(rb.status).toBe(400);
+    expect(rb.json.error.message.replace(/byte \d+/, 'byte N')).toBe(rs.json.error.message.replace(/byte \d+/, 'byte N'));
+    expect(rb.json.error.message).toContain(`byte ${broken(big).length - 2}`);
+    const notAudit = `{"kind":"Pod","pad":"${'x'.repeat(1.5 * 1024 * 1024)}"}`;
+    expect((await post(s.webhook, notAudit, A)).json.error.code).toBe('not_audit');
+    const many = eventList(Array.from({ length: 3001 }, (_, i) => auditEvent(`many-${i}`, { padTo: 400 })));
+    expect(many.length).toBeGreaterThan(1024 * 1024);
+    const rm = await post(s.webhook, many, A);
+    expect(rm.status).toBe(413);
+    expect(rm.json.error.code).toBe('too_many_events');
+    await waitFor(() => readAlerts(s.outFile).length === 4, 'the 4 alerts of the accepted body');
+  });
+});
+
 describe('hostile clients: memory under a flood of tiny-item bodies', () => {
   it('peak RSS stays within the documented bound', async () => {
     const dir = tempDir();
