@@ -181,7 +181,7 @@ const lines = [
   '',
   'The clean cluster sends 100-event batches, one at a time, 20 per second; each phase lasts the same time.',
   '',
-  '| phase | clean p50 ms | clean p99 ms | p99 ÷ baseline | clean answers | event-loop lag max (ms, whole run so far) | peak RSS | attacker |',
+  '| phase | clean p50 ms | clean p99 ms | p99 ÷ baseline | clean answers | server event-loop lag max in the phase (ms) | peak RSS | attacker |',
   '|---|---:|---:|---:|---|---:|---:|---|',
   ...phases.map((p) => `| ${p.name} | ${p.p50.toFixed(1)} | ${p.p99.toFixed(1)} | ${(p.p99 / base.p99).toFixed(2)}× | ${Object.entries(p.codes).map(([c, n]) => `${c}: ${n}`).join(', ')} | ${p.lag.toFixed(0)} | ${(p.peak / 2 ** 20).toFixed(0)} MiB | ${Object.entries(p.attack ?? {}).map(([k, v]) => `${v} ${k}`).join(', ')} |`),
   '',
