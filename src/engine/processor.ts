@@ -20,6 +20,8 @@ export interface Alert {
   text: string;
   /** Event time, ns. */
   ts: bigint;
+  /** The event's JSON as written (ProcessorOptions.rawEvents), else undefined. */
+  raw: string | undefined;
 }
 
 export interface DocumentIssue {
@@ -41,6 +43,8 @@ export interface ProcessorOptions {
   backend?: JsonBackend;
   /** Let the native extractor skip events no rule can match (default true; tests turn it off). */
   prefilter?: boolean;
+  /** Give each alert its event's JSON text as written (`hunt --format raw`). */
+  rawEvents?: boolean;
 }
 
 const BATCH_DOCS = 64;
@@ -302,7 +306,8 @@ export class Processor {
     for (let i = 0; i < n; i++) {
       const rule = matched[i];
       const text = this.formatter.text(rule, view);
-      onAlert({ rule, text, json: this.formatter.json(rule, view, text), ts: view.time() });
+      const raw = this.opts.rawEvents === true ? this.table.buf.toString('utf8', this.table.vs[root], this.table.ve[root]) : undefined;
+      onAlert({ rule, text, json: this.formatter.json(rule, view, text), ts: view.time(), raw });
     }
     return n;
   }
