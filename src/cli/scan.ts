@@ -3,7 +3,8 @@ import { parseArgs } from 'node:util';
 import { ErrorCode, PeregrineError, describeWarning } from '../errors.js';
 import { Framer, Frames, type FrameIssue } from '../ingest/framing.js';
 import { Progress, openInput } from '../ingest/file-input.js';
-import { type Alert, Processor } from '../engine/processor.js';
+import { type Alert, type DocumentResult, Processor } from '../engine/processor.js';
+import { describeIssue, evaluateChunk } from '../engine/frames.js';
 import { Ruleset, type RuleMatching } from '../rules/ruleset.js';
 import { forBatch, withoutOptimizer } from '../rules/jit.js';
 import { parsePriority } from '../rules/priority.js';
@@ -114,23 +115,16 @@ export async function runScan(opts: ScanOptions): Promise<number> {
       const w = out.write(text ? a.text : a.json);
       if (w) pendingWrites.push(w);
     };
+    const onDocument = (line: number, res: DocumentResult): void => {
+      progress.events += res.events;
+      for (const is of res.issues) report(line, describeIssue(is));
+    };
     const drain = async (): Promise<void> => {
       for (const is of issues) report(is.line, is.message);
       issues.length = 0;
-      // Frames from one chunk share its buffer: evaluate them as one batch.
       let i = 0;
       while (i < frames.count) {
-        const buf = frames.bufs[i];
-        let j = i + 1;
-        while (j < frames.count && frames.bufs[j] === buf) j++;
-        const first = i;
-        processor.processBatch(buf, frames.ranges.subarray(2 * i, 2 * j), j - i, false, onAlert, (k, res) => {
-          progress.events += res.events;
-          if (res.issues.length === 0) return;
-          const line = frames.lines[first + k];
-          for (const is of res.issues) report(line, is.item >= 0 ? `item ${is.item}: ${is.message}` : is.message);
-        });
-        i = j;
+        i = evaluateChunk(processor, frames, i, onAlert, onDocument);
         if (pendingWrites.length) {
           await Promise.all(pendingWrites);
           pendingWrites.length = 0;

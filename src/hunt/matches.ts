@@ -3,7 +3,8 @@
 // and the merge of several such streams by stageTimestamp.
 import { Framer, Frames, type FrameIssue } from '../ingest/framing.js';
 import { openInput, type Progress } from '../ingest/file-input.js';
-import type { Alert, Processor } from '../engine/processor.js';
+import type { Alert, DocumentResult, Processor } from '../engine/processor.js';
+import { describeIssue, evaluateChunk } from '../engine/frames.js';
 import { inWindow, type TimeWindow } from './window.js';
 import type { HuntInput } from './inputs.js';
 
@@ -44,21 +45,14 @@ export async function* inputMatches(input: HuntInput, index: number, ctx: Stream
   const onAlert = (a: Alert): void => {
     if (inWindow(ctx.window, a.ts)) pending.push({ ts: a.ts, json: a.json, raw: a.raw, input: index, seq: seq++ });
   };
+  const onDocument = (line: number, res: DocumentResult): void => {
+    ctx.progress.events += res.events;
+    for (const is of res.issues) ctx.report(`${input.label}:${line}: ${describeIssue(is)}`);
+  };
   const evaluate = (): void => {
     for (const is of issues) ctx.report(`${input.label}:${is.line}: ${is.message}`);
     issues.length = 0;
-    let i = 0;
-    while (i < frames.count) {
-      const buf = frames.bufs[i];
-      let j = i + 1;
-      while (j < frames.count && frames.bufs[j] === buf) j++;
-      const first = i;
-      ctx.processor.processBatch(buf, frames.ranges.subarray(2 * i, 2 * j), j - i, false, onAlert, (k, res) => {
-        ctx.progress.events += res.events;
-        for (const is of res.issues) ctx.report(`${input.label}:${frames.lines[first + k]}: ${is.item >= 0 ? `item ${is.item}: ${is.message}` : is.message}`);
-      });
-      i = j;
-    }
+    for (let i = 0; i < frames.count;) i = evaluateChunk(ctx.processor, frames, i, onAlert, onDocument);
     frames.clear();
   };
   try {
