@@ -1,0 +1,103 @@
+// One frame of an LDP WebSocket stream → the audit payload inside it, as k8saudit-ovh
+// unwraps it (plugins/k8saudit-ovh, readLoop), run in the workers:
+//  1. the frame is JSON; its `message` member (matched as Go's encoding/json matches a
+//     struct field: case-insensitively, the last match winning; it must be a string,
+//     null leaves it empty) is itself JSON;
+//  2. that is an object (or null) of a GELF-like record, rendered through the template
+//     `{{._appID}}> {{.short_message}}` and cut after the first "> ": for a string
+//     `short_message` and an `_appID` without "> ", exactly short_message;
+//  3. the payload is an Event, an EventList or an array of them (the caller parses it).
+// A frame that fails a step is skipped with the reason, as the plugin logs and skips it.
+
+export type FrameSkip = 'frame_not_json' | 'no_message' | 'message_not_json' | 'no_short_message';
+
+export type Unwrapped = { ok: true; payload: string } | { ok: false; reason: FrameSkip };
+
+/** How Go's text/template prints a value decoded from JSON (only "> " in it matters). */
+function goText(v: unknown): string {
+  if (v === undefined) return '<no value>';
+  if (v === null) return '<nil>';
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  if (Array.isArray(v)) return `[${v.map(goText).join(' ')}]`;
+  const o = v as Record<string, unknown>;
+  return `map[${Object.keys(o).sort().map((k) => `${k}:${goText(o[k])}`).join(' ')}]`;
+}
+
+const SEPARATOR = '> ';
+
+/** Go matches a struct field's name as Unicode folds case: the long s (U+017F) is an s. */
+function isMessageKey(k: string): boolean {
+  return k.length === 7 && k.replace(/\u017f/g, 's').toLowerCase() === 'message';
+}
+
+/** The end of the JSON value starting at `i` of valid JSON `s` (strings and brackets matched). */
+function valueEnd(s: string, i: number): number {
+  let depth = 0;
+  for (; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x22) {
+      for (i++; s.charCodeAt(i) !== 0x22; i++) if (s.charCodeAt(i) === 0x5c) i++;
+      if (depth === 0) return i + 1;
+    } else if (c === 0x7b || c === 0x5b) {
+      depth++;
+    } else if (c === 0x7d || c === 0x5d) {
+      if (--depth === 0) return i + 1;
+      if (depth < 0) return i;
+    } else if (depth === 0 && (c === 0x2c || c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09)) {
+      return i;
+    }
+  }
+  return i;
+}
+
+/** The values of the top-level members named like `message`, in order, of a valid JSON object. */
+function messageValues(s: string): unknown[] {
+  const out: unknown[] = [];
+  let i = s.indexOf('{') + 1;
+  for (;;) {
+    while (i < s.length && s.charCodeAt(i) !== 0x22 && s.charCodeAt(i) !== 0x7d) i++;
+    if (i >= s.length || s.charCodeAt(i) === 0x7d) return out;
+    const keyEnd = valueEnd(s, i);
+    const key = JSON.parse(s.slice(i, keyEnd)) as string;
+    i = s.indexOf(':', keyEnd) + 1;
+    while (s.charCodeAt(i) === 0x20 || s.charCodeAt(i) === 0x0a || s.charCodeAt(i) === 0x0d || s.charCodeAt(i) === 0x09) i++;
+    const end = valueEnd(s, i);
+    if (isMessageKey(key)) out.push(JSON.parse(s.slice(i, end)));
+    i = end;
+  }
+}
+
+export function unwrapFrame(frame: string): Unwrapped {
+  let outer: unknown;
+  try {
+    outer = JSON.parse(frame);
+  } catch {
+    return { ok: false, reason: 'frame_not_json' };
+  }
+  // Go unmarshals into a struct: an array, string or number is an error; null is not.
+  if (outer !== null && (typeof outer !== 'object' || Array.isArray(outer))) return { ok: false, reason: 'no_message' };
+  let message = '';
+  // Go decodes every member in order, duplicates included (JSON.parse keeps only the
+  // last of a name): each `message` that is null changes nothing, one that is not a
+  // string fails the frame.
+  if (outer !== null) {
+    for (const v of messageValues(frame)) {
+      if (v === null) continue;
+      if (typeof v !== 'string') return { ok: false, reason: 'no_message' };
+      message = v;
+    }
+  }
+  let inner: unknown;
+  try {
+    inner = JSON.parse(message);
+  } catch {
+    return { ok: false, reason: message === '' ? 'no_message' : 'message_not_json' };
+  }
+  if (inner !== null && (typeof inner !== 'object' || Array.isArray(inner))) return { ok: false, reason: 'message_not_json' };
+  const rec = (inner ?? {}) as Record<string, unknown>;
+  const short = rec.short_message;
+  if (typeof short !== 'string') return { ok: false, reason: 'no_short_message' };
+  const rendered = `${goText(rec._appID)}${SEPARATOR}${short}`;
+  return { ok: true, payload: rendered.slice(rendered.indexOf(SEPARATOR) + SEPARATOR.length) };
+}
