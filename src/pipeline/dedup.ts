@@ -67,7 +67,8 @@ export class DedupTable {
    */
   check(auditId: string, stage: string): DedupVerdict {
     const key = keyOf(auditId, stage);
-    const now = this.nowSeconds() - this.base;
+    // From 1: an empty slot's time is 0, and a written one must never look like it.
+    const now = this.nowSeconds() - this.base + 1;
     const mask = this.slots - 1;
     let i = Number(BigInt.asUintN(32, key) & BigInt(mask));
     for (let p = 0; p < PROBES;) {
