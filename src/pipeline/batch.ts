@@ -90,10 +90,12 @@ export class BatchRunner {
    * Evaluates the `count` events at `ranges` in `body`; releases their alerts to `sink`
    * and resolves ok, or discards them and resolves with the reason. `aborted()` is
    * asked just before release (the client went away: not acknowledged, not output).
+   * `documents`: the ranges are lines of a followed file (EvalTask.documents): a bad
+   * line is an issue of its own, every issue is returned, and the outcome is ok.
    */
   async run(
     body: SharedArrayBuffer, ranges: Uint32Array, count: number, cluster: string | undefined, clusterLabel: string,
-    sink: (a: ReleasedAlert) => void, aborted: () => boolean,
+    sink: (a: ReleasedAlert) => void, aborted: () => boolean, documents = false,
   ): Promise<BatchOutcome> {
     const gen = this.rules.current;
     // Cut into tasks of about taskBytes each, in event order.
@@ -121,6 +123,7 @@ export class BatchRunner {
         ranges: ranges.slice(2 * bounds[t], 2 * bounds[t + 1]),
         firstItem: bounds[t],
         cluster,
+        ...(documents ? { documents } : {}),
         rulesGen: gen.gen,
         rules: gen.sab,
         queuedAt: this.pool.now(),
@@ -157,7 +160,7 @@ export class BatchRunner {
       const res = results[t];
       events += res.events;
       issueCount += res.issueCount;
-      for (const is of res.issues) if (issues.length < 20) issues.push(is);
+      for (const is of res.issues) if (documents || issues.length < 20) issues.push(is);
       for (const h of batch.held[t]) {
         const meta = this.rules.meta(h.gen)?.rules.get(h.rule) ?? { name: `rule#${h.rule}`, priority: 'Unknown' };
         const json = h.json ?? Buffer.from(res.overflow[h.overflow]);
