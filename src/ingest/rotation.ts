@@ -80,13 +80,20 @@ export class RotatedLog {
       let e = byTime.get(b.rotatedAtMs);
       if (!e) byTime.set(b.rotatedAtMs, (e = { rotatedAtMs: b.rotatedAtMs }));
       const p = join(this.dir, n);
-      let size: number | undefined;
       try {
-        size = (await stat(p)).size;
+        const size = (await stat(p)).size;
+        if (b.gz) { e.gz = p; e.gzSize = size; } else { e.plain = p; e.plainSize = size; }
       } catch {
-        continue; // gone meanwhile (compressed, or removed by retention)
+        // Gone since the listing: compressed (its .gz, created after the listing, is
+        // complete now), or removed by retention.
+        if (b.gz || e.gz !== undefined) continue;
+        try {
+          e.gzSize = (await stat(`${p}.gz`)).size;
+          e.gz = `${p}.gz`;
+        } catch {
+          // removed
+        }
       }
-      if (b.gz) { e.gz = p; e.gzSize = size; } else { e.plain = p; e.plainSize = size; }
     }
     return [...byTime.values()].filter((b) => b.plain !== undefined || b.gz !== undefined).sort((a, b) => a.rotatedAtMs - b.rotatedAtMs);
   }
@@ -135,10 +142,19 @@ export class GzReader implements ByteReader {
   private readonly it: AsyncIterator<Buffer>;
   private rest: Buffer | undefined;
   private readonly stream: Readable;
+  private readonly raw: ReturnType<typeof createReadStream>;
 
   private constructor(path: string) {
-    this.stream = createReadStream(path, { highWaterMark: 256 * 1024 }).pipe(createGunzip({ chunkSize: 256 * 1024 }));
+    this.raw = createReadStream(path, { highWaterMark: 256 * 1024 });
+    this.stream = this.raw.pipe(createGunzip({ chunkSize: 256 * 1024 }));
+    // A read error of the file surfaces where the data is consumed.
+    this.raw.on('error', (e) => this.stream.destroy(e));
     this.it = this.stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  }
+
+  /** Compressed bytes read so far (for the lag in bytes). */
+  get compressedPosition(): number {
+    return this.raw.bytesRead;
   }
 
   static async open(path: string, offset: number): Promise<GzReader> {
@@ -189,6 +205,7 @@ export class GzReader implements ByteReader {
 
   async close(): Promise<void> {
     this.stream.destroy();
+    this.raw.destroy();
   }
 }
 
