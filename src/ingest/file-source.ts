@@ -753,7 +753,11 @@ export class FileSource implements Source {
   }
 
   private async fault(e: unknown): Promise<void> {
-    const msg = errText(e);
+    const code = (e as NodeJS.ErrnoException).code;
+    const hint = code === 'EACCES' || code === 'EPERM' ? ' (the apiserver writes its log mode 0600: run Peregrine as the file\'s owner, root on a kubeadm node)'
+      : code === 'EISDIR' ? ' (the path must name the log file itself, as --audit-log-path does)'
+        : code === 'ELOOP' || code === 'ENOTDIR' ? ' (a component of the path is not a directory)' : '';
+    const msg = errText(e) + hint;
     if (msg !== this.lastError) this.deps.log(`source ${this.name}: ${msg}; retrying every ${ERROR_RETRY_MS / 1000} s`);
     this.lastError = msg;
     await this.sleep(ERROR_RETRY_MS);
