@@ -58,7 +58,12 @@ export interface FileSourceConfig {
   pollIntervalMs: number;
 }
 
-/** Chunks in flight (evaluating, or waiting for earlier ones to be released). */
+/**
+ * Chunks in flight (evaluating, or waiting for earlier ones to be released). A chunk is
+ * one task: the workers' parallelism comes from the chunks in flight, and a task per
+ * MiB costs a quarter of the hand-offs of limits.task_bytes' 256 KiB (measured: about
+ * 5 % less CPU per event).
+ */
 const CHUNKS = 6;
 const MIN_CHUNK_BYTES = 1024 * 1024;
 const ERROR_RETRY_MS = 2000;
@@ -294,7 +299,7 @@ export class FileSource implements Source {
     p.attempts++;
     p.alerts.length = 0;
     const cluster = this.cfg.cluster;
-    this.deps.runner.run(chunk.sab, frames.ranges, frames.count, cluster, cluster, (a) => { p.alerts.push(a); }, () => false, true).then(
+    this.deps.runner.run(chunk.sab, frames.ranges, frames.count, cluster, cluster, (a) => { p.alerts.push(a); }, () => false, true, chunk.size).then(
       (out) => {
         if (out.ok) {
           p.events = out.events;

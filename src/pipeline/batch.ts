@@ -92,10 +92,11 @@ export class BatchRunner {
    * asked just before release (the client went away: not acknowledged, not output).
    * `documents`: the ranges are lines of a followed file (EvalTask.documents): a bad
    * line is an issue of its own, every issue is returned, and the outcome is ok.
+   * `taskBytes`: the size of this batch's tasks (limits.task_bytes by default).
    */
   async run(
     body: SharedArrayBuffer, ranges: Uint32Array, count: number, cluster: string | undefined, clusterLabel: string,
-    sink: (a: ReleasedAlert) => void, aborted: () => boolean, documents = false,
+    sink: (a: ReleasedAlert) => void, aborted: () => boolean, documents = false, taskBytes = this.taskBytes,
   ): Promise<BatchOutcome> {
     const gen = this.rules.current;
     // Cut into tasks of about taskBytes each, in event order.
@@ -103,7 +104,7 @@ export class BatchRunner {
     let acc = 0;
     for (let i = 0; i < count; i++) {
       acc += ranges[2 * i + 1] - ranges[2 * i];
-      if (acc >= this.taskBytes && i + 1 < count) {
+      if (acc >= taskBytes && i + 1 < count) {
         bounds.push(i + 1);
         acc = 0;
       }
