@@ -90,10 +90,13 @@ export class BatchRunner {
    * Evaluates the `count` events at `ranges` in `body`; releases their alerts to `sink`
    * and resolves ok, or discards them and resolves with the reason. `aborted()` is
    * asked just before release (the client went away: not acknowledged, not output).
+   * `documents`: the ranges are lines of a followed file (EvalTask.documents): a bad
+   * line is an issue of its own, every issue is returned, and the outcome is ok.
+   * `taskBytes`: the size of this batch's tasks (limits.task_bytes by default).
    */
   async run(
     body: SharedArrayBuffer, ranges: Uint32Array, count: number, cluster: string | undefined, clusterLabel: string,
-    sink: (a: ReleasedAlert) => void, aborted: () => boolean,
+    sink: (a: ReleasedAlert) => void, aborted: () => boolean, documents = false, taskBytes = this.taskBytes,
   ): Promise<BatchOutcome> {
     const gen = this.rules.current;
     // Cut into tasks of about taskBytes each, in event order.
@@ -101,7 +104,7 @@ export class BatchRunner {
     let acc = 0;
     for (let i = 0; i < count; i++) {
       acc += ranges[2 * i + 1] - ranges[2 * i];
-      if (acc >= this.taskBytes && i + 1 < count) {
+      if (acc >= taskBytes && i + 1 < count) {
         bounds.push(i + 1);
         acc = 0;
       }
@@ -121,6 +124,7 @@ export class BatchRunner {
         ranges: ranges.slice(2 * bounds[t], 2 * bounds[t + 1]),
         firstItem: bounds[t],
         cluster,
+        ...(documents ? { documents } : {}),
         rulesGen: gen.gen,
         rules: gen.sab,
         queuedAt: this.pool.now(),
@@ -157,7 +161,7 @@ export class BatchRunner {
       const res = results[t];
       events += res.events;
       issueCount += res.issueCount;
-      for (const is of res.issues) if (issues.length < 20) issues.push(is);
+      for (const is of res.issues) if (documents || issues.length < 20) issues.push(is);
       for (const h of batch.held[t]) {
         const meta = this.rules.meta(h.gen)?.rules.get(h.rule) ?? { name: `rule#${h.rule}`, priority: 'Unknown' };
         const json = h.json ?? Buffer.from(res.overflow[h.overflow]);

@@ -30,6 +30,13 @@ export interface EvalTask {
   firstItem: number;
   /** The authenticated cluster, forced as ka.cluster.name; undefined = from the event. */
   cluster: string | undefined;
+  /**
+   * The ranges are whole JSON documents, one per line of a followed file, not the items
+   * of one EventList: each must be an Event (or EventList, or array of them), and one
+   * that is malformed is an issue of its line like any other, not fatal to the task.
+   * Every issue is reported in detail (each names a line). Default: items.
+   */
+  documents?: boolean;
   rulesGen: number;
   rules: SharedArrayBuffer;
   /** ms since the epoch (performance.timeOrigin-based) when queued. */

@@ -78,20 +78,22 @@ export default function evaluate(task: EvalTask): EvalResult {
     let tooLarge = 0;
     let items = 0;
     const waitedBefore = ring.waitedMs;
-    p.processBatch(buf, ranges, n, true, onAlert, (i, r) => {
+    const documents = task.documents === true;
+    p.processBatch(buf, ranges, n, !documents, onAlert, (i, r) => {
       items++;
       events += r.events;
       if (r.issues.length === 0) return true;
       for (const is of r.issues) {
-        const rep = { code: is.code, message: is.message, item: task.firstItem + i };
-        if (is.code === ErrorCode.INPUT_JSON) {
+        const rep = { code: is.code, message: documents && is.item >= 0 ? `item ${is.item}: ${is.message}` : is.message, item: task.firstItem + i };
+        if (is.code === ErrorCode.INPUT_JSON && !documents) {
           fatal = rep;
           break;
         }
         if (is.code === ErrorCode.INPUT_TIMESTAMP) timestampIssues++;
         else if (is.code === ErrorCode.INPUT_TOO_LARGE) tooLarge++;
+        else if (is.code === ErrorCode.INPUT_JSON) counters.add(C.ISSUE_JSON, 1);
         issueCount++;
-        if (issues.length < MAX_ISSUE_DETAILS) issues.push(rep);
+        if (documents || issues.length < MAX_ISSUE_DETAILS) issues.push(rep);
       }
       // No point evaluating the rest: the request is rejected and its alerts discarded.
       return fatal === undefined;

@@ -82,6 +82,7 @@ describe('grafana dashboard: structure', () => {
       'histogram_quantile(0.99, sum by (le, output) (rate(peregrine_detection_latency_seconds_bucket',
       'peregrine_queue_depth', 'peregrine_ring_occupancy_ratio', 'peregrine_task_evaluation_seconds_sum',
       'sum by (reason) (rate(peregrine_requests_rejected_total', 'peregrine_output_up', 'peregrine_output_failures_total',
+      'peregrine_source_lag_seconds', 'peregrine_source_lag_bytes', 'rate(peregrine_source_lines_total',
     ]) expect(all).toContain(needle);
   });
 
@@ -118,6 +119,8 @@ describe('grafana dashboard: every metric it queries is exported by a running se
     await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
     const dir = tempDir();
     writeFileSync(join(dir, 'a.token'), 'token-for-cluster-a-0123456789');
+    // A followed audit log file with an alerting event and a bad line (the source metrics).
+    writeFileSync(join(dir, 'audit.log'), JSON.stringify(auditEvent('gf-0', { alert: true })) + '\nnot json\n');
     writeFileSync(join(dir, 'b.token'), 'token-for-cluster-b-0123456789');
     s = await startServer({
       dir,
@@ -127,6 +130,7 @@ describe('grafana dashboard: every metric it queries is exported by a running se
           file: { path: join(dir, 'alerts.jsonl') },
           http: { url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/`, concurrency: 1, retry_initial_ms: 10, retry_max_ms: 50 },
         },
+        sources: [{ type: 'file', path: join(dir, 'audit.log'), cluster: 'cluster-a', state_dir: join(dir, 'state'), start_at: 'beginning' }],
       },
     });
     const a = { authorization: 'Bearer token-for-cluster-a-0123456789' };
@@ -144,7 +148,8 @@ describe('grafana dashboard: every metric it queries is exported by a running se
       const t = await metricsText(s);
       const ok = metricValue(t, 'peregrine_rules_reloads_total{result="ok"}') >= 1
         && metricValue(t, 'peregrine_output_refused_total{output="http"}') >= 1
-        && metricValue(t, 'peregrine_output_delivered_total{output="http"}') >= 9;
+        && metricValue(t, 'peregrine_output_delivered_total{output="http"}') >= 10
+        && metricValue(t, `peregrine_source_lines_total{source="${join(dir, 'audit.log')}",type="file",cluster="cluster-a"}`) === 2;
       return ok ? t : undefined;
     }, 'metrics of every kind');
   });
