@@ -183,7 +183,17 @@ export class FileSource implements Source {
     const cp = await this.store.load();
     this.timer = setInterval(() => void this.tick(), this.cfg.checkpointIntervalMs);
     this.timer.unref();
-    this.loopDone = this.run(cp).catch((e) => {
+    // Where to start is decided before start() resolves: `start_at: end` is the end as
+    // it was when the server said it was listening, not some time after.
+    let located = false;
+    try {
+      await this.locateStart(cp);
+      located = true;
+    } catch (e) {
+      if (e instanceof PeregrineError && e.code === ErrorCode.CHECKPOINT) throw e;
+      // A fault (no permission yet, say): the loop retries it.
+    }
+    this.loopDone = this.run(cp, located).catch((e) => {
       this.lastError = `stopped: ${errText(e)}`;
       this.deps.log(`source ${this.name}: ${this.lastError}`);
     });
@@ -191,12 +201,12 @@ export class FileSource implements Source {
 
   // ---- the reading loop
 
-  private async run(cp: Checkpoint | undefined): Promise<void> {
-    for (;;) {
+  private async run(cp: Checkpoint | undefined, located: boolean): Promise<void> {
+    while (!located) {
       if (this.stopping) return;
       try {
         await this.locateStart(cp);
-        break;
+        located = true;
       } catch (e) {
         if (e instanceof PeregrineError && e.code === ErrorCode.CHECKPOINT) throw e;
         await this.fault(e);

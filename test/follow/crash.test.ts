@@ -129,11 +129,12 @@ describe('following a log written, rotated and compressed as kube-apiserver does
       // SIGTERM: nothing again.
       const s3 = new Set(a3);
       expect(a2.filter((t) => s3.has(t))).toEqual([]);
-      expect(a1.filter((t) => s3.has(t))).toEqual([]);
-      // SIGKILL: only lines after the killed process's last checkpoint.
+      // SIGKILL: only lines after the killed process's last checkpoint, whichever later
+      // run reads them again (on a busy machine run 2 may stop before it reaches where
+      // run 1 was killed, and run 3 goes on from there).
       const from = firstAfter(written, cpKill);
       const s2 = new Set(a2);
-      const again = a1.filter((t) => s2.has(t));
+      const again = a1.filter((t) => s2.has(t) || s3.has(t));
       const early = again.filter((t) => written.index.get(t)! < from);
       expect(early, `repeated before the checkpoint (${JSON.stringify(cpKill)})`).toEqual([]);
       if (process.env.PEREGRINE_TEST_VERBOSE) console.log({ written: written.at.length, runs: [a1.length, a2.length, a3.length], repeatedAfterKill: again.length, cpKill, from, rotations: sum.rotations });

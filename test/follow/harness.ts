@@ -96,15 +96,18 @@ export async function readyz(f: Follower): Promise<{ status: number; body: any }
   return { status: r.status, body: await r.json() };
 }
 
-/** Ids of the alerts in an output file (auditID from the output), in order. */
+/** Ids of the alerts in an output file (auditID from the output), in order; a line still being written is not one yet. */
 export function alertIds(file: string): string[] {
   if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l).output_fields['ka.auditid'] as string);
+  const lines = readFileSync(file, 'utf8').split('\n');
+  lines.pop();
+  return lines.filter((l) => l !== '').map((l) => JSON.parse(l).output_fields['ka.auditid'] as string);
 }
 
 export function alerts(file: string): any[] {
   if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l));
+  // The last piece is '' or a line still being written.
+  return readFileSync(file, 'utf8').split('\n').slice(0, -1).filter((l) => l !== '').map((l) => JSON.parse(l));
 }
 
 /** One audit event line (with its newline); alert: true makes it fire Test Anonymous. */
