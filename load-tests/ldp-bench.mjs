@@ -89,6 +89,7 @@ async function oneRound(k) {
   const m = parseProm(await serve.scrape());
   const alerts = sumOf(m, 'peregrine_alerts_total');
   if (process.env.LDP_BENCH_DEBUG) {
+    console.log('server main-thread CPU s', sampler.mainSeconds.toFixed(2), 'all threads', sampler.cpuSeconds.toFixed(2), 'bench process CPU s', (process.cpuUsage().user / 1e6).toFixed(2));
     for (const n of ['peregrine_task_evaluation_seconds_sum', 'peregrine_task_evaluation_seconds_count', 'peregrine_queue_wait_seconds_sum', 'peregrine_queue_wait_seconds_count', 'peregrine_worker_tasks_total', 'peregrine_source_stream_paused']) console.log(n, sumOf(m, n));
   }
   await serve.stop();

@@ -13,7 +13,8 @@ import { RingWriter, claimRing } from './ring.js';
 import { C, SharedCounters } from '../metrics/shared.js';
 import { MAX_ISSUE_DETAILS, OVERFLOW_FLAG, type EvalResult, type EvalTask, type EventIssueReport, type SplitResult, type SplitTask, type WorkerInit } from './task.js';
 import { BodySplitter, SplitError, TooManyEvents, nativeSplit } from '../ingest/split.js';
-import { unwrapFrame } from '../ingest/ldp/unwrap.js';
+import { unwrapFrames, type NativeUnwrap } from '../ingest/ldp/unwrap.js';
+import { chooseNative } from '../native/loader.js';
 import { DedupTable } from './dedup.js';
 
 const init = workerData as WorkerInit;
@@ -22,6 +23,9 @@ if (ringIndex < 0) throw new Error('peregrine worker: no free alert ring (more w
 const ring = new RingWriter(init.rings[ringIndex]);
 const counters = new SharedCounters(init.metrics);
 const backend = chooseBackend().backend;
+// LDP frames are unwrapped by the addon when the JSON backend is the addon too.
+const nativeAddon = chooseNative().addon;
+const nativeUnwrap: NativeUnwrap | undefined = nativeAddon === undefined ? undefined : (b, r, n, st) => nativeAddon.unwrapLdp(b, r, n, st);
 
 let gen = -1;
 let processor: Processor | undefined;
@@ -89,7 +93,7 @@ export default function evaluate(task: EvalTask): EvalResult {
     let ldp: EvalResult['ldp'];
     if (task.ldp !== undefined) {
       // Frames → payloads (one buffer), whose alerts are held per event for the dedup.
-      const u = unwrapFrames(buf, ranges, n);
+      const u = unwrapFrames(buf, ranges, n, nativeUnwrap);
       input = u.buf;
       docs = u.ranges;
       count = u.count;
@@ -159,33 +163,6 @@ export function split(task: SplitTask): SplitResult {
 }
 
 // ---- LDP frames (task.ldp)
-
-/** The payloads of the frames that hold one, as documents of one buffer; `frameOf` maps them back. */
-function unwrapFrames(buf: Buffer, ranges: Uint32Array, n: number): { buf: Buffer; ranges: Uint32Array; count: number; frameOf: Uint32Array; skipped: Record<string, number> } {
-  const payloads: string[] = [];
-  const frameOf = new Uint32Array(n);
-  const skipped: Record<string, number> = {};
-  let total = 0;
-  for (let i = 0; i < n; i++) {
-    const u = unwrapFrame(buf.toString('utf8', ranges[2 * i], ranges[2 * i + 1]));
-    if (u.ok) {
-      frameOf[payloads.length] = i;
-      payloads.push(u.payload);
-      total += Buffer.byteLength(u.payload);
-    } else {
-      skipped[u.reason] = (skipped[u.reason] ?? 0) + 1;
-    }
-  }
-  const out = Buffer.allocUnsafe(total);
-  const rg = new Uint32Array(2 * payloads.length);
-  let at = 0;
-  for (let i = 0; i < payloads.length; i++) {
-    rg[2 * i] = at;
-    at += out.write(payloads[i], at);
-    rg[2 * i + 1] = at;
-  }
-  return { buf: out, ranges: rg, count: payloads.length, frameOf, skipped };
-}
 
 const held: Alert[] = [];
 function hold(a: Alert): void {

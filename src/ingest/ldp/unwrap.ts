@@ -149,3 +149,84 @@ export function unwrapFrame(frame: string): Unwrapped {
   const rendered = `${goText(rec._appID)}${SEPARATOR}${short}`;
   return { ok: true, payload: rendered.slice(rendered.indexOf(SEPARATOR) + SEPARATOR.length) };
 }
+
+/** The addon's status codes of skipped frames (peregrine_json.cc, namespace ldp). */
+const NATIVE_SKIP: readonly FrameSkip[] = ['frame_not_json', 'frame_not_json', 'no_message', 'message_not_json', 'no_short_message'];
+
+export type NativeUnwrap = (buf: Uint8Array, ranges: Uint32Array, count: number, status: Int32Array) => Buffer;
+
+export interface UnwrappedFrames {
+  /** The payloads, one after the other. */
+  buf: Buffer;
+  /** [start, end) of each payload in `buf`. */
+  ranges: Uint32Array;
+  count: number;
+  /** The frame of each payload. */
+  frameOf: Uint32Array;
+  skipped: Record<string, number>;
+}
+
+/**
+ * The frames `ranges` of `buf` unwrapped: by the addon where it can (the usual frames:
+ * simdjson, no JavaScript string), by unwrapFrame for the frames it defers, or all of
+ * them without it. Both give the same payloads (tested against each other).
+ */
+export function unwrapFrames(buf: Buffer, ranges: Uint32Array, n: number, native?: NativeUnwrap): UnwrappedFrames {
+  const skipped: Record<string, number> = {};
+  const frameOf = new Uint32Array(n);
+  const parts: Buffer[] = [];
+  const rg = new Uint32Array(2 * n);
+  let count = 0;
+  let at = 0;
+  const add = (frame: number, p: Buffer): void => {
+    frameOf[count] = frame;
+    rg[2 * count] = at;
+    at += p.length;
+    rg[2 * count + 1] = at;
+    count++;
+    parts.push(p);
+  };
+  const skip = (reason: FrameSkip): void => { skipped[reason] = (skipped[reason] ?? 0) + 1; };
+  const byScript = (i: number): void => {
+    const u = unwrapFrame(buf.toString('utf8', ranges[2 * i], ranges[2 * i + 1]));
+    if (u.ok) add(i, Buffer.from(u.payload));
+    else skip(u.reason);
+  };
+  if (native === undefined) {
+    for (let i = 0; i < n; i++) byScript(i);
+  } else {
+    const status = new Int32Array(2 * n);
+    const payloads = native(buf, ranges, n, status);
+    let deferred = false;
+    for (let i = 0; i < n; i++) if (status[i] < 0) deferred = true;
+    if (!deferred) {
+      // The addon's buffer is the payloads already, in order.
+      for (let i = 0; i < n; i++) {
+        const st = status[i];
+        if (st > 0) {
+          skip(NATIVE_SKIP[st]);
+          continue;
+        }
+        frameOf[count] = i;
+        rg[2 * count] = at;
+        at += status[n + i];
+        rg[2 * count + 1] = at;
+        count++;
+      }
+      return { buf: payloads, ranges: rg.subarray(0, 2 * count), count, frameOf, skipped };
+    }
+    let pos = 0;
+    for (let i = 0; i < n; i++) {
+      const st = status[i];
+      if (st === 0) {
+        add(i, payloads.subarray(pos, pos + status[n + i]));
+        pos += status[n + i];
+      } else if (st > 0) {
+        skip(NATIVE_SKIP[st]);
+      } else {
+        byScript(i);
+      }
+    }
+  }
+  return { buf: Buffer.concat(parts, at), ranges: rg.subarray(0, 2 * count), count, frameOf, skipped };
+}
