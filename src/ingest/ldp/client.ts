@@ -96,6 +96,9 @@ export class StreamClient {
       handshakeTimeout: 30_000,
       // Frames can be large EventLists; the ws default (100 MiB) stays the bound.
       perMessageDeflate: false,
+      // As k8saudit-ovh's gorilla/websocket: a text frame with invalid UTF-8 is read (and
+      // decoded with U+FFFD, as Go's JSON decoding does), not a reason to close.
+      skipUTF8Validation: true,
     });
     this.ws = ws;
     let failed = false;
