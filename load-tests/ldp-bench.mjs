@@ -12,6 +12,7 @@
 // `peregrine serve --listen none` with one ldp source and the bundled rules, alerts to a
 // file; events/s is from the first frame sent to the last event counted on /metrics.
 // Baseline in the same round: `peregrine scan` over the same events as JSON lines.
+import { updateReadmeSection } from './lib/readme.mjs';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -122,15 +123,5 @@ const text = [
   `| median | ${Math.round(med(rounds.map((r) => r.eps))).toLocaleString('en')} | | | | ${Math.round(med(rounds.map((r) => r.scanEps))).toLocaleString('en')} | ${med(rounds.map((r) => r.eps / r.scanEps)).toFixed(2)}× | |`,
 ];
 console.log('\n' + text.join('\n'));
-if (values['update-readme']) {
-  const file = join(ROOT, 'load-tests/README.md');
-  const readme = readFileSync(file, 'utf8');
-  const begin = '<!-- ldp:results:begin -->';
-  const end = '<!-- ldp:results:end -->';
-  const a = readme.indexOf(begin);
-  const b = readme.indexOf(end);
-  if (a < 0 || b < 0) throw new Error(`${file} has no ${begin} … ${end} section`);
-  writeFileSync(file, readme.slice(0, a + begin.length) + '\n' + text.join('\n') + '\n' + readme.slice(b));
-  console.log(`updated ${file}`);
-}
+if (values['update-readme']) updateReadmeSection('ldp', text.join('\n'));
 process.exit(rounds.every((r) => r.same) ? 0 : 1);

@@ -10,6 +10,7 @@
 // Scenarios: one (one cluster), fanin (many clusters, own tokens, batch sizes 1-400),
 // overload (past capacity: 429s, bounded memory, nothing lost), soak (a steady rate
 // for minutes; RSS and latency over time). See load-tests/README.md.
+import { updateReadmeSection } from './lib/readme.mjs';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -530,17 +531,6 @@ function markdown(results, scan, m, cmd) {
   return out.join('\n');
 }
 
-function updateReadme(md) {
-  const file = join(ROOT, 'load-tests/README.md');
-  const text = readFileSync(file, 'utf8');
-  const begin = '<!-- load:results:begin -->';
-  const end = '<!-- load:results:end -->';
-  const a = text.indexOf(begin);
-  const b = text.indexOf(end);
-  if (a < 0 || b < a) throw new Error(`${file}: markers ${begin} … ${end} not found`);
-  writeFileSync(file, text.slice(0, a + begin.length) + '\n' + md + '\n' + text.slice(b));
-  console.log(`\nupdated ${file}`);
-}
 
 // ---------------------------------------------------------------- main
 
@@ -587,7 +577,7 @@ async function main() {
   const cmd = `npm run load${shown.length ? ' -- ' + shown.join(' ') : ''}`;
   const { input: _input, ...scanFigures } = scan;
   if (o.json) writeFileSync(o.json, JSON.stringify({ machine: m, date: new Date().toISOString(), command: cmd, scan: scanFigures, results }, null, 2));
-  if (o.updateReadme) updateReadme(markdown(results, scan, m, cmd));
+  if (o.updateReadme) updateReadmeSection('load', markdown(results, scan, m, cmd));
   if (!o.keep) rmSync(dir, { recursive: true, force: true });
   else console.log(`kept ${dir}`);
   process.exitCode = ok ? 0 : 1;
