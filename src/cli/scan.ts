@@ -80,13 +80,13 @@ export function parseScanArgs(argv: string[]): ScanOptions | 'help' {
 
 const CHUNK = 1024 * 1024;
 
-interface Input {
+export interface Input {
   chunks: AsyncIterable<Buffer> | Iterable<Buffer>;
   size: number;
   close(): void;
 }
 
-async function openInput(file: string): Promise<Input> {
+export async function openInput(file: string): Promise<Input> {
   if (file === '-') return { chunks: process.stdin, size: 0, close: () => {} };
   let size = 0;
   let regular = false;
@@ -126,7 +126,7 @@ function* fileChunks(fd: number): Generator<Buffer> {
   }
 }
 
-class Progress {
+export class Progress {
   private last = 0;
   private readonly enabled: boolean;
   bytes = 0;
