@@ -211,3 +211,10 @@ export function corpusText(events, { batch = 50, listEvery = 4 } = {}) {
   }
   return lines.join('\n') + '\n';
 }
+
+// `node native-bench/policy-corpus.mjs [REQUESTS] [SEED] > cluster.jsonl`
+if (process.argv[1] && new URL(import.meta.url).pathname === process.argv[1]) {
+  const n = Number(process.argv[2] ?? 20000);
+  const seed = Number(process.argv[3] ?? 5);
+  process.stdout.write(corpusText(fullLevelCorpus(n, { seed })));
+}

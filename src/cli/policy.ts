@@ -25,11 +25,12 @@ export const POLICY_USAGE = `Usage:
       rule is not, 2 for a bad policy or rules file.
   peregrine policy generate [--rules F]... [--output FILE]
       The smallest audit.k8s.io/v1 Policy that feeds every loaded rule, commented.
-  peregrine policy cost --policy FILE [--policy FILE]... [--write FILE]... [--format text|json] AUDIT_LOG...
+  peregrine policy cost --policy FILE [--write OUT] [--policy FILE [--write OUT]]... [--format text|json] [--top N] AUDIT_LOG...
       Replays audit logs recorded at a high level as kube-apiserver would have written
       them under each policy; reports events and bytes per level and per resource, and
-      the ratio to the sample. --write FILE (once per --policy, in order) writes the
-      re-levelled log (kept bytes as they were; .gz compresses), for 'peregrine scan'.
+      the ratio to the sample. --write FILE, after a --policy, writes the log as
+      re-levelled under that policy (kept bytes as they were; .gz compresses), for
+      'peregrine scan'.
       AUDIT_LOG is read as scan reads it (JSON lines, documents, .gz, - for stdin).`;
 
 function loadRules(paths: string[] | undefined): { ruleset: Ruleset; sources: string[] } {
@@ -39,6 +40,11 @@ function loadRules(paths: string[] | undefined): { ruleset: Ruleset; sources: st
 }
 
 export async function runPolicy(argv: string[]): Promise<number> {
+  // A reader that stops early (| head) ends the report, quietly.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
   const sub = argv[0];
   switch (sub) {
     case 'check': return check(argv.slice(1));
@@ -182,8 +188,8 @@ class Sink {
 const NL = Buffer.from('\n');
 
 async function cost(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv, allowPositionals: true,
+  const { values, positionals, tokens } = parseArgs({
+    args: argv, allowPositionals: true, tokens: true,
     options: {
       policy: { type: 'string', multiple: true }, write: { type: 'string', multiple: true }, format: { type: 'string' },
       top: { type: 'string' }, help: { type: 'boolean', short: 'h' },
@@ -196,15 +202,24 @@ async function cost(argv: string[]): Promise<number> {
   const files = values.policy ?? [];
   if (files.length === 0) throw new PeregrineError(ErrorCode.USAGE, 'policy cost needs at least one --policy FILE');
   if (positionals.length === 0) throw new PeregrineError(ErrorCode.USAGE, 'policy cost needs audit log files (- for stdin)');
-  const writes = values.write ?? [];
-  if (writes.length > files.length) throw new PeregrineError(ErrorCode.USAGE, `${writes.length} --write for ${files.length} --policy: one --write per policy at most, in the same order`);
+  // Each --write goes with the --policy before it.
+  const writes: Array<string | undefined> = files.map(() => undefined);
+  let current = -1;
+  for (const t of tokens) {
+    if (t.kind !== 'option') continue;
+    if (t.name === 'policy') current++;
+    if (t.name !== 'write') continue;
+    if (current < 0) throw new PeregrineError(ErrorCode.USAGE, '--write FILE goes after the --policy whose log it writes');
+    if (writes[current] !== undefined) throw new PeregrineError(ErrorCode.USAGE, `two --write for --policy ${files[current]}`);
+    writes[current] = t.value;
+  }
   const fmt = format(values.format);
   const top = values.top === undefined ? 15 : Number(values.top);
   if (!Number.isInteger(top) || top < 0) throw new PeregrineError(ErrorCode.USAGE, '--top must be a number of resources');
   const policies: Policy[] = [];
   for (const f of files) policies.push(await readPolicyFile(f));
-  const zlib = writes.some((w) => w.endsWith('.gz')) ? await import('node:zlib') : undefined;
-  const sinks = writes.map((w) => new Sink(w, zlib));
+  const zlib = writes.some((w) => w?.endsWith('.gz')) ? await import('node:zlib') : undefined;
+  const sinks = writes.map((w) => (w === undefined ? undefined : new Sink(w, zlib)));
   const relevel = new Releveller(policies, chooseBackend().backend);
   let invalid = 0;
   try {
@@ -263,7 +278,7 @@ async function cost(argv: string[]): Promise<number> {
       progress.done();
     }
   } finally {
-    for (const s of sinks) s.close();
+    for (const s of sinks) s?.close();
   }
   const out = fmt === 'json' ? costJson(relevel.sample, relevel.costs, files) : costText(relevel.sample, relevel.costs, files, top);
   process.stdout.write(out);

@@ -85,6 +85,8 @@ interface Leaf {
   attrs: A[];
   mask: number;
   body?: BodyRead;
+  /** other: the one scalar field it compares (with its path), when it is one. */
+  field?: { key: string; path: string[] };
   expr: Expr;
   memo: Map<string, boolean>;
   pred?: Predicate;
@@ -117,10 +119,36 @@ export class LeafEvaluator {
     return l;
   }
 
+  /** The leaf's value on an event whose field (leaf.field) is `value` (undefined: absent). */
+  testField(l: Leaf, value: string | undefined): boolean {
+    const key = `\u0003${value ?? '\u0004'}`;
+    const hit = l.memo.get(key);
+    if (hit !== undefined) return hit;
+    if (l.pred === undefined) l.pred = this.compiler.compile(l.expr);
+    const ev: Record<string, unknown> = { kind: 'Event', auditID: 'peregrine-policy-check' };
+    if (value !== undefined) {
+      let o = ev;
+      const path = l.field!.path;
+      for (let i = 0; i < path.length - 1; i++) o = (o[path[i]] ??= {}) as Record<string, unknown>;
+      o[path[path.length - 1]] = value;
+    }
+    const buf = Buffer.from(JSON.stringify(ev));
+    const root = jsBackend.parse(this.table, buf, 0, buf.length);
+    const view = new EventView(this.table, this.slots.count + 1);
+    view.load(this.table, root, 1_700_000_000, 0, 1);
+    const r = l.pred(view);
+    l.memo.set(key, r);
+    return r;
+  }
+
   /** The leaf's value on a request whose attributes (those it reads) are `a`. */
   test(l: Leaf, a: Assign): boolean {
-    let key = '';
-    for (const x of l.attrs) key += (a[x] ?? '') + '\u0001';
+    let key: string;
+    if (l.attrs.length === 1) key = a[l.attrs[0]] ?? '';
+    else {
+      key = '';
+      for (const x of l.attrs) key += (a[x] ?? '') + '\u0001';
+    }
     const hit = l.memo.get(key);
     if (hit !== undefined) return hit;
     if (l.pred === undefined) l.pred = this.compiler.compile(l.expr);
@@ -177,7 +205,11 @@ function classify(e: Expr): Leaf {
     && comparedConstants(e.right).every((v) => !USUAL_TIME.test(v))) {
     return { ...base, kind: 'false' };
   }
-  if (fields.some((f) => f.attrs === undefined)) return { ...base, kind: 'other' };
+  if (fields.some((f) => f.attrs === undefined)) {
+    const f = fields.length === 1 && fields[0].path !== undefined && (e.type === 'unary' || (e.type === 'binary' && e.left.type === 'field'))
+      ? { key: fields[0].name, path: fields[0].path } : undefined;
+    return { ...base, kind: 'other', field: f };
+  }
   const attrs = new Set<A>();
   for (const f of fields) {
     for (const x of f.attrs!) {
@@ -216,10 +248,17 @@ export class RuleModel {
     this.never = rule.predicate === NEVER;
   }
 
-  /** Three-valued value of the condition under a partial assignment. */
-  eval(a: Assign): Result {
-    return this.evalExpr(this.rule.ast, a);
+  /** Three-valued value of the condition under a partial assignment (and leaves decided by `fixed`). */
+  eval(a: Assign, fixed?: Map<Expr, boolean>): Result {
+    this.fixed = fixed;
+    try {
+      return this.evalExpr(this.rule.ast, a);
+    } finally {
+      this.fixed = undefined;
+    }
   }
+
+  private fixed: Map<Expr, boolean> | undefined;
 
   private evalExpr(e: Expr, a: Assign): Result {
     switch (e.type) {
@@ -260,6 +299,8 @@ export class RuleModel {
   }
 
   private evalLeaf(e: Expr, a: Assign): Result {
+    const f = this.fixed?.get(e);
+    if (f !== undefined) return f ? TRUE_R : FALSE_R;
     const l = this.ev.leaf(e);
     switch (l.kind) {
       case 'true': return TRUE_R;
@@ -282,6 +323,25 @@ export class RuleModel {
         return this.ev.test(l, a) ? TRUE_R : FALSE_R;
       }
     }
+  }
+
+  /** The attributes this rule's condition reads. */
+  get attrMask(): number {
+    if (this.mask === undefined) {
+      let m = BIT.stage;
+      for (const l of this.leaves) if (l.kind === 'attr' || l.kind === 'uri') m |= l.mask;
+      this.mask = m;
+    }
+    return this.mask;
+  }
+
+  private mask: number | undefined;
+
+  /** The assignment restricted to the attributes in `mask`. */
+  static project(a: Assign, mask: number): Assign {
+    const out: Assign = {};
+    for (const x of ORDER) if ((mask & BIT[x]) !== 0 && a[x] !== undefined) out[x] = a[x];
+    return out;
   }
 
   /** Leaves of this rule on one attribute alone (for the classes of its values). */
@@ -524,7 +584,6 @@ export function ruleClasses(m: RuleModel, d: Domains, budget = 200_000, init: As
   let nodes = 0;
   const a: Assign = { ...init };
   const walk = (): void => {
-    if (++nodes > budget) throw new Error(`rule '${m.rule.name}': too many request classes to analyse`);
     const r = m.eval(a);
     if (r.v === F) return;
     let pick: A | undefined;
@@ -534,7 +593,8 @@ export function ruleClasses(m: RuleModel, d: Domains, budget = 200_000, init: As
         break;
       }
     }
-    if (pick === undefined) {
+    // Past the budget, what is left stays open: a wider class (it may match more, never less).
+    if (pick === undefined || ++nodes > budget) {
       out.push({ assign: { ...a }, v: r.v, deps: [...new Set(r.deps)] });
       return;
     }
@@ -767,7 +827,7 @@ function dropped(b: { level: Level; managedFields: boolean }, level: Level, omit
 }
 
 /** The attributes a policy's selectors read, and those every plausibility check reads. */
-function policyMask(p: Policy): number {
+export function policyMask(p: Policy): number {
   let m = BIT.stage | BIT.verb | BIT.isResource | BIT.resource | BIT.subresource | BIT.apiGroup;
   for (const r of p.rules) {
     if (r.users.length) m |= BIT.user | BIT.groups;
@@ -830,3 +890,51 @@ export function outcomes(m: RuleModel, classes: RuleClass[], p: Policy, d: Domai
   return out;
 }
 
+/**
+ * Whether some request of the assignment can match both rules: their comparisons on the
+ * same scalar fields outside the request attributes (the response code, the decision)
+ * are evaluated together, over the values either rule names.
+ */
+export function canMatchBoth(a: RuleModel, b: RuleModel, assign: Assign, limit = 256, bMay = false): boolean {
+  if (a.eval(assign).v === F || (!bMay && b.eval(assign).v === F)) return false;
+  const byField = new Map<string, Leaf[]>();
+  const keysA = new Set(a.leaves.filter((l) => l.field).map((l) => l.field!.key));
+  for (const l of [...a.leaves, ...b.leaves]) {
+    if (!l.field || !keysA.has(l.field.key)) continue;
+    byField.set(l.field.key, [...(byField.get(l.field.key) ?? []), l]);
+  }
+  // Only fields both rules compare matter.
+  const keysB = new Set(b.leaves.filter((l) => l.field).map((l) => l.field!.key));
+  const shared = [...byField.entries()].filter(([k]) => keysB.has(k));
+  if (shared.length === 0) return true;
+  const values = shared.map(([, leaves]) => {
+    const set = new Set<string | undefined>([undefined, 'peregrine-value']);
+    for (const l of leaves) {
+      const e = l.expr;
+      if (e.type !== 'binary' || (e.right.type !== 'value' && e.right.type !== 'list')) continue;
+      for (const c of comparedConstants(e.right)) {
+        set.add(c);
+        set.add(`${c}-${VARIANT}`);
+        set.add(`${VARIANT}-${c}`);
+      }
+    }
+    return [...set];
+  });
+  let combos = 1;
+  for (const v of values) combos *= v.length;
+  if (combos > limit) return true;
+  const pick = new Array<number>(shared.length).fill(0);
+  for (let n = 0; n < combos; n++) {
+    let x = n;
+    for (let i = 0; i < shared.length; i++) {
+      pick[i] = x % values[i].length;
+      x = Math.floor(x / values[i].length);
+    }
+    const fixed = new Map<Expr, boolean>();
+    shared.forEach(([, leaves], i) => {
+      for (const l of leaves) fixed.set(l.expr, a.ev.testField(l, values[i][pick[i]]));
+    });
+    if (a.eval(assign, fixed).v !== F && b.eval(assign, fixed).v !== F) return true;
+  }
+  return false;
+}

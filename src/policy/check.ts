@@ -4,9 +4,9 @@
 // dropped, which loses alerts or raises false ones), partly fed when that is so for
 // some of them or when only its output loses a field, and fed otherwise.
 import type { Ruleset } from '../rules/ruleset.js';
-import { type Level, type Policy, type Stage, levelRank, ruleWhere } from './model.js';
+import { type Level, type Policy, type PolicyRule, type Stage, levelRank, ruleWhere } from './model.js';
 import {
-  type Assign, type Domains, type Effect, type Outcome, FRESH, LeafEvaluator, isVariant, NA, RegionSolver, RuleModel, domainsFor, outcomes, ruleClasses,
+  type Assign, type Domains, type Effect, type Outcome, FRESH, LeafEvaluator, canMatchBoth, isVariant, policyMask, NA, RegionSolver, RuleModel, domainsFor, outcomes, ruleClasses,
 } from './analysis.js';
 
 export type Status = 'fed' | 'partly_fed' | 'starved';
@@ -19,8 +19,8 @@ export interface Detail {
   region: number;
   /** shadow: an earlier rule (rule_matching: first) is starved for requests this one can match. */
   effect: Exclude<Effect, 'ok'> | 'shadow';
-  /** For shadow: that earlier rule. */
-  earlier?: string;
+  /** For shadow: those earlier rules. */
+  earlier?: string[];
   level: Level;
   need?: Level;
   fields: string[];
@@ -39,23 +39,45 @@ export interface RuleReport {
 
 const CONDITION_EFFECTS = new Set<Effect>(['none', 'stage', 'level']);
 
-/** A short description of a class of requests. */
-export function describeRequests(a: Assign, identity = true): string {
+const few = (xs: string[], n = 4): string => (xs.length > n ? `${xs.slice(0, n).join(', ')}, …` : xs.join(', '));
+
+/**
+ * A short description of a class of requests; where the class leaves an attribute open,
+ * what the policy rule `r` that logs them selects says it instead.
+ */
+export function describeRequests(a: Assign, r?: PolicyRule): string {
   const parts: string[] = [];
-  const fresh = (x: keyof typeof FRESH, v: string | undefined): boolean => v === FRESH[x] || (v !== undefined && isVariant(v));
-  if (a.verb !== undefined) parts.push(fresh('verb', a.verb) ? 'other verbs' : a.verb);
-  if (a.isResource === '1') {
-    let what = a.resource === undefined ? 'any resource' : fresh('resource', a.resource) ? 'other resources' : a.resource;
-    if (a.subresource !== undefined && a.subresource !== '' && a.subresource !== NA) what += '/' + (fresh('subresource', a.subresource) ? '<other>' : a.subresource);
-    if (a.apiGroup !== undefined && a.apiGroup !== NA) what += fresh('apiGroup', a.apiGroup) ? ' (other API groups)' : a.apiGroup === '' ? '' : ` (${a.apiGroup})`;
+  const fresh = (x: keyof typeof FRESH, v: string | undefined): boolean => v === FRESH[x];
+  // A value made up around a constant (to satisfy startswith and alike) reads as the constant and "…".
+  const shown = (v: string): string => (isVariant(v) ? v.replace(/-?peregrine-x-?/g, '…') : v);
+  if (a.verb !== undefined) parts.push(fresh('verb', a.verb) ? 'other verbs' : shown(a.verb));
+  else if (r?.verbs.length) parts.push(few(r.verbs));
+  if (a.isResource === '1' || (a.isResource === undefined && r !== undefined && (r.resources.length > 0 || r.namespaces.length > 0))) {
+    let what: string;
+    if (a.resource !== undefined) {
+      what = fresh('resource', a.resource) ? 'other resources' : shown(a.resource);
+      if (a.subresource !== undefined && a.subresource !== '' && a.subresource !== NA) what += '/' + (fresh('subresource', a.subresource) ? '<other>' : shown(a.subresource));
+      if (a.apiGroup !== undefined && a.apiGroup !== NA) what += fresh('apiGroup', a.apiGroup) ? ' (other API groups)' : a.apiGroup === '' ? '' : ` (${a.apiGroup})`;
+    } else if (r?.resources.length) {
+      what = few(r.resources.flatMap((gr) => (gr.resources.length ? gr.resources : ['*']).map((x) => (gr.group && gr.group !== '*' ? `${x} (${gr.group})` : x))));
+    } else {
+      what = 'any resource';
+    }
     parts.push(what);
-    if (a.namespace !== undefined && a.namespace !== NA) parts.push(a.namespace === '' ? '(cluster scope)' : fresh('namespace', a.namespace) ? 'in other namespaces' : `in ${a.namespace}`);
-    if (a.name !== undefined && a.name !== '' && a.name !== NA) parts.push(fresh('name', a.name) ? 'other names' : `named ${a.name}`);
-  } else if (a.isResource === '0') {
-    parts.push(a.path === undefined || a.path === NA ? 'non-resource URLs' : fresh('path', a.path) ? 'other non-resource URLs' : `${a.path}${a.query ?? ''}`);
+    if (a.namespace !== undefined && a.namespace !== NA) parts.push(a.namespace === '' ? '(cluster scope)' : fresh('namespace', a.namespace) ? 'in other namespaces' : `in ${shown(a.namespace)}`);
+    else if (r?.namespaces.length) parts.push(`in ${few(r.namespaces.map((n) => n || '(cluster scope)'))}`);
+    if (a.name !== undefined && a.name !== '' && a.name !== NA) parts.push(fresh('name', a.name) ? 'other names' : `named ${shown(a.name)}`);
+  } else if (a.isResource === '0' || (a.isResource === undefined && r?.nonResourceURLs.length)) {
+    if (a.path !== undefined && a.path !== NA) parts.push(fresh('path', a.path) ? 'other non-resource URLs' : shown(a.path));
+    else parts.push(r?.nonResourceURLs.length ? few(r.nonResourceURLs) : 'non-resource URLs');
   }
-  if (identity && a.user !== undefined) parts.push(fresh('user', a.user) ? 'by other users' : `by ${a.user}`);
-  if (identity && a.groups !== undefined && a.groups !== '[]') parts.push(fresh('groups', a.groups) ? 'in other groups' : `in groups ${(JSON.parse(a.groups) as string[]).join(', ')}`);
+  // Who sends them matters to the report only where that policy rule selects on it.
+  if (r?.users.length || r?.userGroups.length) {
+    if (a.user !== undefined) parts.push(fresh('user', a.user) ? 'by other users' : `by ${shown(a.user)}`);
+    else if (r.users.length) parts.push(`by ${few(r.users)}`);
+    if (a.groups !== undefined && a.groups !== '[]') parts.push(fresh('groups', a.groups) ? 'in other groups' : `in groups ${(JSON.parse(a.groups) as string[]).join(', ')}`);
+    else if (r.userGroups.length) parts.push(`in groups ${few(r.userGroups)}`);
+  }
   if (parts.length === 0) return 'any request';
   return parts.join(' ');
 }
@@ -84,13 +106,11 @@ export function describeDetail(d: Detail): string {
     case 'output':
       return `${req}${stages}: logged at ${d.level} by ${d.by}, the output prints ${mf ? needs : `${d.fields.join(', ')}, which needs ${d.need}`}`;
     case 'shadow':
-      return `${req}${stages}: the earlier rule '${d.earlier}' is starved there (${d.by}); under rule_matching first, these requests may now alert for this rule instead, or no longer`;
+      return `${req}${stages}: first matched by ${d.earlier!.map((x) => `'${x}'`).join(', ')}, starved there by ${d.by} (with rule_matching first, this rule's alerts change with ${d.earlier!.length === 1 ? 'it' : 'them'})`;
   }
 }
 
 function aggregate(p: Policy, os: Outcome[]): Detail[] {
-  // Who sends the requests matters to the report only where the policy tells users apart.
-  const identity = p.rules.some((r) => r.users.length > 0 || r.userGroups.length > 0);
   const groups = new Map<string, Detail>();
   for (const o of os) {
     if (o.effect === 'ok') continue;
@@ -103,7 +123,7 @@ function aggregate(p: Policy, os: Outcome[]): Detail[] {
     }
     if (!d.stages.includes(o.stage)) d.stages.push(o.stage);
     const { stage: _s, ...rest } = o.assign;
-    const r = describeRequests(rest, identity);
+    const r = describeRequests(rest, o.region >= 0 ? p.rules[o.region] : undefined);
     if (!d.requests.includes(r)) d.requests.push(r);
   }
   const out = [...groups.values()];
@@ -146,8 +166,9 @@ export function checkPolicy(rm: RulesetModel, p: Policy, opts: CheckOptions = { 
   const all = analyse(rm, p);
   // Outcomes of earlier rules whose alerts change: with rule_matching first, a later rule
   // that can match the same requests may then alert where it did not, or no longer.
-  const earlier: Array<{ rule: string; outcomes: Outcome[] }> = [];
+  const earlier: Array<{ rule: string; model: RuleModel; outcomes: Outcome[] }> = [];
   const solver = new RegionSolver(p);
+  const pmask = policyMask(p);
   return all.map(({ model, outcomes: os, classes, domains: d }) => {
     const never = classes === 0;
     const name = model.rule.name;
@@ -155,15 +176,36 @@ export function checkPolicy(rm: RulesetModel, p: Policy, opts: CheckOptions = { 
     if (opts.ruleMatching === 'first' && os.length > 0) {
       for (const e of earlier) {
         // Requests of the earlier rule's starved classes that this rule can match too.
-        const hit = e.outcomes.filter((o) => model.eval(o.assign).v !== 0
-          && ruleClasses(model, d, 200_000, o.assign).some((c) => solver.sat(o.region, c.assign, d)));
+        // Per class of the earlier rule: this rule's classes within it that both can match.
+        // What neither this rule nor the policy reads of those classes does not matter here.
+        const mask = model.attrMask | pmask;
+        const within = new Map<string, Assign[]>();
+        const seen = new Map<string, boolean>();
+        const hit = e.outcomes.filter((o) => {
+          const a = RuleModel.project(o.assign, mask);
+          const k = JSON.stringify(a);
+          const sk = `${o.region}\u0001${k}`;
+          const known = seen.get(sk);
+          if (known !== undefined) return known;
+          let cs = within.get(k);
+          if (cs === undefined) {
+            cs = canMatchBoth(e.model, model, a)
+              ? ruleClasses(model, d, 200_000, a).map((c) => c.assign).filter((c) => canMatchBoth(e.model, model, c, 256, true)) : [];
+            within.set(k, cs);
+          }
+          const r = cs.some((c) => solver.sat(o.region, c, d));
+          seen.set(sk, r);
+          return r;
+        });
         if (hit.length === 0) continue;
         const first = aggregate(p, hit)[0];
-        shadows.push({ ...first, effect: 'shadow', earlier: e.rule, fields: [] });
+        const same = shadows.find((x) => x.by === first.by && x.requests.join() === first.requests.join());
+        if (same) same.earlier!.push(e.rule);
+        else shadows.push({ ...first, effect: 'shadow', earlier: [e.rule], fields: [] });
       }
     }
     const affectedHere = os.filter((o) => CONDITION_EFFECTS.has(o.effect));
-    if (affectedHere.length > 0) earlier.push({ rule: name, outcomes: affectedHere });
+    if (affectedHere.length > 0) earlier.push({ rule: name, model, outcomes: affectedHere });
     if (os.length === 0) {
       return { rule: name, status: 'fed', by: null, reason: model.never || never ? 'its condition is never true' : 'it matches no request the apiserver logs', details: [] };
     }

@@ -113,20 +113,22 @@ const maxLevel = (a: Level, b: Level): Level => (levelRank(a) >= levelRank(b) ? 
 function needOf(m: RuleModel, c: RuleClass): Need {
   let level: Level = 'Metadata';
   let managedFields = false;
-  const fields: string[] = [];
+  const fields: Array<[string, Level]> = [];
   for (const k of c.deps) {
     const b = m.bodies[k];
     level = maxLevel(level, b.level);
     managedFields ||= b.managedFields;
-    fields.push(...b.fields);
+    for (const f of b.fields) fields.push([f, b.level]);
   }
   for (const f of m.output) {
-    if (levelRank(f.level) > levelRank('Metadata') || f.managedFields) fields.push(f.name);
+    if (levelRank(f.level) > levelRank('Metadata') || f.managedFields) fields.push([f.name, f.level]);
     level = maxLevel(level, f.level);
     managedFields ||= f.managedFields;
   }
   const early = c.assign.stage === undefined || c.assign.stage === 'RequestReceived';
-  return { level, managedFields, early, fields: [...new Set(fields)] };
+  // The fields that ask for the highest level first: they say why the level is what it is.
+  const names = fields.sort((x, y) => levelRank(y[1]) - levelRank(x[1])).map(([n]) => n);
+  return { level, managedFields, early, fields: [...new Set(names)] };
 }
 
 /**
@@ -384,6 +386,10 @@ export function generatePolicy(ruleset: Ruleset, sources: string[]): Generated {
     }
   }
   repair(analysed, policy, drafts);
+  policy.rules.forEach((r, i) => {
+    const w = sensitive(r);
+    if (w.length) drafts[i].comment.push(`Careful: ${w.join('; ')}.`);
+  });
   return { policy, text: render(policy, drafts, sources, ruleset.rules.length) };
 }
 
@@ -442,6 +448,21 @@ function repair(analysed: Analysed[], policy: Policy, drafts: Draft[]): void {
     forgetPolicy(policy);
   }
   throw new Error('policy generate: the policy still starves some rule after 10 rounds of repair');
+}
+
+/** Bodies that hold credentials, which a rule logging them writes into the audit log. */
+const SENSITIVE: Array<{ resource: string; level: Level; what: string }> = [
+  { resource: 'secrets', level: 'Request', what: 'secret values (secrets) go into the audit log' },
+  { resource: 'configmaps', level: 'Request', what: 'configmap data, credentials included if someone put them there, goes into the audit log' },
+  { resource: 'tokenreviews', level: 'Request', what: 'the bearer tokens reviewed (tokenreviews) go into the audit log' },
+  { resource: 'serviceaccounts/token', level: 'RequestResponse', what: 'issued service account tokens go into the audit log' },
+];
+
+function sensitive(r: PolicyRule): string[] {
+  if (levelRank(r.level) < levelRank('Request') || r.nonResourceURLs.length > 0) return [];
+  return SENSITIVE.filter((x) => levelRank(r.level) >= levelRank(x.level) && (r.resources.length === 0
+    || r.resources.some((gr) => gr.resources.length === 0 || gr.resources.some((spec) => specCovers(spec, x.resource)))))
+    .map((x) => x.what);
 }
 
 const q = (s: string): string => JSON.stringify(s);

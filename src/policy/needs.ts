@@ -42,6 +42,8 @@ export interface FieldNeed {
   attrs?: Attr[];
   /** The event time (jevt.rawtime and alike): for never-true checks. */
   time?: boolean;
+  /** For a scalar outside the request attributes (ka.response.code): its path in the event. */
+  path?: string[];
 }
 
 /** Fields that read the whole event text: everything a policy changes changes them. */
@@ -118,6 +120,10 @@ export function fieldNeed(name: string, arg: string | undefined): FieldNeed {
       }
     }
     need = { name: key, level, managedFields, attrs: onlyAttrs ? [...attrs] : undefined };
+    // A field of one scalar elsewhere in the event (responseStatus.code, an annotation):
+    // where it is, so two rules' comparisons on it can be evaluated together.
+    const own = paths.filter((p) => !(p.length === 1 && p[0] === 'auditID'));
+    if (!onlyAttrs && own.length === 1 && def.symbolSlot !== undefined && level === 'Metadata') need.path = own[0];
   }
   cache.set(key, need);
   return need;

@@ -139,7 +139,7 @@ describe('policy check', () => {
     expect(first.get('NodePort')!.status).toBe('starved');
     const s = first.get('Service Created')!;
     expect(s.status).toBe('partly_fed');
-    expect(s.details[0]).toMatchObject({ effect: 'shadow', earlier: 'NodePort', by: 'p.yaml:4' });
+    expect(s.details[0]).toMatchObject({ effect: 'shadow', earlier: ['NodePort'], by: 'p.yaml:4' });
     expect(first.get('Secret Created')!.status).toBe('fed');
     expect(check(rules, 'rules:\n  - level: Metadata\n', 'all').get('Service Created')!.status).toBe('fed');
   });

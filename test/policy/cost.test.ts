@@ -129,6 +129,12 @@ describe('policy cost: the re-levelled log', () => {
     const levels = Object.values(c.byLevel) as Array<{ events: number }>;
     expect(levels.reduce((s, x) => s + x.events, 0)).toBe(r.sample.events);
     expect(Object.values(c.byResource).reduce((s: number, x: any) => s + x.bytes, 0)).toBe(c.eventBytes);
+    // Each --write goes with the --policy before it.
+    const two = spawnSync(process.execPath, ['dist/cli/main.js', 'policy', 'cost', '--policy', 'docs/audit-policy.yaml', '--write', join(dir, 'd.jsonl'), '--policy', pol, '--write', join(dir, 'p.jsonl'), plain], { encoding: 'utf8' });
+    expect(two.status, two.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'p.jsonl')).equals(written)).toBe(true);
+    expect(readFileSync(join(dir, 'd.jsonl')).equals(written)).toBe(false);
+    expect(spawnSync(process.execPath, ['dist/cli/main.js', 'policy', 'cost', '--write', join(dir, 'x.jsonl'), '--policy', pol, plain]).status).toBe(2);
     // The text report names both policies side by side.
     const t = spawnSync(process.execPath, ['dist/cli/main.js', 'policy', 'cost', '--policy', pol, '--policy', 'docs/audit-policy.yaml', plain], { encoding: 'utf8' });
     expect(t.status).toBe(0);
