@@ -44,12 +44,12 @@ describe('docs/audit-policy.yaml', () => {
       verb, user: { username: 'alice', groups: ['system:authenticated'] }, stage: 'ResponseComplete',
       objectRef: { resource, ...extra }, requestURI: '/x',
     });
-    expect(ruleFor(policy, ev('create', 'pods'))?.level).toBe('RequestResponse');
+    expect(ruleFor(policy, ev('create', 'pods'))?.level).toBe('Request');
     expect(ruleFor(policy, ev('create', 'clusterrolebindings', { apiGroup: 'rbac.authorization.k8s.io' }))?.level).toBe('Request');
     expect(ruleFor(policy, ev('get', 'pods', { subresource: 'exec' }))?.level).toBe('Metadata');
     expect(ruleFor(policy, ev('create', 'secrets'))?.level).toBe('Metadata');
-    expect(ruleFor(policy, ev('update', 'configmaps'))?.level).toBe('Metadata');
-    expect(ruleFor(policy, { verb: 'get', user: { username: 'system:anonymous', groups: [] }, requestURI: '/healthz' })?.level).toBe('None');
+    expect(ruleFor(policy, ev('update', 'configmaps'))?.level).toBe('Request');
+    expect(ruleFor(policy, { verb: 'get', user: { username: 'system:node:n1', groups: ['system:nodes'] }, requestURI: '/healthz' })?.level).toBe('None');
   });
 
   it('feeds the bundled rules: the same alerts on a policy-filtered corpus as on the full one', () => {
