@@ -205,6 +205,9 @@ function classify(e: Expr): Leaf {
     && comparedConstants(e.right).every((v) => !USUAL_TIME.test(v))) {
     return { ...base, kind: 'false' };
   }
+  // A comparison with another field's value: its truth needs values of both that the
+  // constants do not give (an unknown, never a false "never").
+  if (e.type === 'binary' && (e.right.type === 'field' || e.right.type === 'transformer')) return { ...base, kind: 'other' };
   if (fields.some((f) => f.attrs === undefined)) {
     const f = fields.length === 1 && fields[0].path !== undefined && (e.type === 'unary' || (e.type === 'binary' && e.left.type === 'field'))
       ? { key: fields[0].name, path: fields[0].path } : undefined;
@@ -325,6 +328,13 @@ export class RuleModel {
     }
   }
 
+  /** A model of both rules' conditions together (`a and b`), to enumerate the requests both can match. */
+  static conjunction(a: RuleModel, b: RuleModel): RuleModel {
+    const ast: Expr = { type: 'and', children: [a.rule.ast, b.rule.ast], pos: a.rule.ast.pos };
+    const never = a.never || b.never;
+    return new RuleModel({ ...a.rule, name: `${a.rule.name} & ${b.rule.name}`, ast, predicate: never ? NEVER : a.rule.predicate }, a.ev);
+  }
+
   /** The attributes this rule's condition reads. */
   get attrMask(): number {
     if (this.mask === undefined) {
@@ -379,6 +389,8 @@ function addVariants(set: Set<string>, c: string): void {
 }
 
 /** Constants of a rule's leaves, per attribute they compare. */
+const EXACT_OPS = new Set(['=', '==', '!=', 'in', 'intersects', 'exists']);
+
 function ruleConstants(m: RuleModel): Map<A, Set<string>> {
   const out = new Map<A, Set<string>>();
   const get = (x: A): Set<string> => {
@@ -386,6 +398,9 @@ function ruleConstants(m: RuleModel): Map<A, Set<string>> {
     if (!s) out.set(x, (s = new Set()));
     return s;
   };
+  // Constants of prefix, suffix and pattern comparisons, per attribute: also joined in
+  // pairs, so a value can start with one and end with another.
+  const patterns = new Map<A, Set<string>>();
   for (const l of m.leaves) {
     if (l.kind !== 'attr' && l.kind !== 'uri') continue;
     const e = l.expr;
@@ -402,9 +417,20 @@ function ruleConstants(m: RuleModel): Map<A, Set<string>> {
       for (const x of l.attrs) {
         if (x === 'isResource') continue;
         if (x === 'groups') get('groups').add(JSON.stringify([c]));
-        else addVariants(get(x), c);
+        else {
+          addVariants(get(x), c);
+          if (!EXACT_OPS.has(e.op.split(' ')[0])) {
+            let ps = patterns.get(x);
+            if (!ps) patterns.set(x, (ps = new Set()));
+            ps.add(c);
+          }
+        }
       }
     }
+  }
+  for (const [x, ps] of patterns) {
+    const list = [...ps].slice(0, 24);
+    for (const a of list) for (const b of list) if (a !== b) get(x).add(`${a}-${VARIANT}-${b}`);
   }
   return out;
 }
@@ -578,10 +604,11 @@ export interface RuleClass {
 }
 
 /** Every class of requests the rule's condition may be true for. */
-export function ruleClasses(m: RuleModel, d: Domains, budget = 200_000, init: Assign = {}): RuleClass[] {
+export function ruleClasses(m: RuleModel, d: Domains, budget = 200_000, init: Assign = {}, onClass?: (c: RuleClass) => boolean): RuleClass[] {
   const out: RuleClass[] = [];
   if (m.never) return out;
   let nodes = 0;
+  let stop = false;
   const a: Assign = { ...init };
   const walk = (): void => {
     const r = m.eval(a);
@@ -595,17 +622,38 @@ export function ruleClasses(m: RuleModel, d: Domains, budget = 200_000, init: As
     }
     // Past the budget, what is left stays open: a wider class (it may match more, never less).
     if (pick === undefined || ++nodes > budget) {
-      out.push({ assign: { ...a }, v: r.v, deps: [...new Set(r.deps)] });
+      const c = { assign: { ...a }, v: r.v, deps: [...new Set(r.deps)] };
+      if (onClass) stop = onClass(c);
+      else out.push(c);
       return;
     }
     const values = domainOf(pick, a, d);
     for (const v of values) {
       a[pick] = v;
       walk();
+      if (stop) break;
     }
     delete a[pick];
   };
   walk();
+  return out;
+}
+
+/**
+ * The values an attribute can take in a rule's classes, as far as they are named
+ * constants: undefined when some class leaves it open or takes a value no constant names.
+ */
+export function namedValues(classes: RuleClass[], x: A, d: Domains): Set<string> | undefined {
+  const out = new Set<string>();
+  for (const c of classes) {
+    const rep = c.assign[x];
+    if (rep === undefined) return undefined;
+    // A representative stands for its whole class of values.
+    for (const v of classMembers(d, x, rep)) {
+      if (v === FRESH[x] || isVariant(v)) return undefined;
+      out.add(v);
+    }
+  }
   return out;
 }
 

@@ -6,7 +6,7 @@
 import type { Ruleset } from '../rules/ruleset.js';
 import { type Level, type Policy, type PolicyRule, type Stage, levelRank, ruleWhere } from './model.js';
 import {
-  type Assign, type Domains, type Effect, type Outcome, FRESH, LeafEvaluator, canMatchBoth, isVariant, policyMask, NA, RegionSolver, RuleModel, domainsFor, outcomes, ruleClasses,
+  type Assign, type Domains, type Effect, type Outcome, FRESH, LeafEvaluator, canMatchBoth, isVariant, NA, RegionSolver, RuleModel, domainsFor, namedValues, outcomes, ruleClasses,
 } from './analysis.js';
 
 export type Status = 'fed' | 'partly_fed' | 'starved';
@@ -144,12 +144,15 @@ export class RulesetModel {
 }
 
 /** Every rule's outcomes under the policy. */
-export function analyse(rm: RulesetModel, p: Policy): Array<{ model: RuleModel; outcomes: Outcome[]; classes: number; domains: Domains }> {
+type Named = { resource: Set<string> | undefined; verb: Set<string> | undefined };
+
+export function analyse(rm: RulesetModel, p: Policy): Array<{ model: RuleModel; outcomes: Outcome[]; classes: number; domains: Domains; named: Named }> {
   const solver = new RegionSolver(p);
   return rm.models.map((m) => {
     const d = domainsFor(m, p);
     const classes = ruleClasses(m, d);
-    return { model: m, outcomes: outcomes(m, classes, p, d, solver), classes: classes.length, domains: d };
+    const named = { resource: namedValues(classes, 'resource', d), verb: namedValues(classes, 'verb', d) };
+    return { model: m, outcomes: outcomes(m, classes, p, d, solver), classes: classes.length, domains: d, named };
   });
 }
 
@@ -166,36 +169,29 @@ export function checkPolicy(rm: RulesetModel, p: Policy, opts: CheckOptions = { 
   const all = analyse(rm, p);
   // Outcomes of earlier rules whose alerts change: with rule_matching first, a later rule
   // that can match the same requests may then alert where it did not, or no longer.
-  const earlier: Array<{ rule: string; model: RuleModel; outcomes: Outcome[] }> = [];
+  const earlier: Array<{ rule: string; model: RuleModel; named: Named }> = [];
   const solver = new RegionSolver(p);
-  const pmask = policyMask(p);
-  return all.map(({ model, outcomes: os, classes, domains: d }) => {
+  return all.map(({ model, outcomes: os, classes, named }) => {
     const never = classes === 0;
     const name = model.rule.name;
     const shadows: Detail[] = [];
     if (opts.ruleMatching === 'first' && os.length > 0) {
       for (const e of earlier) {
-        // Requests of the earlier rule's starved classes that this rule can match too.
-        // Per class of the earlier rule: this rule's classes within it that both can match.
-        // What neither this rule nor the policy reads of those classes does not matter here.
-        const mask = model.attrMask | pmask;
-        const within = new Map<string, Assign[]>();
-        const seen = new Map<string, boolean>();
-        const hit = e.outcomes.filter((o) => {
-          const a = RuleModel.project(o.assign, mask);
-          const k = JSON.stringify(a);
-          const sk = `${o.region}\u0001${k}`;
-          const known = seen.get(sk);
-          if (known !== undefined) return known;
-          let cs = within.get(k);
-          if (cs === undefined) {
-            cs = canMatchBoth(e.model, model, a)
-              ? ruleClasses(model, d, 200_000, a).map((c) => c.assign).filter((c) => canMatchBoth(e.model, model, c, 256, true)) : [];
-            within.set(k, cs);
-          }
-          const r = cs.some((c) => solver.sat(o.region, c, d));
-          seen.set(sk, r);
-          return r;
+        // Rules that name different resources or verbs never meet.
+        if ((['resource', 'verb'] as const).some((x) => {
+          const ea = e.named[x];
+          const b = named[x];
+          return ea !== undefined && b !== undefined && ![...ea].some((v) => b.has(v));
+        })) continue;
+        // A request both can match (enumerated together, until one is found) whose logging starves the earlier rule.
+        const joint = RuleModel.conjunction(e.model, model);
+        const jd = domainsFor(joint, p);
+        let hit: Outcome[] = [];
+        ruleClasses(joint, jd, 20_000, {}, (c) => {
+          if (!canMatchBoth(e.model, model, c.assign)) return false;
+          const r = e.model.eval(c.assign);
+          hit = outcomes(e.model, [{ assign: c.assign, v: r.v, deps: [...new Set(r.deps)] }], p, jd, solver).filter((o) => CONDITION_EFFECTS.has(o.effect));
+          return hit.length > 0;
         });
         if (hit.length === 0) continue;
         const first = aggregate(p, hit)[0];
@@ -205,7 +201,7 @@ export function checkPolicy(rm: RulesetModel, p: Policy, opts: CheckOptions = { 
       }
     }
     const affectedHere = os.filter((o) => CONDITION_EFFECTS.has(o.effect));
-    if (affectedHere.length > 0) earlier.push({ rule: name, model, outcomes: affectedHere });
+    if (affectedHere.length > 0) earlier.push({ rule: name, model, named });
     if (os.length === 0) {
       return { rule: name, status: 'fed', by: null, reason: model.never || never ? 'its condition is never true' : 'it matches no request the apiserver logs', details: [] };
     }

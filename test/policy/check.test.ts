@@ -144,6 +144,16 @@ describe('policy check', () => {
     expect(check(rules, 'rules:\n  - level: Metadata\n', 'all').get('Service Created')!.status).toBe('fed');
   });
 
+  it('a value can meet a prefix and a suffix at once, and a comparison with another field is never taken for false', () => {
+    const rules = rulesOf(
+      ['Both ends', `${POD_CREATE} and ka.user.name startswith "system:serviceaccount:" and ka.user.name endswith ":builder" and ka.req.pod.host_pid intersects (true)`],
+      ['Own name', `${POD_CREATE} and ka.user.name endswith val(ka.target.namespace) and ka.req.pod.host_pid intersects (true)`],
+    );
+    const r = check(rules, 'rules:\n  - level: Metadata\n');
+    expect(r.get('Both ends')!.status).toBe('starved');
+    expect(r.get('Own name')!.status).toBe('starved');
+  });
+
   it('rules that can never be true are fed', () => {
     const r = check(rulesOf(['Never', 'ka.verb=create and jevt.rawtime = 0 and ka.req.pod.host_pid intersects (true)'], ['Off', 'not jevt.rawtime exists and ka.req.pod.host_pid intersects (true)']), 'rules:\n  - level: None\n');
     expect(r.get('Never')!.status).toBe('fed');
