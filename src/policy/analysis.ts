@@ -186,6 +186,7 @@ function syntheticEvent(a: Assign, attrs: readonly A[]): Record<string, unknown>
 }
 
 const USUAL_TIME = /^[1-9][0-9]{9,}$/;
+const UNSAMPLED_OPS = new Set(['regex', 'glob', 'iglob', '<', '<=', '>', '>=']);
 
 function classify(e: Expr): Leaf {
   const base = { attrs: [] as A[], mask: 0, expr: e, memo: new Map<string, boolean>() };
@@ -208,6 +209,10 @@ function classify(e: Expr): Leaf {
   // A comparison with another field's value: its truth needs values of both that the
   // constants do not give (an unknown, never a false "never").
   if (e.type === 'binary' && (e.right.type === 'field' || e.right.type === 'transformer')) return { ...base, kind: 'other' };
+  // Patterns and orderings the constants do not sample (a regex, a glob's ? or [...], a
+  // value below a bound), and transformers other than case changes: unknown as well.
+  if (e.type === 'binary' && UNSAMPLED_OPS.has(e.op.split(' ')[0])) return { ...base, kind: 'other' };
+  if ((e.type === 'binary' || e.type === 'unary') && e.left.type === 'transformer' && !['tolower', 'toupper'].includes(e.left.name)) return { ...base, kind: 'other' };
   if (fields.some((f) => f.attrs === undefined)) {
     const f = fields.length === 1 && fields[0].path !== undefined && (e.type === 'unary' || (e.type === 'binary' && e.left.type === 'field'))
       ? { key: fields[0].name, path: fields[0].path } : undefined;

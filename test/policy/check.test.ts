@@ -148,10 +148,11 @@ describe('policy check', () => {
     const rules = rulesOf(
       ['Both ends', `${POD_CREATE} and ka.user.name startswith "system:serviceaccount:" and ka.user.name endswith ":builder" and ka.req.pod.host_pid intersects (true)`],
       ['Own name', `${POD_CREATE} and ka.user.name endswith val(ka.target.namespace) and ka.req.pod.host_pid intersects (true)`],
+      ['Regex', `${POD_CREATE} and ka.user.name regex "system:serviceaccount:[a-z]+:builder" and ka.req.pod.host_pid intersects (true)`],
+      ['Glob', `${POD_CREATE} and ka.user.name glob "ci-?" and ka.req.pod.host_pid intersects (true)`],
     );
     const r = check(rules, 'rules:\n  - level: Metadata\n');
-    expect(r.get('Both ends')!.status).toBe('starved');
-    expect(r.get('Own name')!.status).toBe('starved');
+    for (const x of ['Both ends', 'Own name', 'Regex', 'Glob']) expect(r.get(x)!.status, x).toBe('starved');
   });
 
   it('rules that can never be true are fed', () => {
