@@ -324,7 +324,7 @@ function costText(s: SampleCost, costs: PolicyCost[], files: string[], top: numb
   const rows: string[][] = [];
   const cell = (t: Tally, base?: Tally): string => (base ? `${num(t.events)} ev ${humanBytes(t.bytes)} (${pct(t.bytes, base.bytes) || '-'})` : `${num(t.events)} ev ${humanBytes(t.bytes)}`);
   rows.push(['total (file bytes)', `${num(s.events.events)} ev ${humanBytes(s.fileBytes)}`,
-    ...costs.map((c) => `${num(c.kept.events)} ev ${humanBytes(c.fileBytes)} (${pct(c.fileBytes, s.fileBytes) || '-'})`)]);
+    ...costs.map((c) => `${num(c.kept.events)} ev (${pct(c.kept.events, s.events.events) || '-'}) ${humanBytes(c.fileBytes)} (${pct(c.fileBytes, s.fileBytes) || '-'})`)]);
   rows.push(['']);
   rows.push(['by level']);
   for (const l of LEVELS) {
