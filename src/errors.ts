@@ -9,6 +9,9 @@ export const ErrorCode = {
   // serve
   NATIVE_UNAVAILABLE: 'ERR_NATIVE_UNAVAILABLE',
   LISTEN: 'ERR_LISTEN',
+  // sources (followed files)
+  CHECKPOINT: 'ERR_CHECKPOINT',
+  SOURCE: 'ERR_SOURCE',
   // rules
   YAML_PARSE: 'LOAD_ERR_YAML_PARSE',
   YAML_VALIDATE: 'LOAD_ERR_YAML_VALIDATE',

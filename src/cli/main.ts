@@ -8,6 +8,8 @@ const USAGE = `Usage: peregrine <command> [options]
 Commands:
   serve            run the authenticated multi-cluster webhook (the main job)
   scan FILE...     evaluate audit log files offline, print Falco JSON alerts
+  hunt --where C FILE|DIR...
+                   the events that satisfy a condition, in time order across files
   rules check F... validate rules files
   rules fields     list the supported fields
   policy check|generate|cost
@@ -27,6 +29,15 @@ async function main(argv: string[]): Promise<number> {
         return 0;
       }
       return runScan(opts);
+    }
+    case 'hunt': {
+      const { parseHuntArgs, runHunt, HUNT_USAGE } = await loadWithoutOptimizer(() => import('./hunt.js'));
+      const opts = parseHuntArgs(rest);
+      if (opts === 'help') {
+        process.stdout.write(HUNT_USAGE + '\n');
+        return 0;
+      }
+      return runHunt(opts);
     }
     case 'rules': {
       const { runRules } = await loadWithoutOptimizer(() => import('./rules.js'));

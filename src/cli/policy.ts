@@ -8,7 +8,7 @@ import { withoutOptimizer } from '../rules/jit.js';
 import { Framer, Frames, type FrameIssue } from '../ingest/framing.js';
 import { JsonInputError } from '../engine/backend.js';
 import { chooseBackend } from '../engine/select-backend.js';
-import { openInput, Progress } from './scan.js';
+import { Progress, openInput } from '../ingest/file-input.js';
 import { readPolicyFile } from '../policy/parse.js';
 import { RulesetModel, checkPolicy, describeDetail, type RuleReport } from '../policy/check.js';
 import { generatePolicy } from '../policy/generate.js';

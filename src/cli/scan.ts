@@ -1,9 +1,10 @@
 // `peregrine scan`: evaluate audit log files offline and print Falco alerts.
-import { closeSync, createReadStream, openSync, readSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ErrorCode, PeregrineError, describeWarning } from '../errors.js';
 import { Framer, Frames, type FrameIssue } from '../ingest/framing.js';
-import { type Alert, Processor } from '../engine/processor.js';
+import { Progress, openInput } from '../ingest/file-input.js';
+import { type Alert, type DocumentResult, Processor } from '../engine/processor.js';
+import { describeIssue, evaluateChunk } from '../engine/frames.js';
 import { Ruleset, type RuleMatching } from '../rules/ruleset.js';
 import { forBatch, withoutOptimizer } from '../rules/jit.js';
 import { parsePriority } from '../rules/priority.js';
@@ -78,80 +79,6 @@ export function parseScanArgs(argv: string[]): ScanOptions | 'help' {
   };
 }
 
-const CHUNK = 1024 * 1024;
-
-export interface Input {
-  chunks: AsyncIterable<Buffer> | Iterable<Buffer>;
-  size: number;
-  close(): void;
-}
-
-export async function openInput(file: string): Promise<Input> {
-  if (file === '-') return { chunks: process.stdin, size: 0, close: () => {} };
-  let size = 0;
-  let regular = false;
-  let fd: number;
-  try {
-    const st = statSync(file);
-    if (st.isDirectory()) throw new PeregrineError(ErrorCode.IO, `cannot read '${file}': it is a directory`);
-    size = st.size;
-    regular = st.isFile();
-    fd = openSync(file, 'r');
-  } catch (e) {
-    if (e instanceof PeregrineError) throw e;
-    throw new PeregrineError(ErrorCode.IO, `cannot open '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-  const close = (): void => closeSync(fd);
-  const gz = file.endsWith('.gz');
-  if (regular && !gz) return { chunks: fileChunks(fd), size, close };
-  // Pipes and devices may not block on read: they are read as streams.
-  const raw = createReadStream('', { fd, autoClose: false, highWaterMark: CHUNK });
-  if (!gz) return { chunks: raw, size: 0, close };
-  // zlib is loaded only when a file needs it: most scans read plain files.
-  const { createGunzip } = await import('node:zlib');
-  return { chunks: raw.pipe(createGunzip()), size: 0, close };
-}
-
-/**
- * A plain file, read into one buffer over and over: no stream machinery and no fresh
- * pages per chunk. Each chunk is evaluated before the next read (the framer copies
- * what it keeps of a chunk).
- */
-function* fileChunks(fd: number): Generator<Buffer> {
-  const buf = Buffer.allocUnsafeSlow(CHUNK);
-  for (;;) {
-    const n = readSync(fd, buf, 0, CHUNK, null);
-    if (n === 0) return;
-    yield buf.subarray(0, n);
-  }
-}
-
-export class Progress {
-  private last = 0;
-  private readonly enabled: boolean;
-  bytes = 0;
-  events = 0;
-  private started = Date.now();
-
-  constructor(private readonly total: number, private readonly label: string) {
-    this.enabled = process.stderr.isTTY === true;
-  }
-
-  tick(): void {
-    if (!this.enabled) return;
-    const now = Date.now();
-    if (now - this.last < 500) return;
-    this.last = now;
-    const secs = Math.max(0.001, (now - this.started) / 1000);
-    const pct = this.total > 0 ? ` ${((100 * this.bytes) / this.total).toFixed(1)}%` : '';
-    process.stderr.write(`\r${this.label}:${pct} ${(this.bytes / 1048576).toFixed(1)} MiB, ${this.events} events, ${Math.round(this.events / secs)} events/s   `);
-  }
-
-  done(): void {
-    if (this.enabled && this.last !== 0) process.stderr.write('\r\x1b[K');
-  }
-}
-
 export async function runScan(opts: ScanOptions): Promise<number> {
   forBatch();
   const files = readRuleFiles(opts.rules.length > 0 ? opts.rules : defaultRulePaths());
@@ -188,23 +115,16 @@ export async function runScan(opts: ScanOptions): Promise<number> {
       const w = out.write(text ? a.text : a.json);
       if (w) pendingWrites.push(w);
     };
+    const onDocument = (line: number, res: DocumentResult): void => {
+      progress.events += res.events;
+      for (const is of res.issues) report(line, describeIssue(is));
+    };
     const drain = async (): Promise<void> => {
       for (const is of issues) report(is.line, is.message);
       issues.length = 0;
-      // Frames from one chunk share its buffer: evaluate them as one batch.
       let i = 0;
       while (i < frames.count) {
-        const buf = frames.bufs[i];
-        let j = i + 1;
-        while (j < frames.count && frames.bufs[j] === buf) j++;
-        const first = i;
-        processor.processBatch(buf, frames.ranges.subarray(2 * i, 2 * j), j - i, false, onAlert, (k, res) => {
-          progress.events += res.events;
-          if (res.issues.length === 0) return;
-          const line = frames.lines[first + k];
-          for (const is of res.issues) report(line, is.item >= 0 ? `item ${is.item}: ${is.message}` : is.message);
-        });
-        i = j;
+        i = evaluateChunk(processor, frames, i, onAlert, onDocument);
         if (pendingWrites.length) {
           await Promise.all(pendingWrites);
           pendingWrites.length = 0;

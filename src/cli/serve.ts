@@ -1,5 +1,6 @@
-// `peregrine serve`: wires config → rules → worker pool → outputs → front ends, and
-// owns the process lifecycle (SIGHUP reload, SIGTERM drain).
+// `peregrine serve`: wires config → rules → worker pool → outputs → sources (the
+// webhook front end, followed files: ingest/source.ts), and owns the process
+// lifecycle (SIGHUP reload, SIGTERM drain).
 import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import { ErrorCode, PeregrineError, describeWarning } from '../errors.js';
 import { SERVE_USAGE, loadServeConfig, parseServeArgs } from '../config/load.js';
@@ -20,6 +21,10 @@ import { HttpTarget } from '../outputs/http-target.js';
 import type { OutputTarget } from '../outputs/target.js';
 import { ServeMetrics } from '../metrics/metrics.js';
 import { attachEndpoints, type Readiness } from '../metrics/endpoints.js';
+import { registerSourceMetrics } from '../metrics/source-metrics.js';
+import { FileSource } from '../ingest/file-source.js';
+import { LdpSource } from '../ingest/ldp-source.js';
+import type { Source } from '../ingest/source.js';
 
 function log(msg: string): void {
   process.stderr.write(`peregrine: ${msg}\n`);
@@ -140,12 +145,29 @@ export async function runServe(argv: string[]): Promise<number> {
     rulesGen: rules.current.gen, rules: rules.current.sab, queuedAt: pool.now(),
   })));
 
+  // Sources beside the webhook: they read as soon as they start.
+  const sourceDeps = {
+    runner: runner!, pool, outputs, metrics: m, sink, log, maxEventBytes: cfg.limits.maxEventBytes, maxQueuedTasks: cfg.limits.maxQueuedTasks,
+  };
+  const sources: Source[] = cfg.sources.map((sc) => (sc.type === 'file' ? new FileSource(sc, sourceDeps) : new LdpSource(sc, sourceDeps)));
+  registerSourceMetrics(m.registry, () => sources.map((s) => s.stats()));
+  try {
+    for (const s of sources) await s.start();
+  } catch (e) {
+    await Promise.all(sources.map((s) => s.stop(0)));
+    await pool.close();
+    await outputs.close();
+    throw e;
+  }
+
   // Front ends.
   let webhookSocket: us_listen_socket | undefined;
   let mtls: MtlsFront | undefined;
-  let webhookPort: number;
+  let webhookPort = 0;
   let scheme = 'http';
-  if (cfg.tls?.clientCAFile !== undefined) {
+  if (!cfg.webhook) {
+    // listen: none — the sources only; health and metrics stay.
+  } else if (cfg.tls?.clientCAFile !== undefined) {
     mtls = new MtlsFront(cfg, uws, ingest, cfg.auth.tokens.length > 0 || cfg.auth.jwt !== undefined, (reason) => m.tlsHandshakeFailures.inc({ reason }));
     webhookPort = await mtls.start();
     scheme = 'https';
@@ -166,18 +188,22 @@ export async function runServe(argv: string[]): Promise<number> {
     const outs = outputs.statuses();
     for (const o of outs) if (!o.up) reasons.push(`output ${o.name} is down (${o.lastError ?? 'unknown error'}), ${o.queued} alerts queued`);
     if (outputs.underPressure) reasons.push('outputs are over their memory bound; new requests get 429');
+    for (const s of sources) reasons.push(...s.readiness());
     return {
       ready: reasons.length === 0,
       reasons,
       rules: { generation: rules.current.gen, rules: rules.current.ruleset.rules.length, ...(lastReloadError ? { last_reload_error: lastReloadError } : {}) },
       outputs: outs,
       inflight: { requests: ingest!.admission.requests, bytes: ingest!.admission.bytes, tasks: pool.pending, clusters: ingest!.admission.clusters() },
+      ...(sources.length > 0 ? { sources: sources.map((s) => s.stats()).map(({ badLines, ...st }) => ({ ...st, badLines: Object.fromEntries(badLines) })) } : {}),
     };
   };
   attachEndpoints(metricsApp, metrics, readiness);
   const ml = await listen(metricsApp, uws, cfg.metricsListen.host, cfg.metricsListen.port, 'metrics');
-  log(`listening webhook=${url(scheme, cfg.listen.host, webhookPort, cfg.path)} metrics=${url('http', cfg.metricsListen.host, ml.port)} `
-    + `workers=${cfg.workers} rules=${rules.current.ruleset.rules.length} auth=${describeAuth(cfg)} outputs=${targets.map((t) => (t.name === 'http' && cfg.outputs.http ? `http(${redactUrl(cfg.outputs.http.url)})` : t.name)).join(',')} json=${extraction}`);
+  log(`listening webhook=${cfg.webhook ? url(scheme, cfg.listen.host, webhookPort, cfg.path) : 'none'} metrics=${url('http', cfg.metricsListen.host, ml.port)} `
+    + `workers=${cfg.workers} rules=${rules.current.ruleset.rules.length} auth=${cfg.webhook ? describeAuth(cfg) : '-'} `
+    + `outputs=${targets.map((t) => (t.name === 'http' && cfg.outputs.http ? `http(${redactUrl(cfg.outputs.http.url)})` : t.name)).join(',')} json=${extraction}`
+    + (sources.length > 0 ? ` sources=${sources.map((s) => `${s.stats().type === 'file' ? 'file:' : ''}${s.stats().source}(${s.stats().cluster})`).join(',')}` : ''));
 
   // Reloads.
   const reload = (reason: string): void => {
@@ -219,6 +245,8 @@ export async function runServe(argv: string[]): Promise<number> {
       ]);
       clearTimeout(timer);
       if (!finished) log(`${ingest!.admission.requests} requests still unanswered after ${budget} ms (not acknowledged: their senders retry)`);
+      // Sources stop reading, finish what they read, and save their position once delivered.
+      const sourcesStopped = (await Promise.all(sources.map((s) => s.stop(Math.max(0, budget - (Date.now() - started)))))).every(Boolean);
       const flushed = await outputs.flush(Math.max(0, budget - (Date.now() - started)));
       const left = outputs.undelivered();
       if (!flushed) log(`${left} alerts could not be delivered before limits.shutdown_timeout_seconds`);
@@ -229,7 +257,7 @@ export async function runServe(argv: string[]): Promise<number> {
       mtls?.close();
       uws.us_listen_socket_close(ml.socket);
       log(`stopped in ${Date.now() - started} ms`);
-      const code = flushed && finished ? 0 : 1;
+      const code = flushed && finished && sourcesStopped ? 0 : 1;
       resolve(code);
       // Keep-alive connections may hold the event loop open: everything is flushed, go.
       setTimeout(() => process.exit(code), 200).unref();

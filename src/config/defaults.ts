@@ -9,6 +9,7 @@ export const DEFAULT_PATH = '/k8s-audit';
 
 export function defaultConfig(): ServeConfig {
   return {
+    webhook: true,
     listen: { ...DEFAULT_LISTEN },
     path: DEFAULT_PATH,
     metricsListen: { ...DEFAULT_METRICS_LISTEN },
@@ -38,5 +39,6 @@ export function defaultConfig(): ServeConfig {
       shutdownTimeoutSeconds: 30,
     },
     outputs: { stdout: true, bufferBytes: 64 * 1024 * 1024 },
+    sources: [],
   };
 }

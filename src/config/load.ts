@@ -13,6 +13,7 @@ import {
   asBool, asBytes, asClusterName, asInt, asNumber, asObject, asString, asStringList, configError, isLoopback,
   parseHostPort, type ClientCertRule, type JwtConfig, type Obj, type RateLimit, type ServeConfig,
 } from './schema.js';
+import { checkSources, readSources, sourcesFromFlags } from './sources.js';
 
 export const SERVE_USAGE = `Usage: peregrine serve [options]
 
@@ -21,13 +22,21 @@ k8s_audit rules on them and writes Falco JSON alerts to the configured outputs.
 
 Options:
   -c, --config FILE          YAML configuration file (every option below and more)
-      --listen HOST:PORT     webhook address (default 127.0.0.1:9765)
+      --listen HOST:PORT     webhook address (default 127.0.0.1:9765; none: no webhook)
       --metrics-listen HOST:PORT  /healthz, /readyz and /metrics (default 127.0.0.1:8765)
   -r, --rules FILE|DIR       rules file or directory (repeatable; default: bundled rules)
       --token CLUSTER=FILE   bearer token for a cluster, read from FILE (repeatable)
       --output-file PATH     append alerts to PATH (instead of stdout)
       --workers N            evaluation threads (default: one per core)
       --insecure             allow listening beyond loopback without authentication
+      --follow PATH          follow kube-apiserver's audit log file live (repeatable;
+                             with --cluster and --state-dir)
+      --cluster NAME         the followed files' cluster (ka.cluster.name)
+      --state-dir DIR        where the followed files' checkpoints go
+      --start-at end|beginning  without a checkpoint: the end of the live file
+                             (default) or the oldest backup
+      --ldp CLUSTER=URL_FILE read an OVHcloud LDP WebSocket stream whose URL
+                             (wss://HOST/tail/?tk=TOKEN) is in URL_FILE (repeatable)
   -h, --help                 this help
 
 Signals: SIGHUP reloads rules (and token files); SIGTERM/SIGINT stop accepting,
@@ -42,6 +51,11 @@ export interface ServeArgs {
   outputFile?: string;
   workers?: string;
   insecure?: boolean;
+  follow?: string[];
+  ldp?: string[];
+  cluster?: string;
+  stateDir?: string;
+  startAt?: string;
 }
 
 export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
@@ -57,6 +71,11 @@ export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
       'output-file': { type: 'string' },
       workers: { type: 'string' },
       insecure: { type: 'boolean' },
+      follow: { type: 'string', multiple: true },
+      ldp: { type: 'string', multiple: true },
+      cluster: { type: 'string' },
+      'state-dir': { type: 'string' },
+      'start-at': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -71,6 +90,11 @@ export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
     outputFile: values['output-file'],
     workers: values.workers,
     insecure: values.insecure,
+    follow: values.follow,
+    ldp: values.ldp,
+    cluster: values.cluster,
+    stateDir: values['state-dir'],
+    startAt: values['start-at'],
   };
 }
 
@@ -107,11 +131,13 @@ function pathIn(base: string, v: unknown, key: string): string {
   return resolve(base, asString(v, key));
 }
 
-const TOP_KEYS = ['listen', 'path', 'metrics_listen', 'insecure', 'workers', 'rules', 'tls', 'auth', 'rate_limit', 'clusters', 'limits', 'outputs'] as const;
+const TOP_KEYS = ['listen', 'path', 'metrics_listen', 'insecure', 'workers', 'rules', 'tls', 'auth', 'rate_limit', 'clusters', 'limits', 'outputs', 'sources'] as const;
 
 export function applyDocument(cfg: ServeConfig, doc: unknown, base: string): void {
   const d = asObject(doc, '', TOP_KEYS);
-  if (d.listen !== undefined) cfg.listen = parseHostPort(d.listen, 'listen');
+  if (d.listen === 'none') cfg.webhook = false;
+  else if (d.listen !== undefined) cfg.listen = parseHostPort(d.listen, 'listen');
+  if (d.sources !== undefined) cfg.sources = readSources(d.sources, base);
   if (d.path !== undefined) {
     cfg.path = asString(d.path, 'path');
     if (!cfg.path.startsWith('/')) throw configError('path', `must start with '/', got "${cfg.path}"`);
@@ -297,7 +323,9 @@ function readRateLimit(v: unknown, key: string): RateLimit {
 }
 
 function applyFlags(cfg: ServeConfig, a: ServeArgs): void {
-  if (a.listen !== undefined) cfg.listen = parseHostPort(a.listen, '--listen');
+  if (a.listen === 'none') cfg.webhook = false;
+  else if (a.listen !== undefined) { cfg.listen = parseHostPort(a.listen, '--listen'); cfg.webhook = true; }
+  cfg.sources.push(...sourcesFromFlags(a));
   if (a.metricsListen !== undefined) cfg.metricsListen = parseHostPort(a.metricsListen, '--metrics-listen');
   if (a.rules !== undefined && a.rules.length > 0) cfg.rules.files = a.rules.map((r) => resolve(r));
   if (a.token !== undefined) {
@@ -324,7 +352,9 @@ export function hasAuthentication(cfg: ServeConfig): boolean {
 
 /** Rules that involve several keys. */
 function checkWhole(cfg: ServeConfig): void {
-  if (!isLoopback(cfg.listen.host) && !hasAuthentication(cfg) && !cfg.insecure) {
+  checkSources(cfg.sources);
+  if (!cfg.webhook && cfg.sources.length === 0) throw configError('listen', 'none turns the webhook off: configure sources (or --follow, --ldp) or nothing is read');
+  if (cfg.webhook && !isLoopback(cfg.listen.host) && !hasAuthentication(cfg) && !cfg.insecure) {
     throw configError('listen', `refusing to listen on ${cfg.listen.host} beyond loopback without authentication `
       + '(configure auth.tokens, auth.jwt or tls.client_ca_file with auth.client_certs, or pass --insecure / insecure: true)');
   }
@@ -341,7 +371,7 @@ function checkWhole(cfg: ServeConfig): void {
     if (seen.has(t.file)) throw configError('auth.tokens', `token file '${t.file}' is listed twice`);
     seen.add(t.file);
   }
-  if (cfg.listen.host === cfg.metricsListen.host && cfg.listen.port === cfg.metricsListen.port && cfg.listen.port !== 0) {
+  if (cfg.webhook && cfg.listen.host === cfg.metricsListen.host && cfg.listen.port === cfg.metricsListen.port && cfg.listen.port !== 0) {
     throw configError('metrics_listen', 'must differ from listen');
   }
 }

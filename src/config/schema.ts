@@ -3,6 +3,7 @@
 // typo is found before anything listens. Unknown keys are errors too: a misspelt
 // security option must not be silently ignored.
 import { ErrorCode, PeregrineError } from '../errors.js';
+import type { SourceConfig } from './sources.js';
 
 export interface HostPort {
   host: string;
@@ -57,6 +58,8 @@ export interface HttpOutputConfig {
 }
 
 export interface ServeConfig {
+  /** False with `listen: none`: no webhook, only the sources (metrics and health stay). */
+  webhook: boolean;
   listen: HostPort;
   path: string;
   metricsListen: HostPort;
@@ -97,6 +100,8 @@ export interface ServeConfig {
     http?: HttpOutputConfig;
     bufferBytes: number;
   };
+  /** Inputs beside the webhook (config/sources.ts). */
+  sources: SourceConfig[];
 }
 
 // ---- tiny validator: each reader takes (value, key path) and returns the typed value

@@ -20,6 +20,8 @@ export interface Alert {
   text: string;
   /** Event time, ns. */
   ts: bigint;
+  /** The event's JSON as written (ProcessorOptions.rawEvents), else undefined. */
+  raw: string | undefined;
 }
 
 export interface DocumentIssue {
@@ -41,6 +43,8 @@ export interface ProcessorOptions {
   backend?: JsonBackend;
   /** Let the native extractor skip events no rule can match (default true; tests turn it off). */
   prefilter?: boolean;
+  /** Give each alert its event's JSON text as written (`hunt --format raw`). */
+  rawEvents?: boolean;
 }
 
 const BATCH_DOCS = 64;
@@ -96,7 +100,11 @@ export class Processor {
   /** Events the extractor's prefilter spared the rules (no rule could match them). */
   prefiltered = 0;
 
+  /** See ProcessorOptions.rawEvents; a worker turns it on for the tasks that need it. */
+  rawEvents: boolean;
+
   constructor(private ruleset: Ruleset, private readonly opts: ProcessorOptions) {
+    this.rawEvents = opts.rawEvents === true;
     this.backend = opts.backend ?? jsBackend;
     this.maxEventSize = opts.maxEventSize ?? DEFAULT_MAX_EVENT_SIZE;
     this.view = this.newView(ruleset);
@@ -299,10 +307,12 @@ export class Processor {
     view.load(this.table, root, sec, nsec, ++this.eventNum, cluster, rows, row);
     const matched = this.matched;
     const n = this.ruleset.match(view, matched, from);
+    // One string for every alert of the event: who reads `raw` can tell events apart by it.
+    const raw = n > 0 && this.rawEvents ? this.table.buf.toString('utf8', this.table.vs[root], this.table.ve[root]) : undefined;
     for (let i = 0; i < n; i++) {
       const rule = matched[i];
       const text = this.formatter.text(rule, view);
-      onAlert({ rule, text, json: this.formatter.json(rule, view, text), ts: view.time() });
+      onAlert({ rule, text, json: this.formatter.json(rule, view, text), ts: view.time(), raw });
     }
     return n;
   }

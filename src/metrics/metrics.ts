@@ -58,7 +58,7 @@ export class ServeMetrics {
       name: 'peregrine_events_rejected_total', help: 'Single events not evaluated (no usable stageTimestamp, over the size limit), reported in the response.',
       labelNames: ['cluster', 'reason'], registers,
     });
-    this.bytes = new Counter({ name: 'peregrine_received_bytes_total', help: 'Request body bytes received.', labelNames: ['cluster'], registers });
+    this.bytes = new Counter({ name: 'peregrine_received_bytes_total', help: 'Bytes received: webhook request bodies, and lines read from followed files.', labelNames: ['cluster'], registers });
     this.alerts = new Counter({ name: 'peregrine_alerts_total', help: 'Alerts released to the outputs.', labelNames: ['rule', 'priority', 'cluster'], registers });
     this.alertsDiscarded = new Counter({
       name: 'peregrine_alerts_discarded_total', help: 'Alerts of requests that were not acknowledged (malformed, aborted, failed): the sender retries them.', registers,

@@ -8,6 +8,13 @@
 // discarded: they wait in the queue until delivered. The bound can be exceeded by at
 // most the alerts of requests already being evaluated (rings + held alerts). Pressure
 // is released when every queue is back under half the bound.
+//
+// Delivery watermark: every push gets the next sequence number, and each queue counts
+// the alerts it has finished (delivered, or refused for good). `whenDelivered()`
+// resolves once every queue has finished everything pushed before the call, whatever
+// is pushed after; a source that remembers a position (a followed file's checkpoint)
+// waits on it before saying that position's alerts are safe. Waiting for empty queues
+// instead would never end under a steady stream of alerts.
 import type { DeliveryReport, OutputTarget, QueuedAlert } from './target.js';
 import { StoppedError } from './target.js';
 
@@ -40,6 +47,8 @@ class OutputQueue {
   private running = false;
   private idleWaiters: (() => void)[] = [];
   private readonly report: DeliveryReport;
+  /** Alerts finished (delivered or refused) since the start: the queue's watermark. */
+  finished = 0;
 
   constructor(readonly target: OutputTarget, hooks: OutputHooks, private readonly onBatchDone: () => void, private readonly stop: AbortSignal) {
     this.report = {
@@ -81,6 +90,7 @@ class OutputQueue {
         await this.target.deliver(batch, this.report, this.stop);
         this.head = end;
         this.bytes -= bytes;
+        this.finished += batch.length;
         if (this.head > 4096 && this.head * 2 > this.items.length) {
           this.items = this.items.slice(this.head);
           this.head = 0;
@@ -103,18 +113,64 @@ class OutputQueue {
   }
 }
 
+interface DeliveryWaiter {
+  seq: number;
+  resolve: () => void;
+}
+
 export class Outputs {
   private readonly queues: OutputQueue[];
   private pressure = false;
   private readonly stopper = new AbortController();
+  /** Alerts pushed since the start (the sequence number of the last one). */
+  private pushed = 0;
+  /** whenDelivered() callers, in the order of their sequence numbers. */
+  private waiters: DeliveryWaiter[] = [];
 
   constructor(targets: OutputTarget[], private readonly bufferBytes: number, private readonly hooks: OutputHooks) {
-    this.queues = targets.map((t) => new OutputQueue(t, hooks, () => this.checkPressure(), this.stopper.signal));
+    this.queues = targets.map((t) => new OutputQueue(t, hooks, () => this.onBatchDone(), this.stopper.signal));
   }
 
   push(a: QueuedAlert): void {
+    this.pushed++;
     for (const q of this.queues) q.push(a);
     if (!this.pressure) this.checkPressure();
+  }
+
+  private onBatchDone(): void {
+    this.checkPressure();
+    if (this.waiters.length > 0) this.wakeDelivered();
+  }
+
+  /** The number of alerts every output has finished (the lowest watermark). */
+  get deliveredSeq(): number {
+    let min = this.pushed;
+    for (const q of this.queues) if (q.finished < min) min = q.finished;
+    return min;
+  }
+
+  private wakeDelivered(): void {
+    const done = this.deliveredSeq;
+    let i = 0;
+    while (i < this.waiters.length && this.waiters[i].seq <= done) this.waiters[i++].resolve();
+    if (i > 0) this.waiters = this.waiters.slice(i);
+  }
+
+  /**
+   * Resolves when every output has delivered (or refused for good) every alert pushed
+   * before this call; alerts pushed later do not delay it. It never rejects: while an
+   * output is down it waits (the output retries). After that, `sync()` makes written
+   * files durable.
+   */
+  whenDelivered(): Promise<void> {
+    const seq = this.pushed;
+    if (this.deliveredSeq >= seq) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ seq, resolve }));
+  }
+
+  /** Asks the outputs that write files to make what they wrote durable (fsync). */
+  async sync(): Promise<void> {
+    for (const q of this.queues) if (q.target.sync) await q.target.sync();
   }
 
   private checkPressure(): void {

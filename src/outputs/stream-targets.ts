@@ -69,6 +69,8 @@ export class FileTarget implements OutputTarget {
   }
 
   private async rotate(): Promise<void> {
+    // What was delivered stays durable once the handle is gone (sync() covers only the new file).
+    await this.fh?.sync();
     await this.fh?.close();
     this.fh = undefined;
     const stamp = new Date().toISOString().replace(/:/g, '-');
@@ -78,6 +80,16 @@ export class FileTarget implements OutputTarget {
     const backups = (await readdir(dir)).filter((f) => f.startsWith(prefix)).sort();
     for (const old of backups.slice(0, Math.max(0, backups.length - this.cfg.maxBackups))) await unlink(join(dir, old)).catch(() => undefined);
     await this.open();
+  }
+
+  /**
+   * fsync: delivered means written to the file (the page cache survives the process);
+   * a checkpoint that says alerts are safe also asks for this, at its cadence (1 s by
+   * default), so they survive the machine too. Errors are not fatal: the next
+   * delivery retries the file.
+   */
+  async sync(): Promise<void> {
+    await this.fh?.sync().catch(() => undefined);
   }
 
   async close(): Promise<void> {

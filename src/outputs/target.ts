@@ -23,6 +23,8 @@ export interface OutputTarget {
   readonly name: string;
   /** Resolves when every alert of `batch` is delivered (or refused); retries internally. */
   deliver(batch: QueuedAlert[], report: DeliveryReport, stop: AbortSignal): Promise<void>;
+  /** Makes what was delivered durable (fsync), for outputs where delivered means written to a file. */
+  sync?(): Promise<void>;
   close(): Promise<void>;
 }
 

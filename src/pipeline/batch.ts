@@ -40,8 +40,17 @@ class Batch {
   }
 }
 
+export interface RunOptions {
+  /** The ranges are whole documents, not the items of one body (EvalTask.documents). */
+  documents?: boolean;
+  /** The ranges are LDP frames (EvalTask.ldp); implies documents. */
+  ldp?: { dedup: SharedArrayBuffer };
+  /** Event bytes per task (default limits.task_bytes). */
+  taskBytes?: number;
+}
+
 export type BatchOutcome =
-  | { ok: true; events: number; alerts: number; issues: EventIssueReport[]; issueCount: number }
+  | { ok: true; events: number; alerts: number; issues: EventIssueReport[]; issueCount: number; ldp?: EvalResult['ldp'] }
   | { ok: false; status: 400 | 500; reason: 'malformed' | 'internal' | 'aborted'; message: string };
 
 export interface BatchHooks {
@@ -90,18 +99,23 @@ export class BatchRunner {
    * Evaluates the `count` events at `ranges` in `body`; releases their alerts to `sink`
    * and resolves ok, or discards them and resolves with the reason. `aborted()` is
    * asked just before release (the client went away: not acknowledged, not output).
+   * `opts.documents` (or `opts.ldp`): the ranges are whole documents (EvalTask.documents): a bad
+   * line is an issue of its own, every issue is returned, and the outcome is ok.
+   * `taskBytes`: the size of this batch's tasks (limits.task_bytes by default).
    */
   async run(
     body: SharedArrayBuffer, ranges: Uint32Array, count: number, cluster: string | undefined, clusterLabel: string,
-    sink: (a: ReleasedAlert) => void, aborted: () => boolean,
+    sink: (a: ReleasedAlert) => void, aborted: () => boolean, opts: RunOptions = {},
   ): Promise<BatchOutcome> {
+    const documents = opts.documents === true || opts.ldp !== undefined;
+    const taskBytes = opts.taskBytes ?? this.taskBytes;
     const gen = this.rules.current;
     // Cut into tasks of about taskBytes each, in event order.
     const bounds: number[] = [0];
     let acc = 0;
     for (let i = 0; i < count; i++) {
       acc += ranges[2 * i + 1] - ranges[2 * i];
-      if (acc >= this.taskBytes && i + 1 < count) {
+      if (acc >= taskBytes && i + 1 < count) {
         bounds.push(i + 1);
         acc = 0;
       }
@@ -121,6 +135,8 @@ export class BatchRunner {
         ranges: ranges.slice(2 * bounds[t], 2 * bounds[t + 1]),
         firstItem: bounds[t],
         cluster,
+        ...(documents ? { documents } : {}),
+        ...(opts.ldp ? { ldp: opts.ldp } : {}),
         rulesGen: gen.gen,
         rules: gen.sab,
         queuedAt: this.pool.now(),
@@ -153,11 +169,17 @@ export class BatchRunner {
     let alerts = 0;
     let issueCount = 0;
     const issues: EventIssueReport[] = [];
+    const ldp = opts.ldp ? { skipped: {} as Record<string, number>, repeats: 0, dedupFull: 0 } : undefined;
     for (let t = 0; t < nTasks; t++) {
       const res = results[t];
+      if (ldp && res.ldp) {
+        for (const [k, v] of Object.entries(res.ldp.skipped)) ldp.skipped[k] = (ldp.skipped[k] ?? 0) + v;
+        ldp.repeats += res.ldp.repeats;
+        ldp.dedupFull += res.ldp.dedupFull;
+      }
       events += res.events;
       issueCount += res.issueCount;
-      for (const is of res.issues) if (issues.length < 20) issues.push(is);
+      for (const is of res.issues) if (documents || issues.length < 20) issues.push(is);
       for (const h of batch.held[t]) {
         const meta = this.rules.meta(h.gen)?.rules.get(h.rule) ?? { name: `rule#${h.rule}`, priority: 'Unknown' };
         const json = h.json ?? Buffer.from(res.overflow[h.overflow]);
@@ -165,6 +187,6 @@ export class BatchRunner {
         alerts++;
       }
     }
-    return { ok: true, events, alerts, issues, issueCount };
+    return { ok: true, events, alerts, issues, issueCount, ...(ldp ? { ldp } : {}) };
   }
 }

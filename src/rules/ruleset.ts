@@ -28,6 +28,8 @@ export interface RulesetOptions {
   ruleMatching: RuleMatching;
   /** Accept operators on list fields that Falco ≥ 0.36 rejects (with a warning). */
   legacyListOperators: boolean;
+  /** Evaluate only the rule of this name (`hunt`); the others are still checked. */
+  only?: string;
 }
 
 export const DEFAULT_OPTIONS: RulesetOptions = { minPriority: 7, ruleMatching: 'first', legacyListOperators: true };
@@ -190,7 +192,9 @@ export class Ruleset {
     for (const l of lists) {
       if (!l.used) warnings.push({ code: 'LOAD_UNUSED_LIST', message: `List '${l.name}' not referred to by any other rule/macro`, loc: locOf(l.info.node) });
     }
-    const active = compiled.filter((r) => enabledByName.get(r.name) && r.priority <= opts.minPriority);
+    const active = opts.only !== undefined
+      ? compiled.filter((r) => r.name === opts.only)
+      : compiled.filter((r) => enabledByName.get(r.name) && r.priority <= opts.minPriority);
     const legacy = compiler.legacy.map((w) => ({ code: LEGACY_LIST_OPERATOR, message: w.message, loc: w.loc }));
     return new Ruleset(active, compiled, slots, warnings, opts, [...col.files], legacy, compiler);
   }

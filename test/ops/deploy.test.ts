@@ -4,9 +4,12 @@
 // is simulated: the volumes written where deployment.yaml mounts them (generated
 // tokens and a self-signed certificate for the Secrets), the image's entrypoint run with
 // the container's args and env, its probes asked, and an audit event POSTed over TLS
-// with a cluster's token.
+// with a cluster's token. The follower DaemonSet (daemonset.yaml, applied on its own)
+// likewise: control-plane nodes only, the audit log directory read-only, checkpoints on
+// the node, no overlap with the Deployment's pods; and a simulated follower pod reads
+// an audit log written into its hostPath and survives a restart from its checkpoint.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync, cpSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync, cpSync } from 'node:fs';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { basename, join, posix } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -45,6 +48,7 @@ const configFile = join(DEPLOY, configGen.files[0]);
 const config = yaml.load(readFileSync(configFile, 'utf8')) as Record<string, any>;
 const portOf = (hostPort: string) => Number(hostPort.slice(hostPort.lastIndexOf(':') + 1));
 const containerPort = (name: string | number) => (typeof name === 'number' ? name : container.ports.find((p: any) => p.name === name)?.containerPort);
+const containerPortOf = (c: any, name: string) => c.ports.find((p: any) => p.name === name)?.containerPort;
 
 /** The mount (and its volume) a path in the container lies under. */
 function mountOf(path: string): { mount: any; volume: any } | undefined {
@@ -86,6 +90,7 @@ describe('deploy manifests', () => {
       Kustomization: 'kustomize.config.k8s.io/v1beta1', Namespace: 'v1', ServiceAccount: 'v1', Deployment: 'apps/v1', Service: 'v1',
       PodDisruptionBudget: 'policy/v1', HorizontalPodAutoscaler: 'autoscaling/v2', ServiceMonitor: 'monitoring.coreos.com/v1',
       Secret: 'v1', Issuer: 'cert-manager.io/v1', Certificate: 'cert-manager.io/v1',
+      ConfigMap: 'v1', DaemonSet: 'apps/v1', PodMonitor: 'monitoring.coreos.com/v1',
     };
     for (const d of docs) {
       expect(api[d.kind], `${d._file}: kind ${d.kind}`).toBeDefined();
@@ -327,5 +332,215 @@ describe('deploy: a simulated pod', () => {
       expect(code).toBe(0);
       expect(Date.now() - t0).toBeLessThan(pod.terminationGracePeriodSeconds * 1000);
     });
+  });
+});
+
+// ---------------------------------------------------------------- the follower DaemonSet
+
+const daemonset = one('DaemonSet', 'peregrine-follower');
+const fpod = daemonset.spec.template.spec;
+const fcontainer = fpod.containers[0];
+const followConfigMap = one('ConfigMap', 'peregrine-follow-config');
+const fconfigPath = fcontainer.args[fcontainer.args.indexOf('--config') + 1] as string;
+const followText = followConfigMap.data[posix.basename(fconfigPath)] as string;
+const follow = yaml.load(followText) as Record<string, any>;
+
+/** The follower container's mount (and volume) a path lies under. */
+function fmountOf(path: string): { mount: any; volume: any } | undefined {
+  const m = [...fcontainer.volumeMounts].sort((a: any, b: any) => b.mountPath.length - a.mountPath.length)
+    .find((x: any) => path === x.mountPath || path.startsWith(x.mountPath.replace(/\/$/, '') + '/'));
+  return m ? { mount: m, volume: fpod.volumes.find((v: any) => v.name === m.name) } : undefined;
+}
+
+const matches = (selector: Record<string, string>, labels: Record<string, string>) => Object.entries(selector).every(([k, v]) => labels[k] === v);
+
+describe('deploy: the follower DaemonSet', () => {
+  it('runs on control-plane nodes only, tolerating their taint, from the same image', () => {
+    expect(daemonset._file).toBe('daemonset.yaml');
+    expect(kust.resources).not.toContain('daemonset.yaml');
+    expect(fpod.nodeSelector).toEqual({ 'node-role.kubernetes.io/control-plane': '' });
+    const tolerated = fpod.tolerations.map((t: any) => `${t.key}:${t.effect}:${t.operator}`);
+    expect(tolerated).toContain('node-role.kubernetes.io/control-plane:NoSchedule:Exists');
+    expect(fcontainer.image).toBe(`peregrine:${pkg.version}`);
+    expect(fcontainer.args[0]).toBe('serve');
+    expect(daemonset.spec.updateStrategy.type).toBe('RollingUpdate');
+  });
+
+  it('config: loads through the real loader, no webhook, one file source whose file and state are on hostPath mounts', async () => {
+    const { loadServeConfig } = await import('../../dist/config/load.js');
+    const dir = tempDir();
+    writeFileSync(join(dir, 'follow.yaml'), followText);
+    const cfg = loadServeConfig({ config: join(dir, 'follow.yaml') });
+    expect(cfg.webhook).toBe(false);
+    expect(cfg.sources.length).toBe(1);
+    const src = cfg.sources[0];
+    // The audit log directory: the node's, read-only.
+    const logMount = fmountOf(src.path)!;
+    expect(logMount.volume.hostPath.path).toBe(posix.dirname(src.path));
+    expect(logMount.mount.readOnly).toBe(true);
+    expect(src.path).toBe('/var/log/kubernetes/audit/audit.log');
+    // Checkpoints: on the node, writable, created if missing, outliving the pod.
+    const stateMount = fmountOf(src.stateDir)!;
+    expect(stateMount.volume.hostPath).toMatchObject({ path: src.stateDir, type: 'DirectoryOrCreate' });
+    expect(stateMount.mount.readOnly).toBeFalsy();
+    // Rules: the image's, and a directory (optional ConfigMap) for local ones.
+    for (const r of follow.rules.files as string[]) {
+      const m = fmountOf(r);
+      if (m) expect(m.volume.configMap?.optional, r).toBe(true);
+      else expect(r.startsWith('/app/') && existsSync(join(ROOT, r.slice(5))), r).toBe(true);
+    }
+    expect(fmountOf(fconfigPath)!.volume.configMap.name).toBe(followConfigMap.metadata.name);
+    expect(containerPortOf(fcontainer, 'metrics')).toBe(portOf(follow.metrics_listen));
+    expect(fpod.terminationGracePeriodSeconds).toBeGreaterThan(follow.limits.shutdown_timeout_seconds);
+  });
+
+  it('probes on real paths, least privilege, and no overlap with the Deployment\'s pods', () => {
+    const endpoints = readFileSync(join(ROOT, 'dist/metrics/endpoints.js'), 'utf8');
+    for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe']) {
+      const p = fcontainer[probe].httpGet;
+      expect(endpoints, `${probe} ${p.path}`).toContain(`app.get('${p.path}'`);
+      expect(p.port).toBe('metrics');
+    }
+    expect(fcontainer.readinessProbe.httpGet.path).toBe('/readyz');
+    expect(fcontainer.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+    expect(fpod.automountServiceAccountToken).toBe(false);
+    expect(fpod.securityContext.seccompProfile.type).toBe('RuntimeDefault');
+    expect(fmountOf('/tmp/x')?.volume.emptyDir).toBeDefined();
+    expect(fcontainer.resources.limits.memory).toBeDefined();
+    const podLabels = daemonset.spec.template.metadata.labels;
+    expect(matches(daemonset.spec.selector.matchLabels, podLabels)).toBe(true);
+    // The Deployment (its immutable selector), the Services and the PDB must not take them.
+    expect(matches(deployment.spec.selector.matchLabels, podLabels)).toBe(false);
+    for (const svc of docs.filter((d) => d.kind === 'Service')) expect(matches(svc.spec.selector, podLabels), svc.metadata.name).toBe(false);
+    expect(matches(one('PodDisruptionBudget').spec.selector.matchLabels, podLabels)).toBe(false);
+    expect(matches(deployment.spec.template.metadata.labels, podLabels)).toBe(false);
+    // Prometheus finds them through the PodMonitor.
+    const pm = one('PodMonitor', 'peregrine-follower');
+    expect(matches(pm.spec.selector.matchLabels, podLabels)).toBe(true);
+    expect(fcontainer.ports.map((p: any) => p.name)).toContain(pm.spec.podMetricsEndpoints[0].port);
+    expect(pm.spec.podMetricsEndpoints[0].path).toBe('/metrics');
+  });
+
+  describe('a simulated follower pod', () => {
+    const root = tempDir();
+    const here = (p: string) => (p.startsWith('/app/') ? join(ROOT, p.slice('/app/'.length)) : join(root, p));
+    const src = follow.sources[0];
+    let proc: ChildProcess | undefined;
+    let out = '';
+    let err = '';
+
+    function start(): ChildProcess {
+      const entry = runtime.instructions.find((i) => i.op === 'ENTRYPOINT')!.exec!;
+      const args = fcontainer.args.map((a: string) => (a.startsWith('/') ? here(a) : a));
+      const env = { PATH: process.env.PATH, ...runtime.env, ...Object.fromEntries((fcontainer.env ?? []).map((e: any) => [e.name, e.value])) };
+      out = '';
+      err = '';
+      const p = spawn(entry[0], [here(entry[1]), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      p.stdout!.on('data', (d) => { out += d; });
+      p.stderr!.on('data', (d) => { err += d; });
+      return p;
+    }
+
+    beforeAll(() => {
+      // The volumes: the ConfigMap's config (container paths mapped here, an ephemeral
+      // metrics port), no local rules (the optional ConfigMap absent), the node's audit
+      // log directory with the apiserver's log in it, an empty state directory.
+      for (const m of fcontainer.volumeMounts) mkdirSync(here(m.mountPath), { recursive: true });
+      const text = followText
+        .replaceAll('/var/log/kubernetes/audit/', here('/var/log/kubernetes/audit') + '/')
+        .replaceAll('/var/lib/peregrine', here('/var/lib/peregrine'))
+        .replaceAll('/etc/peregrine/', here('/etc/peregrine') + '/')
+        .replaceAll('/app/', ROOT + '/')
+        .replace(/^metrics_listen: (\S+):\d+$/m, 'metrics_listen: 127.0.0.1:0');
+      writeFileSync(here(fconfigPath), text);
+      writeFileSync(here(src.path), JSON.stringify(auditEvent('before-start', { alert: true })) + '\n');
+    });
+    afterAll(async () => {
+      if (proc && proc.exitCode === null) {
+        proc.kill('SIGKILL');
+        await new Promise((r) => proc!.once('exit', r));
+      }
+    });
+
+    it('follows the log from its end, names the configured cluster, answers its probes, and resumes from its checkpoint after SIGTERM', async () => {
+      proc = start();
+      const m = await waitFor(() => /listening webhook=none metrics=(\S+)/.exec(err), `the follower to start:\n${err}`, 20_000);
+      const metrics = m[1];
+      for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe']) {
+        const r = await fetch(`${metrics}${fcontainer[probe].httpGet.path}`);
+        expect(r.status, `${probe}: ${await r.text()}`).toBe(200);
+      }
+      const log = here(src.path);
+      const ev = (id: string) => JSON.stringify(auditEvent(id, { alert: true, clusterAnnotation: 'spoofed' })) + '\n';
+      appendFileSync(log, ev('after-start'));
+      await waitFor(() => out.includes('after-start'), 'the alert of the appended event');
+      expect(out).not.toContain('before-start');
+      const alert = JSON.parse(out.trim().split('\n').pop()!);
+      expect(alert.output_fields['ka.cluster.name']).toBe(src.cluster);
+      const t0 = Date.now();
+      proc.kill('SIGTERM');
+      expect(await new Promise((r) => proc!.once('exit', r))).toBe(0);
+      expect(Date.now() - t0).toBeLessThan(fpod.terminationGracePeriodSeconds * 1000);
+      expect(readdirSync(here(src.state_dir)).some((n) => n.endsWith('.checkpoint.json'))).toBe(true);
+      // Written while the pod was away (a rollout): read by the next pod, nothing again.
+      appendFileSync(log, ev('while-away'));
+      proc = start();
+      await waitFor(() => out.includes('while-away'), 'the line written while no pod ran');
+      expect(out).not.toContain('after-start');
+      proc.kill('SIGTERM');
+      expect(await new Promise((r) => proc!.once('exit', r))).toBe(0);
+    });
+  });
+});
+
+// ---------------------------------------------------------------- the LDP stream reader
+
+describe('deploy: the LDP stream reader', () => {
+  const ldpDeploy = one('Deployment', 'peregrine-ldp');
+  const lpod = ldpDeploy.spec.template.spec;
+  const lcontainer = lpod.containers[0];
+  const lcm = one('ConfigMap', 'peregrine-ldp-config');
+  const lconfigPath = lcontainer.args[lcontainer.args.indexOf('--config') + 1] as string;
+  const ltext = lcm.data[posix.basename(lconfigPath)] as string;
+  const mountOf = (path: string) => {
+    const m = [...lcontainer.volumeMounts].sort((a: any, b: any) => b.mountPath.length - a.mountPath.length)
+      .find((x: any) => path === x.mountPath || path.startsWith(x.mountPath.replace(/\/$/, '') + '/'));
+    return m ? { mount: m, volume: lpod.volumes.find((v: any) => v.name === m.name) } : undefined;
+  };
+
+  it('one replica, never two at once, applied on its own', () => {
+    expect(ldpDeploy._file).toBe('ldp-stream.yaml');
+    expect(kust.resources).not.toContain('ldp-stream.yaml');
+    expect(ldpDeploy.spec.replicas).toBe(1);
+    expect(ldpDeploy.spec.strategy.type).toBe('Recreate');
+    expect(lcontainer.image).toBe(`peregrine:${pkg.version}`);
+  });
+
+  it('config: loads through the real loader, no webhook, one ldp source whose URL comes from a Secret', async () => {
+    const { loadServeConfig } = await import('../../dist/config/load.js');
+    const dir = tempDir();
+    writeFileSync(join(dir, 'ldp.yaml'), ltext);
+    const cfg = loadServeConfig({ config: join(dir, 'ldp.yaml') });
+    expect(cfg.webhook).toBe(false);
+    expect(cfg.sources).toHaveLength(1);
+    const src = cfg.sources[0];
+    expect(src.type).toBe('ldp');
+    const m = mountOf(src.urlFile)!;
+    expect(m.volume.secret.secretName).toBe('peregrine-ldp-url');
+    expect(m.mount.readOnly).toBe(true);
+    expect(mountOf(lconfigPath)!.volume.configMap.name).toBe(lcm.metadata.name);
+    expect(containerPortOf(lcontainer, 'metrics')).toBe(portOf((yaml.load(ltext) as any).metrics_listen));
+  });
+
+  it('least privilege, and no overlap with the Deployment\'s pods', () => {
+    expect(lcontainer.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+    expect(lpod.securityContext.runAsNonRoot).toBe(true);
+    expect(lcontainer.readinessProbe.httpGet.path).toBe('/readyz');
+    const podLabels = ldpDeploy.spec.template.metadata.labels;
+    expect(matches(ldpDeploy.spec.selector.matchLabels, podLabels)).toBe(true);
+    expect(matches(deployment.spec.selector.matchLabels, podLabels)).toBe(false);
+    for (const svc of docs.filter((d) => d.kind === 'Service')) expect(matches(svc.spec.selector, podLabels), svc.metadata.name).toBe(false);
+    expect(matches(one('PodDisruptionBudget').spec.selector.matchLabels, podLabels)).toBe(false);
+    expect(matches(one('PodMonitor', 'peregrine-ldp').spec.selector.matchLabels, podLabels)).toBe(true);
   });
 });

@@ -95,7 +95,7 @@ describe('docs: examples and references', () => {
   it('Peregrine config snippets use real keys and values (through the real loader)', async () => {
     const { applyDocument } = await import('../../dist/config/load.js');
     const { defaultConfig } = await import('../../dist/config/defaults.js');
-    const TOP = ['listen', 'path', 'metrics_listen', 'insecure', 'workers', 'rules', 'tls', 'auth', 'rate_limit', 'clusters', 'limits', 'outputs'];
+    const TOP = ['listen', 'path', 'metrics_listen', 'insecure', 'workers', 'rules', 'tls', 'auth', 'rate_limit', 'clusters', 'limits', 'outputs', 'sources'];
     let n = 0;
     for (const d of [...docs]) {
       for (const b of yamlBlocks(d.text)) {

@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process';
 import yaml from 'js-yaml';
 import { batch, eventList, auditEvent } from '../serve/fixtures.js';
 import { metricsText, post, startServer, tempDir, waitFor, metricValue, type Server } from '../serve/harness.js';
+import { FakeLdp } from '../ldp/fake-ldp.js';
 import generated from '../../grafana/dashboard.mjs';
 
 const DASHBOARD = join(process.cwd(), 'grafana/peregrine.json');
@@ -82,6 +83,7 @@ describe('grafana dashboard: structure', () => {
       'histogram_quantile(0.99, sum by (le, output) (rate(peregrine_detection_latency_seconds_bucket',
       'peregrine_queue_depth', 'peregrine_ring_occupancy_ratio', 'peregrine_task_evaluation_seconds_sum',
       'sum by (reason) (rate(peregrine_requests_rejected_total', 'peregrine_output_up', 'peregrine_output_failures_total',
+      'peregrine_source_lag_seconds', 'peregrine_source_lag_bytes', 'rate(peregrine_source_lines_total',
     ]) expect(all).toContain(needle);
   });
 
@@ -105,6 +107,7 @@ describe('grafana dashboard: every metric it queries is exported by a running se
   let receiver: HttpServer;
   let text = '';
   let posts = 0;
+  let ldp: FakeLdp;
 
   beforeAll(async () => {
     // An HTTP output that fails once (retried) and refuses once (4xx), then accepts.
@@ -118,7 +121,12 @@ describe('grafana dashboard: every metric it queries is exported by a running se
     await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
     const dir = tempDir();
     writeFileSync(join(dir, 'a.token'), 'token-for-cluster-a-0123456789');
+    // A followed audit log file with an alerting event and a bad line (the source metrics).
+    writeFileSync(join(dir, 'audit.log'), JSON.stringify(auditEvent('gf-0', { alert: true })) + '\nnot json\n');
     writeFileSync(join(dir, 'b.token'), 'token-for-cluster-b-0123456789');
+    // An LDP stream that drops once (the stream metrics).
+    ldp = await FakeLdp.start();
+    writeFileSync(join(dir, 'ldp.url'), ldp.url);
     s = await startServer({
       dir,
       config: {
@@ -127,8 +135,16 @@ describe('grafana dashboard: every metric it queries is exported by a running se
           file: { path: join(dir, 'alerts.jsonl') },
           http: { url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/`, concurrency: 1, retry_initial_ms: 10, retry_max_ms: 50 },
         },
+        sources: [
+          { type: 'file', path: join(dir, 'audit.log'), cluster: 'cluster-a', state_dir: join(dir, 'state'), start_at: 'beginning' },
+          { type: 'ldp', url_file: join(dir, 'ldp.url'), cluster: 'cluster-b' },
+        ],
       },
     });
+    await waitFor(() => ldp.clients.size === 1, 'the stream connected');
+    ldp.dropAll();
+    await waitFor(() => ldp.handshakes === 2 && ldp.clients.size === 1, 'the stream reconnected');
+    await ldp.send(FakeLdp.frame(JSON.stringify(auditEvent('gl-0', { alert: true }))));
     const a = { authorization: 'Bearer token-for-cluster-a-0123456789' };
     const b = { authorization: 'Bearer token-for-cluster-b-0123456789' };
     expect((await post(s.webhook, batch('ga', 20, 4).body, a)).status).toBe(200);
@@ -144,7 +160,9 @@ describe('grafana dashboard: every metric it queries is exported by a running se
       const t = await metricsText(s);
       const ok = metricValue(t, 'peregrine_rules_reloads_total{result="ok"}') >= 1
         && metricValue(t, 'peregrine_output_refused_total{output="http"}') >= 1
-        && metricValue(t, 'peregrine_output_delivered_total{output="http"}') >= 9;
+        && metricValue(t, 'peregrine_output_delivered_total{output="http"}') >= 10
+        && metricValue(t, `peregrine_source_lines_total{source="${join(dir, 'audit.log')}",type="file",cluster="cluster-a"}`) === 2
+        && metricValue(t, `peregrine_source_lines_total{source="ldp://${new URL(ldp.url).host}",type="stream",cluster="cluster-b"}`) === 1;
       return ok ? t : undefined;
     }, 'metrics of every kind');
   });
@@ -152,6 +170,7 @@ describe('grafana dashboard: every metric it queries is exported by a running se
   afterAll(async () => {
     await s?.stop();
     receiver?.close();
+    await ldp?.close();
   });
 
   it('exports every metric name the dashboard queries', () => {

@@ -118,7 +118,8 @@ export function rawRequest(url: string, head: string, body = ''): Promise<string
 
 export function readAlerts(file: string): any[] {
   if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l));
+  // The last piece is '' or a line still being written.
+  return readFileSync(file, 'utf8').split('\n').slice(0, -1).filter((l) => l !== '').map((l) => JSON.parse(l));
 }
 
 export async function waitFor<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 10_000): Promise<T> {

@@ -1,5 +1,5 @@
 // Output targets on their own: file append and rotation, HTTP retries and refusals,
-// and the fan-out's memory bound (pressure on, pressure off).
+// the fan-out's memory bound (pressure on, pressure off), and its delivery watermark.
 import { describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -98,5 +98,54 @@ describe('outputs', () => {
     expect(delivered).toEqual(Array.from({ length: 200 }, (_, i) => i));
     expect(pressure).toEqual([true, false]);
     expect(o.undelivered()).toBe(0);
+  });
+
+  it('whenDelivered: resolves once every output finished what was pushed before the call, not what came after', async () => {
+    // Two outputs, each delivering only when its gate is opened, one batch at a time.
+    const gates: (() => void)[][] = [[], []];
+    const seen: number[][] = [[], []];
+    const gated = (k: number): OutputTarget => ({
+      name: `o${k}`,
+      async deliver(batch, report) {
+        await new Promise<void>((r) => gates[k].push(r));
+        for (const a of batch) {
+          seen[k].push(JSON.parse(a.json.toString()).n);
+          // A refused alert counts as finished, as a delivered one does.
+          if (JSON.parse(a.json.toString()).n === 1) report.refused(a, 'no'); else report.delivered(a);
+        }
+      },
+      async close() {},
+    });
+    const o = new Outputs([gated(0), gated(1)], 1 << 20, {
+      onPressure: () => undefined, onDelivered: () => undefined, onFailure: () => undefined, onRefused: () => undefined,
+    });
+    const tick = () => new Promise((r) => setImmediate(r));
+    let first = false;
+    await o.whenDelivered(); // nothing pushed: at once
+    o.push(alert(0));
+    o.push(alert(1));
+    const w1 = o.whenDelivered().then(() => { first = true; });
+    // Pushed after the call: does not hold w1 back.
+    let second = false;
+    await tick();
+    o.push(alert(2));
+    const w2 = o.whenDelivered().then(() => { second = true; });
+    await tick();
+    // Output 0 delivers its first batch (0, 1); output 1 has not: not yet.
+    gates[0].shift()!();
+    await tick(); await tick();
+    expect(seen[0]).toEqual([0, 1]);
+    expect(first).toBe(false);
+    gates[1].shift()!();
+    await w1;
+    expect(first).toBe(true);
+    expect(second).toBe(false);
+    // Alert 2 went out in a batch of its own on each output.
+    await tick(); await tick();
+    gates[0].shift()!();
+    gates[1].shift()!();
+    await w2;
+    expect(seen).toEqual([[0, 1, 2], [0, 1, 2]]);
+    expect(o.deliveredSeq).toBe(3);
   });
 });

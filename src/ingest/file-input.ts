@@ -1,0 +1,79 @@
+// Audit log files read whole, offline (scan, hunt): plain files through one reused
+// buffer, pipes, devices and .gz as streams, and a progress line on a terminal.
+import { closeSync, createReadStream, openSync, readSync, statSync } from 'node:fs';
+import { ErrorCode, PeregrineError } from '../errors.js';
+
+export const CHUNK = 1024 * 1024;
+
+export interface Input {
+  chunks: AsyncIterable<Buffer> | Iterable<Buffer>;
+  size: number;
+  close(): void;
+}
+
+export async function openInput(file: string): Promise<Input> {
+  if (file === '-') return { chunks: process.stdin, size: 0, close: () => {} };
+  let size = 0;
+  let regular = false;
+  let fd: number;
+  try {
+    const st = statSync(file);
+    if (st.isDirectory()) throw new PeregrineError(ErrorCode.IO, `cannot read '${file}': it is a directory`);
+    size = st.size;
+    regular = st.isFile();
+    fd = openSync(file, 'r');
+  } catch (e) {
+    if (e instanceof PeregrineError) throw e;
+    throw new PeregrineError(ErrorCode.IO, `cannot open '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const close = (): void => closeSync(fd);
+  const gz = file.endsWith('.gz');
+  if (regular && !gz) return { chunks: fileChunks(fd), size, close };
+  // Pipes and devices may not block on read: they are read as streams.
+  const raw = createReadStream('', { fd, autoClose: false, highWaterMark: CHUNK });
+  if (!gz) return { chunks: raw, size: 0, close };
+  // zlib is loaded only when a file needs it: most scans read plain files.
+  const { createGunzip } = await import('node:zlib');
+  return { chunks: raw.pipe(createGunzip()), size: 0, close };
+}
+
+/**
+ * A plain file, read into one buffer over and over: no stream machinery and no fresh
+ * pages per chunk. Each chunk is evaluated before the next read (the framer copies
+ * what it keeps of a chunk).
+ */
+function* fileChunks(fd: number): Generator<Buffer> {
+  const buf = Buffer.allocUnsafeSlow(CHUNK);
+  for (;;) {
+    const n = readSync(fd, buf, 0, CHUNK, null);
+    if (n === 0) return;
+    yield buf.subarray(0, n);
+  }
+}
+
+export class Progress {
+  private last = 0;
+  private readonly enabled: boolean;
+  bytes = 0;
+  events = 0;
+  private started = Date.now();
+
+  constructor(private readonly total: number, private readonly label: string) {
+    this.enabled = process.stderr.isTTY === true;
+  }
+
+  tick(): void {
+    if (!this.enabled) return;
+    const now = Date.now();
+    if (now - this.last < 500) return;
+    this.last = now;
+    const secs = Math.max(0.001, (now - this.started) / 1000);
+    const pct = this.total > 0 ? ` ${((100 * this.bytes) / this.total).toFixed(1)}%` : '';
+    process.stderr.write(`\r${this.label}:${pct} ${(this.bytes / 1048576).toFixed(1)} MiB, ${this.events} events, ${Math.round(this.events / secs)} events/s   `);
+  }
+
+  done(): void {
+    if (this.enabled && this.last !== 0) process.stderr.write('\r\x1b[K');
+  }
+}
+

@@ -1,0 +1,188 @@
+// The WebSocket side of an LDP stream: dial, read frames, keep the connection honest,
+// and dial again after anything goes wrong, forever (until stop).
+//
+// Better than k8saudit-ovh on faults: every failure is retried on a jittered backoff
+// (1 s doubling to 60 s), including 400/401/403/404 at the handshake, which the plugin
+// treats as final (here they are reported as not ready, and retried: a rotated token
+// put back in the Secret heals without a restart); a ping goes out after `pingAfterMs`
+// without a frame and the connection is dropped when no pong comes within
+// `pongTimeoutMs` (a half-open connection would otherwise look idle forever); every
+// disconnection is reported with how long the stream was then down. While paused
+// (back-pressure) the socket is not read, so TCP pushes back to the sender, and the
+// idle and pong timers are off.
+import { readFileSync } from 'node:fs';
+import { rootCertificates } from 'node:tls';
+import WebSocket from 'ws';
+import { Backoff } from '../../outputs/target.js';
+import type { LdpUrl } from './url.js';
+
+export interface StreamClientOptions {
+  url: LdpUrl;
+  caFile?: string;
+  pingAfterMs: number;
+  pongTimeoutMs: number;
+  backoffInitialMs?: number;
+  backoffMaxMs?: number;
+  /** Each frame's bytes (valid only during the call). */
+  onFrame(data: Buffer): void;
+  /** Connected (true) or not; `why` says what broke or refused. */
+  onState(up: boolean, why: string): void;
+  /** A disconnection and how long the stream was down until it came back. */
+  onGap(reason: string, downMs: number): void;
+}
+
+/** A connection that lasted this long (or delivered a frame) was good: back off from 1 s again. */
+const GOOD_CONNECTION_MS = 10_000;
+
+export class StreamClient {
+  private ws: WebSocket | undefined;
+  private stopped = false;
+  private paused = false;
+  private readonly backoff: Backoff;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private pongTimer: NodeJS.Timeout | undefined;
+  private downSince = Date.now();
+  private openedAt = 0;
+  private gotFrame = false;
+  private lastReason = '';
+  private everUp = false;
+  private readonly ca: string[] | undefined;
+  /** Drops the current connection with a reason (the pong timeout). */
+  private failCurrent: ((reason: string) => void) | undefined;
+  /** The last handshake refusal or error, for readiness. */
+  problem: string | undefined = 'connecting';
+
+  constructor(private readonly o: StreamClientOptions) {
+    this.backoff = new Backoff(o.backoffInitialMs ?? 1000, o.backoffMaxMs ?? 60_000);
+    // Beside the system's CAs, not instead of them (Node's `ca` option replaces them).
+    this.ca = o.caFile === undefined ? undefined : [...rootCertificates, readFileSync(o.caFile, 'utf8')];
+  }
+
+  start(): void {
+    this.dial();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.clearTimers();
+    this.ws?.terminate();
+  }
+
+  /** Stop reading the socket (the sender is pushed back by TCP). */
+  pause(): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.clearTimers();
+    this.ws?.pause();
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.ws?.resume();
+    this.armIdle();
+  }
+
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  private dial(): void {
+    if (this.stopped) return;
+    const ws = new WebSocket(this.o.url.href, {
+      ...(this.ca ? { ca: this.ca } : {}),
+      handshakeTimeout: 30_000,
+      // Frames can be large EventLists; the ws default (100 MiB) stays the bound.
+      perMessageDeflate: false,
+      // As k8saudit-ovh's gorilla/websocket: a text frame with invalid UTF-8 is read (and
+      // decoded with U+FFFD, as Go's JSON decoding does), not a reason to close.
+      skipUTF8Validation: true,
+    });
+    this.ws = ws;
+    let failed = false;
+    const fail = (reason: string): void => {
+      if (failed) return;
+      failed = true;
+      this.failCurrent = undefined;
+      this.clearTimers();
+      if (this.ws === ws) this.ws = undefined;
+      ws.removeAllListeners();
+      ws.on('error', () => undefined);
+      ws.terminate();
+      this.disconnected(reason);
+    };
+    ws.on('unexpected-response', (_req, res) => {
+      res.resume();
+      const code = res.statusCode ?? 0;
+      this.problem = code === 401 || code === 403 ? `LDP refused the token (HTTP ${code}): check the URL in the Secret`
+        : code === 404 ? 'LDP knows no such stream (HTTP 404): check the URL'
+          : `LDP answered HTTP ${code} to the WebSocket handshake`;
+      fail(`http_${code}`);
+    });
+    this.failCurrent = fail;
+    ws.on('open', () => {
+      this.problem = undefined;
+      this.openedAt = Date.now();
+      this.gotFrame = false;
+      if (this.paused) ws.pause();
+      // Before the first connection nothing was being received, so nothing was lost.
+      if (this.everUp) this.o.onGap(this.lastReason, Date.now() - this.downSince);
+      this.everUp = true;
+      this.o.onState(true, 'connected');
+      this.armIdle();
+    });
+    ws.on('message', (data) => {
+      this.gotFrame = true;
+      this.armIdle();
+      this.o.onFrame(Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data));
+    });
+    ws.on('pong', () => {
+      clearTimeout(this.pongTimer);
+      this.pongTimer = undefined;
+      this.armIdle();
+    });
+    ws.on('ping', () => this.armIdle());
+    ws.on('close', (code) => fail(code === 1000 ? 'closed' : `closed_${code}`));
+    ws.on('error', (e: NodeJS.ErrnoException) => {
+      if (this.problem !== undefined && this.openedAt === 0) this.problem = `cannot connect to ${this.o.url.host}: ${e.code ?? e.message}`;
+      fail(e.code ? e.code.toLowerCase() : 'error');
+    });
+  }
+
+  private disconnected(reason: string): void {
+    const wasUp = this.openedAt !== 0;
+    if (wasUp) {
+      this.downSince = Date.now();
+      if (Date.now() - this.openedAt >= GOOD_CONNECTION_MS || this.gotFrame) this.backoff.reset();
+      this.o.onState(false, reason);
+    } else if (this.problem !== undefined) {
+      this.o.onState(false, reason);
+    }
+    this.openedAt = 0;
+    this.lastReason = reason;
+    if (this.stopped) return;
+    this.problem ??= `disconnected (${reason}), reconnecting`;
+    this.retryTimer = setTimeout(() => this.dial(), this.backoff.delay());
+  }
+
+  /** After pingAfterMs without a frame: ping, and expect a pong within pongTimeoutMs. */
+  private armIdle(): void {
+    if (this.paused || this.stopped) return;
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      const ws = this.ws;
+      if (!ws || ws.readyState !== WebSocket.OPEN) return;
+      ws.ping();
+      this.pongTimer = setTimeout(() => this.failCurrent?.('pong_timeout'), this.o.pongTimeoutMs);
+    }, this.o.pingAfterMs);
+  }
+
+  private clearTimers(): void {
+    clearTimeout(this.idleTimer);
+    clearTimeout(this.pongTimer);
+    this.idleTimer = undefined;
+    this.pongTimer = undefined;
+  }
+}

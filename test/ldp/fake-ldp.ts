@@ -1,0 +1,74 @@
+// A local stand-in for an OVHcloud LDP WebSocket broadcast: accepts or refuses the
+// handshake with a chosen status, sends frames to whoever is connected, drops
+// connections, and can stop answering pings (a half-open connection).
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+
+export class FakeLdp {
+  readonly http: Server;
+  private readonly wss: WebSocketServer;
+  /** Status to refuse handshakes with (0: accept). */
+  refuse = 0;
+  /** Answer pings (false: a connection that went half-open). */
+  autoPong = true;
+  readonly clients = new Set<WebSocket>();
+  handshakes = 0;
+  tokens: string[] = [];
+
+  private constructor() {
+    this.http = createServer((_q, s) => s.writeHead(404).end());
+    this.wss = new WebSocketServer({ noServer: true, autoPong: false });
+    this.http.on('upgrade', (req, socket, head) => {
+      this.handshakes++;
+      this.tokens.push(new URL(req.url ?? '/', 'http://x').searchParams.get('tk') ?? '');
+      if (this.refuse !== 0) {
+        socket.end(`HTTP/1.1 ${this.refuse} Refused\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+        return;
+      }
+      this.wss.handleUpgrade(req, socket, head, (ws) => {
+        this.clients.add(ws);
+        ws.on('ping', (d) => { if (this.autoPong) ws.pong(d); });
+        ws.on('close', () => this.clients.delete(ws));
+        ws.on('error', () => undefined);
+      });
+    });
+  }
+
+  static async start(): Promise<FakeLdp> {
+    const f = new FakeLdp();
+    await new Promise<void>((r) => f.http.listen(0, '127.0.0.1', r));
+    return f;
+  }
+
+  get url(): string {
+    return `ws://127.0.0.1:${(this.http.address() as AddressInfo).port}/tail/?tk=secret-token-123`;
+  }
+
+  /** Sends a frame to every connected client; resolves when written to the sockets. */
+  send(frame: string): Promise<void> {
+    return Promise.all([...this.clients].map((c) => new Promise<void>((r) => c.send(frame, () => r())))).then(() => undefined);
+  }
+
+  /** Bytes queued on the server side, not yet taken by the client. */
+  buffered(): number {
+    let n = 0;
+    for (const c of this.clients) n += c.bufferedAmount;
+    return n;
+  }
+
+  dropAll(): void {
+    for (const c of this.clients) c.terminate();
+  }
+
+  /** An LDP frame around an audit payload, as the platform wraps it. */
+  static frame(payload: string, appId = 'a1b2c3d4-mks-audit'): string {
+    return JSON.stringify({ message: JSON.stringify({ version: '1.1', host: 'mks', _appID: appId, short_message: payload, timestamp: 1765100000.123 }), _stream: 'k8s-audit' });
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.clients) c.terminate();
+    this.wss.close();
+    await new Promise<void>((r) => this.http.close(() => r()));
+  }
+}
