@@ -46,6 +46,18 @@ for (let i = 0; i < EVENTS; i++) {
 }
 const frames = events.map((e) => Buffer.from(JSON.stringify({ message: JSON.stringify({ version: '1.1', host: 'mks', _appID: 'a1b2c3d4-mks-audit', short_message: e, timestamp: 1765100000.123 }), _stream: 'k8s-audit' })));
 const frameBytes = frames.reduce((n, f) => n + f.length, 0);
+// The stand-in's side costs next to nothing: the frames are WebSocket-framed once, here
+// (server to client: unmasked text frames), and written to the socket as raw bytes.
+function wsFrame(payload) {
+  const n = payload.length;
+  const head = n < 126 ? Buffer.from([0x81, n]) : n < 65536 ? Buffer.from([0x81, 126, n >> 8, n & 255]) : (() => {
+    const h = Buffer.alloc(10);
+    h[0] = 0x81; h[1] = 127; h.writeBigUInt64BE(BigInt(n), 2);
+    return h;
+  })();
+  return Buffer.concat([head, payload]);
+}
+const wire = Buffer.concat(frames.map(wsFrame));
 const dir = mkdtempSync(join(tmpdir(), 'peregrine-ldp-bench-'));
 const lines = join(dir, 'events.jsonl');
 writeFileSync(lines, events.join('\n') + '\n');
@@ -59,11 +71,14 @@ async function oneRound(k) {
   const done = new Promise((resolve) => {
     wss.once('connection', (ws) => {
       sentAt = performance.now();
-      let i = 0;
+      const sock = ws._socket;
+      let at = 0;
       const pump = () => {
-        while (i < frames.length) {
-          ws.send(frames[i++]);
-          if (ws.bufferedAmount > 8 * 2 ** 20) return void setTimeout(pump, 1);
+        while (at < wire.length) {
+          const end = Math.min(wire.length, at + 2 ** 20);
+          const more = sock.write(wire.subarray(at, end));
+          at = end;
+          if (!more) return void sock.once('drain', pump);
         }
         resolve();
       };
