@@ -61,7 +61,9 @@ export async function runServe(argv: string[]): Promise<number> {
   // The workers choose the same way; choosing here fails fast and names it in the log.
   const extraction = describeBackend(chooseBackend());
 
-  const rules = new RulesState({ files: cfg.rules.files, options: { ruleMatching: cfg.rules.ruleMatching, minPriority: cfg.rules.minPriority } }, log);
+  // Alerts for a network output carry a stable id (outputs/alert-id.ts).
+  const alertIds = cfg.outputs.http !== undefined ? { alertIds: true } : {};
+  const rules = new RulesState({ files: cfg.rules.files, options: { ruleMatching: cfg.rules.ruleMatching, minPriority: cfg.rules.minPriority, ...alertIds } }, log);
   for (const w of rules.current.ruleset.warnings) log(describeWarning(w));
   let lastReloadError: string | undefined;
   const auth = new Authenticator(cfg.auth, cfg.auth.clientCerts.length > 0);
@@ -134,7 +136,7 @@ export async function runServe(argv: string[]): Promise<number> {
   const m = metrics;
   const sink = (a: ReleasedAlert): void => {
     m.alerts.inc({ rule: a.rule.name, priority: a.rule.priority, cluster: a.cluster });
-    outputs.push({ json: a.json, eventTimeMs: a.eventTimeMs });
+    outputs.push({ json: a.json, eventTimeMs: a.eventTimeMs, id: a.id });
   };
   ingest = new IngestServer({ cfg, auth, limiter, runner, pool, outputs, metrics, log, sink });
 
