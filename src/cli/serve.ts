@@ -22,6 +22,8 @@ import type { OutputTarget } from '../outputs/target.js';
 import { ServeMetrics } from '../metrics/metrics.js';
 import { attachEndpoints, type Readiness } from '../metrics/endpoints.js';
 import { registerSourceMetrics } from '../metrics/source-metrics.js';
+import { registerSpoolMetrics } from '../metrics/spool-metrics.js';
+import { openSpool } from '../outputs/open-spool.js';
 import { FileSource } from '../ingest/file-source.js';
 import type { Source } from '../ingest/source.js';
 
@@ -84,6 +86,7 @@ export async function runServe(argv: string[]): Promise<number> {
     targets.push(f);
   }
   if (cfg.outputs.http) targets.push(new HttpTarget(cfg.outputs.http));
+  const spool = await openSpool(cfg, targets, log);
 
   // The pool, the batch runner and the outputs refer to each other through these.
   let runner: BatchRunner | undefined;
@@ -117,7 +120,7 @@ export async function runServe(argv: string[]): Promise<number> {
       metrics!.outputRefused.inc({ output: name });
       log(`output ${name}: receiver refused an alert (${why}); not retried`);
     },
-  });
+  }, spool);
   runner = new BatchRunner(pool, rules, cfg.limits.taskBytes, {
     onTaskDone: (wait) => metrics!.queueWait.observe(wait),
     onDiscarded: (n) => { if (n > 0) metrics!.alertsDiscarded.inc(n); },
@@ -134,6 +137,7 @@ export async function runServe(argv: string[]): Promise<number> {
     rulesGeneration: () => rules.current.gen,
   });
   const m = metrics;
+  if (spool) registerSpoolMetrics(m.registry, spool);
   const sink = (a: ReleasedAlert): void => {
     m.alerts.inc({ rule: a.rule.name, priority: a.rule.priority, cluster: a.cluster });
     outputs.push({ json: a.json, eventTimeMs: a.eventTimeMs, id: a.id });
@@ -187,7 +191,7 @@ export async function runServe(argv: string[]): Promise<number> {
     if (pool.threads === 0) reasons.push('no worker threads');
     const outs = outputs.statuses();
     for (const o of outs) if (!o.up) reasons.push(`output ${o.name} is down (${o.lastError ?? 'unknown error'}), ${o.queued} alerts queued`);
-    if (outputs.underPressure) reasons.push('outputs are over their memory bound; new requests get 429');
+    reasons.push(...outputs.readiness());
     for (const s of sources) reasons.push(...s.readiness());
     return {
       ready: reasons.length === 0,
@@ -250,6 +254,8 @@ export async function runServe(argv: string[]): Promise<number> {
       const flushed = await outputs.flush(Math.max(0, budget - (Date.now() - started)));
       const left = outputs.undelivered();
       if (!flushed) log(`${left} alerts could not be delivered before limits.shutdown_timeout_seconds`);
+      const spooled = outputs.spooledPending();
+      if (spool && spooled > 0) log(`${spooled} alerts stay in the spool ${spool.dir}, not yet delivered: they are sent first at the next start`);
       rules.close();
       ingest!.close();
       await pool.close();
