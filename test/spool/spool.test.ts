@@ -181,6 +181,44 @@ describe('spool', () => {
     await s.close();
   });
 
+  it('a failing write (a full disk, half written) is cut back and retried: the spool counts as full meanwhile, nothing is lost or torn', async () => {
+    const dir = tempDir();
+    const { open, logs } = opener(dir);
+    const s = await open();
+    const fh = (s as any).fh;
+    const write = fh.write.bind(fh);
+    let failures = 3;
+    fh.write = async (buf: Buffer, off: number, len: number, pos: number) => {
+      if (failures-- > 0) {
+        // Half of it reaches the file, then the disk is full.
+        await write(buf, off, Math.floor(len / 2), pos);
+        throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+      }
+      return write(buf, off, len, pos);
+    };
+    for (let i = 0; i < 20; i++) s.append(alert(i, 100));
+    let durable = false;
+    const d = s.whenDurable().then(() => { durable = true; });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(durable).toBe(false);
+    expect(s.full).toBe(true);
+    expect(s.readiness()[0]).toMatch(/spool: cannot write .*ENOSPC.*new requests get 429/);
+    // More alerts while it cannot write: kept, in order.
+    for (let i = 20; i < 30; i++) s.append(alert(i, 100));
+    await d;
+    await s.whenDurable();
+    expect(s.full).toBe(false);
+    expect(s.stats().writeErrors).toBe(3);
+    expect(logs.join('\n')).toMatch(/writing again/);
+    expect(await drain(s)).toEqual(Array.from({ length: 30 }, (_, i) => i));
+    await s.close();
+    // On disk: whole records only (a restart finds no damage).
+    const again = opener(dir);
+    const s2 = await again.open();
+    expect(again.logs.some((l) => l.includes('damaged'))).toBe(false);
+    await s2.close();
+  });
+
   it('full at max_bytes; delivering frees it', async () => {
     const dir = tempDir();
     const s = await opener(dir, ['http'], { maxBytes: 300 * 1024, segmentBytes: 64 * 1024 }).open();
