@@ -184,7 +184,7 @@ line(8,
 
 // ---------------------------------------------------------------- followed files
 const S = `${I}, cluster=~"$cluster"`;
-row('Followed audit log files');
+row('Followed audit log files (and streams)');
 line(8,
   [5, timeseries('Lines/s by source', 'peregrine_source_lines_total and peregrine_source_read_bytes_total: what each followed file (sources, --follow) yields; its events count in the cluster traffic above.', 'short',
     [[`sum by (source) (rate(peregrine_source_lines_total{${S}}[${RI}]))`, 'lines/s {{source}}'],
@@ -200,6 +200,20 @@ line(8,
   [4, timeseries('Checkpoint age, source up', 'peregrine_source_checkpoint_age_seconds: how far the saved position is behind (what a kill -9 would read again); peregrine_source_up: 0 while a source waits after an error (see /readyz).', 's',
     [[`max by (source) (peregrine_source_checkpoint_age_seconds{${S}})`, 'age {{source}}'],
       [`min by (source) (peregrine_source_up{${S}})`, 'up {{source}}']])],
+);
+
+row('Log platform streams (ldp)');
+line(8,
+  [6, timeseries('Stream connections', 'peregrine_source_stream_connects_total and peregrine_source_stream_disconnects_total by reason (closed, pong_timeout, http_401, ...): each disconnection is followed by a redial on a backoff.', 'short',
+    [[`sum by (source) (increase(peregrine_source_stream_connects_total{${S}}[${RI}]))`, 'connects {{source}}'],
+      [`sum by (reason) (increase(peregrine_source_stream_disconnects_total{${S}}[${RI}]))`, 'disconnects: {{reason}}']])],
+  [6, timeseries('Time the stream was down', 'rate(peregrine_source_stream_down_seconds_total): what the platform sent while the stream was down is lost (LDP keeps no position).', 'percentunit',
+    [[`sum by (source) (rate(peregrine_source_stream_down_seconds_total{${S}}[${RI}]))`, '{{source}}']], { thresholds: red(0.001) })],
+  [6, timeseries('Repeats dropped', 'peregrine_source_stream_repeats_total: events sent again within the dedup window, whose alerts were not given twice; peregrine_source_stream_dedup_full_total: alerting events let through because the table was full.', 'short',
+    [[`sum by (source) (increase(peregrine_source_stream_repeats_total{${S}}[${RI}]))`, 'repeats {{source}}'],
+      [`sum by (source) (increase(peregrine_source_stream_dedup_full_total{${S}}[${RI}]))`, 'table full {{source}}']])],
+  [6, timeseries('Reading paused', 'peregrine_source_stream_paused: 1 while the socket is not read because evaluation or the outputs are behind (TCP pushes back to the platform).', 'short',
+    [[`max by (source) (peregrine_source_stream_paused{${S}})`, '{{source}}']], { min: 0, max: 1 })],
 );
 
 // ---------------------------------------------------------------- process

@@ -19,6 +19,7 @@
 //    started at the end follows; the source's lag (peregrine_source_lag_seconds and
 //    _lag_bytes, read from /readyz, which is cheaper to poll than /metrics) is sampled
 //    every 100 ms.
+import { updateReadmeSection } from './lib/readme.mjs';
 import { spawn } from 'node:child_process';
 import { cpus, release, totalmem } from 'node:os';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -317,14 +318,4 @@ const l = values['skip-lag'] ? undefined : await lag();
 const cmd = `npm run bench:follow${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).filter((a) => a !== '--update-readme' && a !== '--keep').join(' ') : ''}`;
 const md = markdown(c, l, cmd.trim());
 console.log('\n' + md);
-if (values['update-readme']) {
-  const path = join(ROOT, 'load-tests/README.md');
-  const text = readFileSync(path, 'utf8');
-  const begin = '<!-- follow:results:begin -->';
-  const end = '<!-- follow:results:end -->';
-  const a = text.indexOf(begin);
-  const b = text.indexOf(end);
-  if (a < 0 || b < a) throw new Error(`no ${begin} … ${end} section in load-tests/README.md`);
-  writeFileSync(path, text.slice(0, a + begin.length) + '\n' + md + '\n' + text.slice(b));
-  console.log(`updated ${path}`);
-}
+if (values['update-readme']) updateReadmeSection('follow', md);

@@ -6,6 +6,7 @@
 // flooding bodies of millions of tiny items. Prints the clean client's latency per
 // phase as a ratio to the baseline, the server's event-loop lag and peak RSS.
 //   npm run load:hostile -- [--seconds 10] [--update-readme]
+import { updateReadmeSection } from './lib/readme.mjs';
 import http from 'node:http';
 import { connect } from 'node:net';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -188,15 +189,5 @@ const lines = [
   `Refusals counted by the server over the run: ${['not_found', 'slow_upload', 'cluster_share', 'too_many_events', 'upload_aborted'].map((r) => `${r} ${sumOf(metrics, 'peregrine_requests_rejected_total', { reason: r })}`).join(', ')}.`,
 ];
 console.log('\n' + lines.join('\n'));
-if (UPDATE) {
-  const file = join(ROOT, 'load-tests/README.md');
-  const text = readFileSync(file, 'utf8');
-  const begin = '<!-- hostile:results:begin -->';
-  const end = '<!-- hostile:results:end -->';
-  const a = text.indexOf(begin);
-  const b = text.indexOf(end);
-  if (a < 0 || b < 0) throw new Error(`${file} has no ${begin} … ${end} section`);
-  writeFileSync(file, text.slice(0, a + begin.length) + '\n' + lines.join('\n') + '\n' + text.slice(b));
-  console.log(`updated ${file}`);
-}
+if (UPDATE) updateReadmeSection('hostile', lines.join('\n'));
 process.exit(0);

@@ -14,6 +14,7 @@
 // chosen scenarios (default one and fanin) run in pairs, without and with
 // outputs.spool_dir, in alternating order, and the report is the ratio of their
 // events/s and the request latency the spool adds.
+import { updateReadmeSection } from './lib/readme.mjs';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -566,17 +567,6 @@ function markdown(results, scan, m, cmd) {
   return out.join('\n');
 }
 
-function updateReadme(md, section = 'load:results') {
-  const file = join(ROOT, 'load-tests/README.md');
-  const text = readFileSync(file, 'utf8');
-  const begin = `<!-- ${section}:begin -->`;
-  const end = `<!-- ${section}:end -->`;
-  const a = text.indexOf(begin);
-  const b = text.indexOf(end);
-  if (a < 0 || b < a) throw new Error(`${file}: markers ${begin} … ${end} not found`);
-  writeFileSync(file, text.slice(0, a + begin.length) + '\n' + md + '\n' + text.slice(b));
-  console.log(`\nupdated ${file}`);
-}
 
 // ---------------------------------------------------------------- --spool
 
@@ -712,8 +702,8 @@ async function main() {
   const { input: _input, ...scanFigures } = scan;
   if (o.json) writeFileSync(o.json, JSON.stringify({ machine: m, date: new Date().toISOString(), command: cmd, scan: scanFigures, results, spool: spoolResults }, null, 2));
   if (o.updateReadme) {
-    if (o.spool) updateReadme(spoolMarkdown(spoolResults, m, cmd), 'load:spool');
-    else updateReadme(markdown(results, scan, m, cmd));
+    if (o.spool) updateReadmeSection('spool', spoolMarkdown(spoolResults, m, cmd));
+    else updateReadmeSection('load', markdown(results, scan, m, cmd));
   }
   if (!o.keep) rmSync(dir, { recursive: true, force: true });
   else console.log(`kept ${dir}`);

@@ -25,6 +25,8 @@ export const ErrorCode = {
   INPUT_NOT_AUDIT: 'ERR_INPUT_NOT_AUDIT_EVENT',
   INPUT_TIMESTAMP: 'ERR_INPUT_TIMESTAMP',
   INPUT_TOO_LARGE: 'ERR_INPUT_TOO_LARGE',
+  // audit policies (peregrine policy)
+  POLICY: 'ERR_POLICY',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];

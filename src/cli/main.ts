@@ -12,6 +12,9 @@ Commands:
                    the events that satisfy a condition, in time order across files
   rules check F... validate rules files
   rules fields     list the supported fields
+  policy check|generate|cost
+                   audit Policy advisor: does a policy feed the rules, the
+                   smallest policy that does, what a policy costs on a sample log
 
 Run 'peregrine <command> --help' for the options of a command.`;
 
@@ -39,6 +42,10 @@ async function main(argv: string[]): Promise<number> {
     case 'rules': {
       const { runRules } = await loadWithoutOptimizer(() => import('./rules.js'));
       return runRules(rest);
+    }
+    case 'policy': {
+      const { runPolicy } = await loadWithoutOptimizer(() => import('./policy.js'));
+      return runPolicy(rest);
     }
     case 'serve': {
       const { runServe } = await import('./serve.js');

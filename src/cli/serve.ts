@@ -25,6 +25,7 @@ import { registerSourceMetrics } from '../metrics/source-metrics.js';
 import { registerSpoolMetrics } from '../metrics/spool-metrics.js';
 import { openSpool } from '../outputs/open-spool.js';
 import { FileSource } from '../ingest/file-source.js';
+import { LdpSource } from '../ingest/ldp-source.js';
 import type { Source } from '../ingest/source.js';
 
 function log(msg: string): void {
@@ -151,9 +152,10 @@ export async function runServe(argv: string[]): Promise<number> {
   })));
 
   // Sources beside the webhook: they read as soon as they start.
-  const sources: Source[] = cfg.sources.map((sc) => new FileSource(sc, {
+  const sourceDeps = {
     runner: runner!, pool, outputs, metrics: m, sink, log, maxEventBytes: cfg.limits.maxEventBytes, maxQueuedTasks: cfg.limits.maxQueuedTasks,
-  }));
+  };
+  const sources: Source[] = cfg.sources.map((sc) => (sc.type === 'file' ? new FileSource(sc, sourceDeps) : new LdpSource(sc, sourceDeps)));
   registerSourceMetrics(m.registry, () => sources.map((s) => s.stats()));
   try {
     for (const s of sources) await s.start();
@@ -207,7 +209,7 @@ export async function runServe(argv: string[]): Promise<number> {
   log(`listening webhook=${cfg.webhook ? url(scheme, cfg.listen.host, webhookPort, cfg.path) : 'none'} metrics=${url('http', cfg.metricsListen.host, ml.port)} `
     + `workers=${cfg.workers} rules=${rules.current.ruleset.rules.length} auth=${cfg.webhook ? describeAuth(cfg) : '-'} `
     + `outputs=${targets.map((t) => (t.name === 'http' && cfg.outputs.http ? `http(${redactUrl(cfg.outputs.http.url)})` : t.name)).join(',')} json=${extraction}`
-    + (sources.length > 0 ? ` sources=${cfg.sources.map((sc) => `file:${sc.path}(${sc.cluster})`).join(',')}` : ''));
+    + (sources.length > 0 ? ` sources=${sources.map((s) => `${s.stats().type === 'file' ? 'file:' : ''}${s.stats().source}(${s.stats().cluster})`).join(',')}` : ''));
 
   // Reloads.
   const reload = (reason: string): void => {

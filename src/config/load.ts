@@ -35,6 +35,8 @@ Options:
       --state-dir DIR        where the followed files' checkpoints go
       --start-at end|beginning  without a checkpoint: the end of the live file
                              (default) or the oldest backup
+      --ldp CLUSTER=URL_FILE read an OVHcloud LDP WebSocket stream whose URL
+                             (wss://HOST/tail/?tk=TOKEN) is in URL_FILE (repeatable)
   -h, --help                 this help
 
 Signals: SIGHUP reloads rules (and token files); SIGTERM/SIGINT stop accepting,
@@ -50,6 +52,7 @@ export interface ServeArgs {
   workers?: string;
   insecure?: boolean;
   follow?: string[];
+  ldp?: string[];
   cluster?: string;
   stateDir?: string;
   startAt?: string;
@@ -69,6 +72,7 @@ export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
       workers: { type: 'string' },
       insecure: { type: 'boolean' },
       follow: { type: 'string', multiple: true },
+      ldp: { type: 'string', multiple: true },
       cluster: { type: 'string' },
       'state-dir': { type: 'string' },
       'start-at': { type: 'string' },
@@ -87,6 +91,7 @@ export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
     workers: values.workers,
     insecure: values.insecure,
     follow: values.follow,
+    ldp: values.ldp,
     cluster: values.cluster,
     stateDir: values['state-dir'],
     startAt: values['start-at'],
@@ -350,7 +355,7 @@ export function hasAuthentication(cfg: ServeConfig): boolean {
 /** Rules that involve several keys. */
 function checkWhole(cfg: ServeConfig): void {
   checkSources(cfg.sources);
-  if (!cfg.webhook && cfg.sources.length === 0) throw configError('listen', 'none turns the webhook off: configure sources (or --follow) or nothing is read');
+  if (!cfg.webhook && cfg.sources.length === 0) throw configError('listen', 'none turns the webhook off: configure sources (or --follow, --ldp) or nothing is read');
   if (cfg.webhook && !isLoopback(cfg.listen.host) && !hasAuthentication(cfg) && !cfg.insecure) {
     throw configError('listen', `refusing to listen on ${cfg.listen.host} beyond loopback without authentication `
       + '(configure auth.tokens, auth.jwt or tls.client_ca_file with auth.client_certs, or pass --insecure / insecure: true)');

@@ -107,7 +107,11 @@ export class Processor {
   /** Events the extractor's prefilter spared the rules (no rule could match them). */
   prefiltered = 0;
 
+  /** See ProcessorOptions.rawEvents; a worker turns it on for the tasks that need it. */
+  rawEvents: boolean;
+
   constructor(private ruleset: Ruleset, private readonly opts: ProcessorOptions) {
+    this.rawEvents = opts.rawEvents === true;
     this.backend = opts.backend ?? jsBackend;
     this.maxEventSize = opts.maxEventSize ?? DEFAULT_MAX_EVENT_SIZE;
     this.view = this.newView(ruleset);
@@ -312,10 +316,11 @@ export class Processor {
     view.load(this.table, root, sec, nsec, ++this.eventNum, cluster, rows, row);
     const matched = this.matched;
     const n = this.ruleset.match(view, matched, from);
+    // One string for every alert of the event: who reads `raw` can tell events apart by it.
+    const raw = n > 0 && this.rawEvents ? this.table.buf.toString('utf8', this.table.vs[root], this.table.ve[root]) : undefined;
     for (let i = 0; i < n; i++) {
       const rule = matched[i];
       const text = this.formatter.text(rule, view);
-      const raw = this.opts.rawEvents === true ? this.table.buf.toString('utf8', this.table.vs[root], this.table.ve[root]) : undefined;
       const alert: Alert = { rule, text, json: this.formatter.json(rule, view, text), ts: view.time(), raw };
       if (this.ruleset.options.alertIds === true) alert.id = this.alertId(view, root, rule);
       onAlert(alert);

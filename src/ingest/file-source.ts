@@ -310,7 +310,7 @@ export class FileSource implements Source {
     p.attempts++;
     p.alerts.length = 0;
     const cluster = this.cfg.cluster;
-    this.deps.runner.run(chunk.sab, frames.ranges, frames.count, cluster, cluster, (a) => { p.alerts.push(a); }, () => false, true, chunk.size).then(
+    this.deps.runner.run(chunk.sab, frames.ranges, frames.count, cluster, cluster, (a) => { p.alerts.push(a); }, () => false, { documents: true, taskBytes: chunk.size }).then(
       (out) => {
         if (out.ok) {
           p.events = out.events;

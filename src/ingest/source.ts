@@ -52,6 +52,22 @@ export interface SourceStats {
   checkpointAgeSeconds: number;
   /** 1 while the source can read its input (0: waiting after an error). */
   up: boolean;
+  /** Streams (ldp): their connection's history and the repeats they dropped. */
+  stream?: StreamStats;
+}
+
+export interface StreamStats {
+  connects: number;
+  /** Disconnections by reason (closed, pong_timeout, http_401, econnrefused, ...). */
+  disconnects: Map<string, number>;
+  /** Seconds the stream was down between a disconnection and the next connection: events sent then are lost. */
+  downSeconds: number;
+  /** Events that alerted again within the dedup window, their alerts dropped. */
+  repeats: number;
+  /** Alerting events let through because the dedup table had no room. */
+  dedupFull: number;
+  /** 1 while reading is paused for back-pressure. */
+  paused: boolean;
 }
 
 export interface Source {

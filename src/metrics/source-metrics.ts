@@ -25,4 +25,19 @@ export function registerSourceMetrics(registry: Registry, stats: () => SourceSta
   metric('peregrine_source_lag_seconds', 'Now minus the stageTimestamp of the last event a source evaluated; 0 when it has read everything written.', 'gauge', one((s) => s.lagSeconds));
   metric('peregrine_source_checkpoint_age_seconds', 'How long the saved checkpoint has been behind the position evaluated (0: up to date).', 'gauge', one((s) => s.checkpointAgeSeconds));
   metric('peregrine_source_up', '1 while a source can read its input, 0 while it waits after an error (see /readyz).', 'gauge', one((s) => (s.up ? 1 : 0)));
+  // Streams only.
+  const streams = (f: (s: SourceStats, st: NonNullable<SourceStats['stream']>) => Sample[]) => (s: SourceStats): Sample[] => (s.stream ? f(s, s.stream) : []);
+  const label = (s: SourceStats) => ({ source: s.source, type: s.type, cluster: s.cluster });
+  metric('peregrine_source_stream_connects_total', 'Connections a stream source made (the first and every reconnection).', 'counter',
+    streams((s, st) => [{ value: st.connects, labels: label(s) }]));
+  metric('peregrine_source_stream_disconnects_total', 'Disconnections of a stream source by reason (closed, pong_timeout, http_401, ...), each followed by a redial.', 'counter',
+    streams((s, st) => [...st.disconnects].map(([reason, value]) => ({ value, labels: { ...label(s), reason } }))));
+  metric('peregrine_source_stream_down_seconds_total', 'Seconds a stream source was disconnected before it connected again: what the platform sent then is lost.', 'counter',
+    streams((s, st) => [{ value: st.downSeconds, labels: label(s) }]));
+  metric('peregrine_source_stream_repeats_total', 'Events a stream sent again within the dedup window (after a reconnect): their alerts were not given twice.', 'counter',
+    streams((s, st) => [{ value: st.repeats, labels: label(s) }]));
+  metric('peregrine_source_stream_dedup_full_total', 'Alerting events let through unchecked because the dedup table was full (raise dedup_max_keys).', 'counter',
+    streams((s, st) => [{ value: st.dedupFull, labels: label(s) }]));
+  metric('peregrine_source_stream_paused', '1 while a stream source is not reading its socket (back-pressure: evaluation or outputs behind).', 'gauge',
+    streams((s, st) => [{ value: st.paused ? 1 : 0, labels: label(s) }]));
 }

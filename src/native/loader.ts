@@ -19,6 +19,12 @@ export interface NativeAddon {
     items?: number, maxEventSize?: number, eventSym?: number): number;
   /** Event ranges of a webhook body (see src/ingest/split.ts): count, or -1 to defer. */
   splitBody(buf: Uint8Array, start: number, end: number, ranges: Uint32Array): number;
+  /**
+   * LDP frames (see src/ingest/ldp/unwrap.ts): the payloads of the frames it unwrapped,
+   * one after the other; status[i] 0 (its length in status[count + i]), a skip reason
+   * 1-4, or -1 for unwrap.ts to decide.
+   */
+  unwrapLdp(buf: Uint8Array, ranges: Uint32Array, count: number, status: Int32Array): Buffer;
   implementation(): string;
   simdjsonVersion: string;
 }

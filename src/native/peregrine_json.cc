@@ -1412,6 +1412,136 @@ Napi::Value SplitBody(const Napi::CallbackInfo &info) {
   return Napi::Number::New(env, double(r));
 }
 
+// ---- LDP frames (src/ingest/ldp/unwrap.ts is the reference; this takes the usual
+// frames and defers every other one to it)
+
+namespace ldp {
+
+enum Status : int32_t { OK = 0, FRAME_NOT_JSON = 1, NO_MESSAGE = 2, MESSAGE_NOT_JSON = 3, NO_SHORT_MESSAGE = 4, DEFER = -1 };
+
+struct Unwrapper {
+  simdjson::dom::parser outer;
+  simdjson::dom::parser inner;
+  std::vector<uint8_t> scratch;
+  std::vector<uint8_t> frame;
+  std::vector<uint8_t> out;
+
+  // ASCII case folding only: a key with other bytes (the long s folds to s in Go) defers.
+  static int message_key(std::string_view k) {
+    if (k.size() < 7) return 0;
+    for (unsigned char c : k) if (c >= 0x80) return -1;
+    if (k.size() != 7) return 0;
+    static const char m[] = "message";
+    for (size_t i = 0; i < 7; i++) {
+      char c = k[i];
+      if (c >= 'A' && c <= 'Z') c = char(c + 32);
+      if (c != m[i]) return 0;
+    }
+    return 1;
+  }
+
+  // The payload of one frame into `out` (at `at`), or a status.
+  int32_t unwrap(const uint8_t *frame, size_t len, std::vector<uint8_t> &out) {
+    simdjson::dom::element root;
+    if (outer.parse(frame, len, false).get(root) != simdjson::SUCCESS) return DEFER;
+    if (root.type() == simdjson::dom::element_type::NULL_VALUE) return NO_MESSAGE;
+    simdjson::dom::object obj;
+    if (root.get_object().get(obj) != simdjson::SUCCESS) return NO_MESSAGE;
+    std::string_view message;
+    bool found = false;
+    for (auto field : obj) {
+      const int m = message_key(field.key);
+      if (m < 0) return DEFER;
+      if (m == 0) continue;
+      if (found) return DEFER;  // several: decoded in order by the reference
+      found = true;
+      if (field.value.type() == simdjson::dom::element_type::NULL_VALUE) continue;
+      if (field.value.get_string().get(message) != simdjson::SUCCESS) return NO_MESSAGE;
+    }
+    if (message.empty()) return NO_MESSAGE;
+    // The inner document needs its own copy (with simdjson's padding).
+    scratch.assign(message.begin(), message.end());
+    scratch.resize(message.size() + simdjson::SIMDJSON_PADDING);
+    simdjson::dom::element rec;
+    if (inner.parse(scratch.data(), message.size(), false).get(rec) != simdjson::SUCCESS) return DEFER;
+    if (rec.type() == simdjson::dom::element_type::NULL_VALUE) return NO_SHORT_MESSAGE;
+    simdjson::dom::object r;
+    if (rec.get_object().get(r) != simdjson::SUCCESS) return MESSAGE_NOT_JSON;
+    simdjson::dom::element shortv, appid;
+    bool has_short = false, has_app = false;
+    for (auto field : r) {
+      if (field.key == "short_message") { shortv = field.value; has_short = true; }
+      else if (field.key == "_appID") { appid = field.value; has_app = true; }
+    }
+    std::string_view text;
+    if (!has_short || shortv.get_string().get(text) != simdjson::SUCCESS) return NO_SHORT_MESSAGE;
+    if (has_app) {
+      switch (appid.type()) {
+        case simdjson::dom::element_type::STRING: {
+          std::string_view a;
+          if (appid.get_string().get(a) != simdjson::SUCCESS || a.find("> ") != std::string_view::npos) return DEFER;
+          break;
+        }
+        case simdjson::dom::element_type::ARRAY:
+        case simdjson::dom::element_type::OBJECT:
+          return DEFER;
+        default:
+          break;
+      }
+    }
+    out.insert(out.end(), text.begin(), text.end());
+    return OK;
+  }
+};
+
+Unwrapper &unwrapper() {
+  static thread_local Unwrapper u;
+  return u;
+}
+
+}  // namespace ldp
+
+// unwrapLdp(buf, ranges: Uint32Array, count, status: Int32Array) -> Buffer of the
+// payloads; status[i] is 0 (payload i follows the previous one; its length in
+// status[count + i]), a skip reason (1 frame_not_json .. 4 no_short_message), or -1:
+// the frame is for unwrap.ts to decide.
+Napi::Value UnwrapLdp(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4 || !info[0].IsTypedArray() || !info[1].IsTypedArray() || !info[3].IsTypedArray()) {
+    Napi::TypeError::New(env, "unwrapLdp(buf, ranges, count, status)").ThrowAsJavaScriptException();
+    return env.Null();
+  }
+  auto buf = info[0].As<Napi::Uint8Array>();
+  auto ranges = info[1].As<Napi::Uint32Array>();
+  const uint32_t count = info[2].As<Napi::Number>().Uint32Value();
+  auto status = info[3].As<Napi::Int32Array>();
+  if (size_t(count) * 2 > ranges.ElementLength() || size_t(count) * 2 > status.ElementLength()) {
+    Napi::RangeError::New(env, "ranges or status shorter than count").ThrowAsJavaScriptException();
+    return env.Null();
+  }
+  auto &u = ldp::unwrapper();
+  // Payloads are never longer than their frames: one allocation.
+  std::vector<uint8_t> &out = u.out;
+  out.clear();
+  out.reserve(buf.ByteLength());
+  std::vector<uint8_t> &padded = u.frame;
+  const uint8_t *data = buf.Data();
+  for (uint32_t i = 0; i < count; i++) {
+    const uint32_t s = ranges[2 * i], e = ranges[2 * i + 1];
+    if (e < s || e > buf.ByteLength()) {
+      Napi::RangeError::New(env, "range outside the buffer").ThrowAsJavaScriptException();
+      return env.Null();
+    }
+    padded.assign(data + s, data + e);
+    padded.resize(size_t(e - s) + simdjson::SIMDJSON_PADDING);
+    const size_t before = out.size();
+    const int32_t st = u.unwrap(padded.data(), e - s, out);
+    status[i] = st;
+    status[count + i] = int32_t(out.size() - before);
+  }
+  return Napi::Buffer<uint8_t>::Copy(env, out.data(), out.size());
+}
+
 Napi::Value Implementation(const Napi::CallbackInfo &info) {
   return Napi::String::New(info.Env(), simdjson::get_active_implementation()->name());
 }
@@ -1421,6 +1551,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("compilePlan", Napi::Function::New(env, CompilePlan));
   exports.Set("parseBatch", Napi::Function::New(env, ParseBatch));
   exports.Set("splitBody", Napi::Function::New(env, SplitBody));
+  exports.Set("unwrapLdp", Napi::Function::New(env, UnwrapLdp));
   exports.Set("implementation", Napi::Function::New(env, Implementation));
   exports.Set("simdjsonVersion", Napi::String::New(env, SIMDJSON_VERSION));
   return exports;

@@ -45,8 +45,17 @@ class Batch {
   }
 }
 
+export interface RunOptions {
+  /** The ranges are whole documents, not the items of one body (EvalTask.documents). */
+  documents?: boolean;
+  /** The ranges are LDP frames (EvalTask.ldp); implies documents. */
+  ldp?: { dedup: SharedArrayBuffer };
+  /** Event bytes per task (default limits.task_bytes). */
+  taskBytes?: number;
+}
+
 export type BatchOutcome =
-  | { ok: true; events: number; alerts: number; issues: EventIssueReport[]; issueCount: number }
+  | { ok: true; events: number; alerts: number; issues: EventIssueReport[]; issueCount: number; ldp?: EvalResult['ldp'] }
   | { ok: false; status: 400 | 500; reason: 'malformed' | 'internal' | 'aborted'; message: string };
 
 export interface BatchHooks {
@@ -96,14 +105,16 @@ export class BatchRunner {
    * Evaluates the `count` events at `ranges` in `body`; releases their alerts to `sink`
    * and resolves ok, or discards them and resolves with the reason. `aborted()` is
    * asked just before release (the client went away: not acknowledged, not output).
-   * `documents`: the ranges are lines of a followed file (EvalTask.documents): a bad
+   * `opts.documents` (or `opts.ldp`): the ranges are whole documents (EvalTask.documents): a bad
    * line is an issue of its own, every issue is returned, and the outcome is ok.
    * `taskBytes`: the size of this batch's tasks (limits.task_bytes by default).
    */
   async run(
     body: SharedArrayBuffer, ranges: Uint32Array, count: number, cluster: string | undefined, clusterLabel: string,
-    sink: (a: ReleasedAlert) => void, aborted: () => boolean, documents = false, taskBytes = this.taskBytes,
+    sink: (a: ReleasedAlert) => void, aborted: () => boolean, opts: RunOptions = {},
   ): Promise<BatchOutcome> {
+    const documents = opts.documents === true || opts.ldp !== undefined;
+    const taskBytes = opts.taskBytes ?? this.taskBytes;
     const gen = this.rules.current;
     // Cut into tasks of about taskBytes each, in event order.
     const bounds: number[] = [0];
@@ -131,6 +142,7 @@ export class BatchRunner {
         firstItem: bounds[t],
         cluster,
         ...(documents ? { documents } : {}),
+        ...(opts.ldp ? { ldp: opts.ldp } : {}),
         rulesGen: gen.gen,
         rules: gen.sab,
         queuedAt: this.pool.now(),
@@ -163,8 +175,14 @@ export class BatchRunner {
     let alerts = 0;
     let issueCount = 0;
     const issues: EventIssueReport[] = [];
+    const ldp = opts.ldp ? { skipped: {} as Record<string, number>, repeats: 0, dedupFull: 0 } : undefined;
     for (let t = 0; t < nTasks; t++) {
       const res = results[t];
+      if (ldp && res.ldp) {
+        for (const [k, v] of Object.entries(res.ldp.skipped)) ldp.skipped[k] = (ldp.skipped[k] ?? 0) + v;
+        ldp.repeats += res.ldp.repeats;
+        ldp.dedupFull += res.ldp.dedupFull;
+      }
       events += res.events;
       issueCount += res.issueCount;
       for (const is of res.issues) if (documents || issues.length < 20) issues.push(is);
@@ -176,6 +194,6 @@ export class BatchRunner {
         alerts++;
       }
     }
-    return { ok: true, events, alerts, issues, issueCount };
+    return { ok: true, events, alerts, issues, issueCount, ...(ldp ? { ldp } : {}) };
   }
 }

@@ -37,6 +37,13 @@ export interface EvalTask {
    * Every issue is reported in detail (each names a line). Default: items.
    */
   documents?: boolean;
+  /**
+   * The ranges are frames of an LDP WebSocket stream (ingest/ldp): each is unwrapped in
+   * the worker to its audit payload, which is then a document as above; events that
+   * alert are looked up in the shared `dedup` table (pipeline/dedup.ts) and a repeat
+   * gives no alert.
+   */
+  ldp?: { dedup: SharedArrayBuffer };
   rulesGen: number;
   rules: SharedArrayBuffer;
   /** ms since the epoch (performance.timeOrigin-based) when queued. */
@@ -61,6 +68,8 @@ export interface EvalResult {
   fatal?: EventIssueReport;
   /** Alerts too large for the ring, referenced by overflow records. */
   overflow: string[];
+  /** LDP tasks: frames skipped before parsing, by reason; repeats dropped; lookups the full table let through. */
+  ldp?: { skipped: Record<string, number>; repeats: number; dedupFull: number };
   startedAt: number;
   evalSeconds: number;
 }

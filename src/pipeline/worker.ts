@@ -13,6 +13,9 @@ import { RingWriter, claimRing } from './ring.js';
 import { C, SharedCounters } from '../metrics/shared.js';
 import { ID_FLAG, MAX_ISSUE_DETAILS, OVERFLOW_FLAG, type EvalResult, type EvalTask, type EventIssueReport, type SplitResult, type SplitTask, type WorkerInit } from './task.js';
 import { BodySplitter, SplitError, TooManyEvents, nativeSplit } from '../ingest/split.js';
+import { unwrapFrames, type NativeUnwrap } from '../ingest/ldp/unwrap.js';
+import { chooseNative } from '../native/loader.js';
+import { DedupTable } from './dedup.js';
 
 const init = workerData as WorkerInit;
 const ringIndex = claimRing(init.rings, threadId);
@@ -20,6 +23,9 @@ if (ringIndex < 0) throw new Error('peregrine worker: no free alert ring (more w
 const ring = new RingWriter(init.rings[ringIndex]);
 const counters = new SharedCounters(init.metrics);
 const backend = chooseBackend().backend;
+// LDP frames are unwrapped by the addon when the JSON backend is the addon too.
+const nativeAddon = chooseNative().addon;
+const nativeUnwrap: NativeUnwrap | undefined = nativeAddon === undefined ? undefined : (b, r, n, st) => nativeAddon.unwrapLdp(b, r, n, st);
 
 let gen = -1;
 let processor: Processor | undefined;
@@ -81,26 +87,51 @@ export default function evaluate(task: EvalTask): EvalResult {
     let tooLarge = 0;
     let items = 0;
     const waitedBefore = ring.waitedMs;
-    const documents = task.documents === true;
-    p.processBatch(buf, ranges, n, !documents, onAlert, (i, r) => {
-      items++;
-      events += r.events;
-      if (r.issues.length === 0) return true;
-      for (const is of r.issues) {
-        const rep = { code: is.code, message: documents && is.item >= 0 ? `item ${is.item}: ${is.message}` : is.message, item: task.firstItem + i };
-        if (is.code === ErrorCode.INPUT_JSON && !documents) {
-          fatal = rep;
-          break;
+    const documents = task.documents === true || task.ldp !== undefined;
+    let input: Buffer = buf;
+    let docs = ranges;
+    let count = n;
+    let emit = onAlert;
+    let frameOf: Uint32Array | undefined;
+    let ldp: EvalResult['ldp'];
+    if (task.ldp !== undefined) {
+      // Frames → payloads (one buffer), whose alerts are held per event for the dedup.
+      const u = unwrapFrames(buf, ranges, n, nativeUnwrap);
+      input = u.buf;
+      docs = u.ranges;
+      count = u.count;
+      frameOf = u.frameOf;
+      ldp = { skipped: u.skipped, repeats: 0, dedupFull: 0 };
+      held.length = 0;
+      emit = hold;
+      p.rawEvents = true;
+    }
+    try {
+      p.processBatch(input, docs, count, !documents, emit, (d, r) => {
+        const i = frameOf === undefined ? d : frameOf[d];
+        items++;
+        events += r.events;
+        if (r.issues.length === 0) return true;
+        for (const is of r.issues) {
+          const rep = { code: is.code, message: documents && is.item >= 0 ? `item ${is.item}: ${is.message}` : is.message, item: task.firstItem + i };
+          if (is.code === ErrorCode.INPUT_JSON && !documents) {
+            fatal = rep;
+            break;
+          }
+          if (is.code === ErrorCode.INPUT_TIMESTAMP) timestampIssues++;
+          else if (is.code === ErrorCode.INPUT_TOO_LARGE) tooLarge++;
+          else if (is.code === ErrorCode.INPUT_JSON) counters.add(C.ISSUE_JSON, 1);
+          issueCount++;
+          if (documents || issues.length < MAX_ISSUE_DETAILS) issues.push(rep);
         }
-        if (is.code === ErrorCode.INPUT_TIMESTAMP) timestampIssues++;
-        else if (is.code === ErrorCode.INPUT_TOO_LARGE) tooLarge++;
-        else if (is.code === ErrorCode.INPUT_JSON) counters.add(C.ISSUE_JSON, 1);
-        issueCount++;
-        if (documents || issues.length < MAX_ISSUE_DETAILS) issues.push(rep);
-      }
-      // No point evaluating the rest: the request is rejected and its alerts discarded.
-      return fatal === undefined;
-    }, task.cluster);
+        // No point evaluating the rest: the request is rejected and its alerts discarded.
+        return fatal === undefined;
+      }, task.cluster);
+      if (ldp !== undefined) releaseHeld(dedupOf(task.ldp!.dedup), ldp);
+    } finally {
+      p.rawEvents = false;
+      held.length = 0;
+    }
     const evalSeconds = (performance.timeOrigin + performance.now() - startedAt) / 1000;
     counters.add(C.TASKS, 1);
     counters.add(C.ITEMS, items);
@@ -112,6 +143,7 @@ export default function evaluate(task: EvalTask): EvalResult {
     counters.add(C.RING_WAIT_MS, ring.waitedMs - waitedBefore);
     counters.evalTime.observe(evalSeconds);
     const res: EvalResult = { ring: ringIndex, events, alerts: curAlerts, issues, issueCount, overflow, startedAt, evalSeconds };
+    if (ldp !== undefined) res.ldp = ldp;
     if (fatal) res.fatal = fatal;
     return res;
   } finally {
@@ -130,5 +162,52 @@ export function split(task: SplitTask): SplitResult {
   } catch (e) {
     if (!(e instanceof SplitError)) throw e;
     return { ok: false, message: e.message, offset: e.offset, tooMany: e instanceof TooManyEvents };
+  }
+}
+
+// ---- LDP frames (task.ldp)
+
+const held: Alert[] = [];
+function hold(a: Alert): void {
+  held.push(a);
+}
+
+let dedupSab: SharedArrayBuffer | undefined;
+let dedupTable: DedupTable | undefined;
+function dedupOf(sab: SharedArrayBuffer): DedupTable {
+  if (sab !== dedupSab) {
+    dedupSab = sab;
+    dedupTable = new DedupTable(sab);
+  }
+  return dedupTable!;
+}
+
+/** The held alerts, event by event (one `raw` string per event), but those of repeats. */
+function releaseHeld(table: DedupTable, counts: NonNullable<EvalResult['ldp']>): void {
+  let i = 0;
+  while (i < held.length) {
+    const raw = held[i].raw;
+    let j = i + 1;
+    while (j < held.length && held[j].raw === raw) j++;
+    let verdict = 'first';
+    const key = raw === undefined ? undefined : eventKey(raw);
+    if (key !== undefined) verdict = table.check(key.auditID, key.stage);
+    if (verdict === 'repeat') counts.repeats++;
+    else {
+      if (verdict === 'full') counts.dedupFull++;
+      for (let k = i; k < j; k++) onAlert(held[k]);
+    }
+    i = j;
+  }
+  held.length = 0;
+}
+
+/** (auditID, stage) of an event that alerted, when both are strings. */
+function eventKey(raw: string): { auditID: string; stage: string } | undefined {
+  try {
+    const ev = JSON.parse(raw) as { auditID?: unknown; stage?: unknown };
+    return typeof ev.auditID === 'string' && typeof ev.stage === 'string' ? { auditID: ev.auditID, stage: ev.stage } : undefined;
+  } catch {
+    return undefined;
   }
 }

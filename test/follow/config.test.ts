@@ -61,7 +61,7 @@ describe('sources configuration', () => {
     expect(error('sources:\n  - { type: file, path: /a.log, cluster: "bad name", state_dir: /s }\n')).toMatch(/sources\[0\]\.cluster: cluster name/);
     expect(error('sources:\n  - { type: file, path: /a.log, cluster: c, state_dir: /s, poll: 1 }\n')).toMatch(/sources\[0\]\.poll: unknown key/);
     expect(error('sources:\n  - { type: file, path: /a.log, cluster: c, state_dir: /s, checkpoint_interval_seconds: 0 }\n')).toMatch(/sources\[0\]\.checkpoint_interval_seconds: expected a number/);
-    expect(error('sources:\n  - { type: file, path: /a.log, cluster: c, state_dir: /s }\n  - { type: file, path: /a.log, cluster: d, state_dir: /t }\n')).toMatch(/sources\[1\]\.path: \/a\.log is followed twice/);
+    expect(error('sources:\n  - { type: file, path: /a.log, cluster: c, state_dir: /s }\n  - { type: file, path: /a.log, cluster: d, state_dir: /t }\n')).toMatch(/sources\[1\]\.path: \/a\.log is read twice/);
     expect(error('sources: /a.log\n')).toMatch(/^.*sources: expected a list/);
     expect(error('listen: none\n')).toMatch(/listen: none turns the webhook off: configure sources/);
     expect(error(undefined, { follow: ['/a.log'], stateDir: '/s' })).toMatch(/--follow: needs --cluster NAME/);

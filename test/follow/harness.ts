@@ -44,7 +44,17 @@ export interface FollowOptions {
   config?: Record<string, unknown>;
   outFile?: string;
   spawn?: SpawnOptions;
+  /**
+   * Run it as root without the capabilities that override file permissions (setpriv),
+   * so a file mode 0000 is refused to it as to any user: the same checkout, no other
+   * user who may not be able to reach it.
+   */
+  withoutDacOverride?: boolean;
 }
+
+/** setpriv drops root's DAC override for one command (util-linux; absent: undefined). */
+export const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
+const DROP_DAC = ['--inh-caps=-dac_override,-dac_read_search', '--bounding-set=-dac_override,-dac_read_search'];
 
 export async function startFollower(o: FollowOptions): Promise<Follower> {
   const rulesFile = join(o.dir, 'rules.yaml');
@@ -60,7 +70,10 @@ export async function startFollower(o: FollowOptions): Promise<Follower> {
   };
   const cfgFile = join(o.dir, `peregrine-${Math.random().toString(36).slice(2)}.yaml`);
   writeFileSync(cfgFile, yaml.dump(cfg));
-  const proc = spawn(process.execPath, [CLI, 'serve', '-c', cfgFile], { stdio: ['ignore', 'pipe', 'pipe'], ...o.spawn });
+  const argv = [CLI, 'serve', '-c', cfgFile];
+  const proc = o.withoutDacOverride
+    ? spawn(SETPRIV!, [...DROP_DAC, process.execPath, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], ...o.spawn })
+    : spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'], ...o.spawn });
   let err = '';
   proc.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
   proc.stdout!.resume();

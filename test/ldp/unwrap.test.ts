@@ -66,3 +66,47 @@ describe('LDP frame unwrapping', () => {
     }
   });
 });
+
+describe('LDP frame unwrapping: the addon against the reference', () => {
+  it('gives the same payloads and reasons over usual, odd and mutated frames', async () => {
+    const { loadNative } = await import('../../src/native/loader.js');
+    const { unwrapFrames } = await import('../../src/ingest/ldp/unwrap.js');
+    const addon = loadNative();
+    if (addon === undefined) throw new Error('native extractor not built: npm ci should have built it');
+    const native = (b: Uint8Array, r: Uint32Array, n: number, st: Int32Array) => addon.unwrapLdp(b, r, n, st);
+    const r = rng(11);
+    const frames: string[] = [
+      frame({ _appID: 'a', short_message: ev }), frame({ short_message: ev }), frame({ _appID: 7, short_message: ev }), frame({ _appID: null, short_message: ev }),
+      frame({ _appID: 'a> b', short_message: ev }), frame({ _appID: { x: 'y> z' }, short_message: ev }), frame({ _appID: ['p> q'], short_message: ev }),
+      frame({ _appID: 'a', short_message: 'plain text' }), frame({ _appID: 'a', short_message: 5 }), frame({ _appID: 'a' }),
+      frame({ _appID: 'a', short_message: 'x', short_message2: 1 }), '{"message":"{\\"short_message\\":\\"a\\",\\"short_message\\":\\"b\\"}"}',
+      '{"MESSAGE":"{\\"short_message\\":\\"c\\"}"}', '{"meſſage":"{\\"short_message\\":\\"d\\"}"}', '{"message":1,"message":"{}"}',
+      '{"message":null}', '{"message":""}', 'null', '[]', '"s"', 'not json', '{"message":"[1]"}', '{"message":"null"}',
+      '{"message":"{\\"short_message\\":\\"\\\\ud800\\"}"}', '{"message":"{\\"short_message\\":\\"é\\u00e9\\"}"}',
+      `{"message":${JSON.stringify(JSON.stringify({ short_message: ev }))},"extra":{"message":1},"n":1e400}`,
+    ];
+    for (let k = 0; k < 1500; k++) {
+      const b = Buffer.from(frames[k % 10]);
+      for (let e = 0; e < 1 + Math.floor(r() * 3); e++) b[Math.floor(r() * b.length)] = Math.floor(r() * 256);
+      frames.push(b.toString('latin1'));
+    }
+    const bufs = frames.map((f) => Buffer.from(f, frames.indexOf(f) >= 26 ? 'latin1' : 'utf8'));
+    const all = Buffer.concat(bufs);
+    const ranges = new Uint32Array(2 * bufs.length);
+    let at = 0;
+    bufs.forEach((b, i) => { ranges[2 * i] = at; at += b.length; ranges[2 * i + 1] = at; });
+    const a = unwrapFrames(all, ranges, bufs.length, native);
+    const t = unwrapFrames(all, ranges, bufs.length);
+    expect(a.skipped).toEqual(t.skipped);
+    expect(a.count).toBe(t.count);
+    expect(Array.from(a.frameOf.subarray(0, a.count))).toEqual(Array.from(t.frameOf.subarray(0, t.count)));
+    for (let i = 0; i < a.count; i++) {
+      expect(a.buf.subarray(a.ranges[2 * i], a.ranges[2 * i + 1]).equals(t.buf.subarray(t.ranges[2 * i], t.ranges[2 * i + 1])), `frame ${a.frameOf[i]}`).toBe(true);
+    }
+    // The usual frames are the addon's own work, not deferred.
+    const st = new Int32Array(8);
+    const one = Buffer.from(frame({ _appID: 'a', short_message: ev }));
+    addon.unwrapLdp(Buffer.concat([one, one, one, one]), Uint32Array.from([0, one.length, one.length, 2 * one.length, 2 * one.length, 3 * one.length, 3 * one.length, 4 * one.length]), 4, st);
+    expect(Array.from(st.subarray(0, 4))).toEqual([0, 0, 0, 0]);
+  });
+});

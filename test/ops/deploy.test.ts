@@ -518,3 +518,55 @@ describe('deploy: the follower DaemonSet', () => {
     });
   });
 });
+
+// ---------------------------------------------------------------- the LDP stream reader
+
+describe('deploy: the LDP stream reader', () => {
+  const ldpDeploy = one('Deployment', 'peregrine-ldp');
+  const lpod = ldpDeploy.spec.template.spec;
+  const lcontainer = lpod.containers[0];
+  const lcm = one('ConfigMap', 'peregrine-ldp-config');
+  const lconfigPath = lcontainer.args[lcontainer.args.indexOf('--config') + 1] as string;
+  const ltext = lcm.data[posix.basename(lconfigPath)] as string;
+  const mountOf = (path: string) => {
+    const m = [...lcontainer.volumeMounts].sort((a: any, b: any) => b.mountPath.length - a.mountPath.length)
+      .find((x: any) => path === x.mountPath || path.startsWith(x.mountPath.replace(/\/$/, '') + '/'));
+    return m ? { mount: m, volume: lpod.volumes.find((v: any) => v.name === m.name) } : undefined;
+  };
+
+  it('one replica, never two at once, applied on its own', () => {
+    expect(ldpDeploy._file).toBe('ldp-stream.yaml');
+    expect(kust.resources).not.toContain('ldp-stream.yaml');
+    expect(ldpDeploy.spec.replicas).toBe(1);
+    expect(ldpDeploy.spec.strategy.type).toBe('Recreate');
+    expect(lcontainer.image).toBe(`peregrine:${pkg.version}`);
+  });
+
+  it('config: loads through the real loader, no webhook, one ldp source whose URL comes from a Secret', async () => {
+    const { loadServeConfig } = await import('../../dist/config/load.js');
+    const dir = tempDir();
+    writeFileSync(join(dir, 'ldp.yaml'), ltext);
+    const cfg = loadServeConfig({ config: join(dir, 'ldp.yaml') });
+    expect(cfg.webhook).toBe(false);
+    expect(cfg.sources).toHaveLength(1);
+    const src = cfg.sources[0];
+    expect(src.type).toBe('ldp');
+    const m = mountOf(src.urlFile)!;
+    expect(m.volume.secret.secretName).toBe('peregrine-ldp-url');
+    expect(m.mount.readOnly).toBe(true);
+    expect(mountOf(lconfigPath)!.volume.configMap.name).toBe(lcm.metadata.name);
+    expect(containerPortOf(lcontainer, 'metrics')).toBe(portOf((yaml.load(ltext) as any).metrics_listen));
+  });
+
+  it('least privilege, and no overlap with the Deployment\'s pods', () => {
+    expect(lcontainer.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+    expect(lpod.securityContext.runAsNonRoot).toBe(true);
+    expect(lcontainer.readinessProbe.httpGet.path).toBe('/readyz');
+    const podLabels = ldpDeploy.spec.template.metadata.labels;
+    expect(matches(ldpDeploy.spec.selector.matchLabels, podLabels)).toBe(true);
+    expect(matches(deployment.spec.selector.matchLabels, podLabels)).toBe(false);
+    for (const svc of docs.filter((d) => d.kind === 'Service')) expect(matches(svc.spec.selector, podLabels), svc.metadata.name).toBe(false);
+    expect(matches(one('PodDisruptionBudget').spec.selector.matchLabels, podLabels)).toBe(false);
+    expect(matches(one('PodMonitor', 'peregrine-ldp').spec.selector.matchLabels, podLabels)).toBe(true);
+  });
+});

@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process';
 import yaml from 'js-yaml';
 import { batch, eventList, auditEvent } from '../serve/fixtures.js';
 import { metricsText, post, startServer, tempDir, waitFor, metricValue, type Server } from '../serve/harness.js';
+import { FakeLdp } from '../ldp/fake-ldp.js';
 import generated from '../../grafana/dashboard.mjs';
 
 const DASHBOARD = join(process.cwd(), 'grafana/peregrine.json');
@@ -107,6 +108,7 @@ describe('grafana dashboard: every metric it queries is exported by a running se
   let receiver: HttpServer;
   let text = '';
   let posts = 0;
+  let ldp: FakeLdp;
 
   beforeAll(async () => {
     // An HTTP output that fails once (retried) and refuses once (4xx), then accepts.
@@ -123,6 +125,9 @@ describe('grafana dashboard: every metric it queries is exported by a running se
     // A followed audit log file with an alerting event and a bad line (the source metrics).
     writeFileSync(join(dir, 'audit.log'), JSON.stringify(auditEvent('gf-0', { alert: true })) + '\nnot json\n');
     writeFileSync(join(dir, 'b.token'), 'token-for-cluster-b-0123456789');
+    // An LDP stream that drops once (the stream metrics).
+    ldp = await FakeLdp.start();
+    writeFileSync(join(dir, 'ldp.url'), ldp.url);
     s = await startServer({
       dir,
       config: {
@@ -133,9 +138,16 @@ describe('grafana dashboard: every metric it queries is exported by a running se
           // The HTTP output sends from a spool (the peregrine_spool_* metrics).
           spool_dir: join(dir, 'spool'),
         },
-        sources: [{ type: 'file', path: join(dir, 'audit.log'), cluster: 'cluster-a', state_dir: join(dir, 'state'), start_at: 'beginning' }],
+        sources: [
+          { type: 'file', path: join(dir, 'audit.log'), cluster: 'cluster-a', state_dir: join(dir, 'state'), start_at: 'beginning' },
+          { type: 'ldp', url_file: join(dir, 'ldp.url'), cluster: 'cluster-b' },
+        ],
       },
     });
+    await waitFor(() => ldp.clients.size === 1, 'the stream connected');
+    ldp.dropAll();
+    await waitFor(() => ldp.handshakes === 2 && ldp.clients.size === 1, 'the stream reconnected');
+    await ldp.send(FakeLdp.frame(JSON.stringify(auditEvent('gl-0', { alert: true }))));
     const a = { authorization: 'Bearer token-for-cluster-a-0123456789' };
     const b = { authorization: 'Bearer token-for-cluster-b-0123456789' };
     expect((await post(s.webhook, batch('ga', 20, 4).body, a)).status).toBe(200);
@@ -152,7 +164,8 @@ describe('grafana dashboard: every metric it queries is exported by a running se
       const ok = metricValue(t, 'peregrine_rules_reloads_total{result="ok"}') >= 1
         && metricValue(t, 'peregrine_output_refused_total{output="http"}') >= 1
         && metricValue(t, 'peregrine_output_delivered_total{output="http"}') >= 10
-        && metricValue(t, `peregrine_source_lines_total{source="${join(dir, 'audit.log')}",type="file",cluster="cluster-a"}`) === 2;
+        && metricValue(t, `peregrine_source_lines_total{source="${join(dir, 'audit.log')}",type="file",cluster="cluster-a"}`) === 2
+        && metricValue(t, `peregrine_source_lines_total{source="ldp://${new URL(ldp.url).host}",type="stream",cluster="cluster-b"}`) === 1;
       return ok ? t : undefined;
     }, 'metrics of every kind');
   });
@@ -160,6 +173,7 @@ describe('grafana dashboard: every metric it queries is exported by a running se
   afterAll(async () => {
     await s?.stop();
     receiver?.close();
+    await ldp?.close();
   });
 
   it('exports every metric name the dashboard queries', () => {

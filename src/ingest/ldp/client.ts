@@ -11,6 +11,7 @@
 // (back-pressure) the socket is not read, so TCP pushes back to the sender, and the
 // idle and pong timers are off.
 import { readFileSync } from 'node:fs';
+import { rootCertificates } from 'node:tls';
 import WebSocket from 'ws';
 import { Backoff } from '../../outputs/target.js';
 import type { LdpUrl } from './url.js';
@@ -46,7 +47,7 @@ export class StreamClient {
   private gotFrame = false;
   private lastReason = '';
   private everUp = false;
-  private readonly ca: Buffer | undefined;
+  private readonly ca: string[] | undefined;
   /** Drops the current connection with a reason (the pong timeout). */
   private failCurrent: ((reason: string) => void) | undefined;
   /** The last handshake refusal or error, for readiness. */
@@ -54,7 +55,8 @@ export class StreamClient {
 
   constructor(private readonly o: StreamClientOptions) {
     this.backoff = new Backoff(o.backoffInitialMs ?? 1000, o.backoffMaxMs ?? 60_000);
-    this.ca = o.caFile === undefined ? undefined : readFileSync(o.caFile);
+    // Beside the system's CAs, not instead of them (Node's `ca` option replaces them).
+    this.ca = o.caFile === undefined ? undefined : [...rootCertificates, readFileSync(o.caFile, 'utf8')];
   }
 
   start(): void {
@@ -94,6 +96,9 @@ export class StreamClient {
       handshakeTimeout: 30_000,
       // Frames can be large EventLists; the ws default (100 MiB) stays the bound.
       perMessageDeflate: false,
+      // As k8saudit-ovh's gorilla/websocket: a text frame with invalid UTF-8 is read (and
+      // decoded with U+FFFD, as Go's JSON decoding does), not a reason to close.
+      skipUTF8Validation: true,
     });
     this.ws = ws;
     let failed = false;

@@ -31,13 +31,22 @@ function isMessageKey(k: string): boolean {
   return k.length === 7 && k.replace(/\u017f/g, 's').toLowerCase() === 'message';
 }
 
+/** The end of the string token starting at `i` (its opening quote) of valid JSON `s`. */
+function stringEnd(s: string, i: number): number {
+  for (let q = s.indexOf('"', i + 1); ; q = s.indexOf('"', q + 1)) {
+    let bs = 0;
+    while (s.charCodeAt(q - 1 - bs) === 0x5c) bs++;
+    if ((bs & 1) === 0) return q + 1;
+  }
+}
+
 /** The end of the JSON value starting at `i` of valid JSON `s` (strings and brackets matched). */
 function valueEnd(s: string, i: number): number {
   let depth = 0;
   for (; i < s.length; i++) {
     const c = s.charCodeAt(i);
     if (c === 0x22) {
-      for (i++; s.charCodeAt(i) !== 0x22; i++) if (s.charCodeAt(i) === 0x5c) i++;
+      i = stringEnd(s, i) - 1;
       if (depth === 0) return i + 1;
     } else if (c === 0x7b || c === 0x5b) {
       depth++;
@@ -51,21 +60,60 @@ function valueEnd(s: string, i: number): number {
   return i;
 }
 
-/** The values of the top-level members named like `message`, in order, of a valid JSON object. */
-function messageValues(s: string): unknown[] {
-  const out: unknown[] = [];
+/** A member key token that may decode to a spelling of `message` (7 characters, or escaped). */
+function mayBeMessageKey(s: string, start: number, end: number): boolean {
+  return end - start === 9 || s.lastIndexOf('\\', end) > start;
+}
+
+/**
+ * The top-level members named like `message` of a valid JSON object, in order: each
+ * one's value start and end. Values are skipped, not decoded.
+ */
+function messageMembers(s: string): number[] {
+  const out: number[] = [];
   let i = s.indexOf('{') + 1;
   for (;;) {
     while (i < s.length && s.charCodeAt(i) !== 0x22 && s.charCodeAt(i) !== 0x7d) i++;
     if (i >= s.length || s.charCodeAt(i) === 0x7d) return out;
-    const keyEnd = valueEnd(s, i);
-    const key = JSON.parse(s.slice(i, keyEnd)) as string;
+    const keyEnd = stringEnd(s, i);
+    const isMessage = mayBeMessageKey(s, i, keyEnd) && isMessageKey(JSON.parse(s.slice(i, keyEnd)) as string);
     i = s.indexOf(':', keyEnd) + 1;
     while (s.charCodeAt(i) === 0x20 || s.charCodeAt(i) === 0x0a || s.charCodeAt(i) === 0x0d || s.charCodeAt(i) === 0x09) i++;
     const end = valueEnd(s, i);
-    if (isMessageKey(key)) out.push(JSON.parse(s.slice(i, end)));
+    if (isMessage) out.push(i, end);
     i = end;
   }
+}
+
+/**
+ * The values of the members named like `message`, in order. With one such member (the
+ * usual frame) its value is taken from `outer`, the frame JSON.parse already decoded;
+ * several are decoded one by one (JSON.parse would have kept only the last of a name).
+ */
+function messageValues(s: string, outer: Record<string, unknown>): unknown[] {
+  // The usual frame: one member, spelled `message`, the only "message" token anywhere
+  // (a token in valid JSON opens with an unescaped quote, which no string holds): no
+  // duplicate can hide behind JSON.parse, so skip the scan. (A duplicate spelled with a
+  // \u escape still can: such a frame is read as JSON.parse reads it.)
+  let only: string | undefined;
+  let count = 0;
+  for (const k in outer) {
+    if (isMessageKey(k)) {
+      only = k;
+      count++;
+    }
+  }
+  const first = s.indexOf('"message"');
+  if (count === 1 && only === 'message' && first >= 0 && s.indexOf('"message"', first + 9) < 0) return [outer.message];
+  if (count === 0 && first < 0 && !/\\/.test(s)) return [];
+  const at = messageMembers(s);
+  if (at.length === 0) return [];
+  if (at.length === 2) {
+    for (const k in outer) if (isMessageKey(k)) return [outer[k]];
+  }
+  const out: unknown[] = [];
+  for (let j = 0; j < at.length; j += 2) out.push(JSON.parse(s.slice(at[j], at[j + 1])));
+  return out;
 }
 
 export function unwrapFrame(frame: string): Unwrapped {
@@ -82,7 +130,7 @@ export function unwrapFrame(frame: string): Unwrapped {
   // last of a name): each `message` that is null changes nothing, one that is not a
   // string fails the frame.
   if (outer !== null) {
-    for (const v of messageValues(frame)) {
+    for (const v of messageValues(frame, outer as Record<string, unknown>)) {
       if (v === null) continue;
       if (typeof v !== 'string') return { ok: false, reason: 'no_message' };
       message = v;
@@ -100,4 +148,85 @@ export function unwrapFrame(frame: string): Unwrapped {
   if (typeof short !== 'string') return { ok: false, reason: 'no_short_message' };
   const rendered = `${goText(rec._appID)}${SEPARATOR}${short}`;
   return { ok: true, payload: rendered.slice(rendered.indexOf(SEPARATOR) + SEPARATOR.length) };
+}
+
+/** The addon's status codes of skipped frames (peregrine_json.cc, namespace ldp). */
+const NATIVE_SKIP: readonly FrameSkip[] = ['frame_not_json', 'frame_not_json', 'no_message', 'message_not_json', 'no_short_message'];
+
+export type NativeUnwrap = (buf: Uint8Array, ranges: Uint32Array, count: number, status: Int32Array) => Buffer;
+
+export interface UnwrappedFrames {
+  /** The payloads, one after the other. */
+  buf: Buffer;
+  /** [start, end) of each payload in `buf`. */
+  ranges: Uint32Array;
+  count: number;
+  /** The frame of each payload. */
+  frameOf: Uint32Array;
+  skipped: Record<string, number>;
+}
+
+/**
+ * The frames `ranges` of `buf` unwrapped: by the addon where it can (the usual frames:
+ * simdjson, no JavaScript string), by unwrapFrame for the frames it defers, or all of
+ * them without it. Both give the same payloads (tested against each other).
+ */
+export function unwrapFrames(buf: Buffer, ranges: Uint32Array, n: number, native?: NativeUnwrap): UnwrappedFrames {
+  const skipped: Record<string, number> = {};
+  const frameOf = new Uint32Array(n);
+  const parts: Buffer[] = [];
+  const rg = new Uint32Array(2 * n);
+  let count = 0;
+  let at = 0;
+  const add = (frame: number, p: Buffer): void => {
+    frameOf[count] = frame;
+    rg[2 * count] = at;
+    at += p.length;
+    rg[2 * count + 1] = at;
+    count++;
+    parts.push(p);
+  };
+  const skip = (reason: FrameSkip): void => { skipped[reason] = (skipped[reason] ?? 0) + 1; };
+  const byScript = (i: number): void => {
+    const u = unwrapFrame(buf.toString('utf8', ranges[2 * i], ranges[2 * i + 1]));
+    if (u.ok) add(i, Buffer.from(u.payload));
+    else skip(u.reason);
+  };
+  if (native === undefined) {
+    for (let i = 0; i < n; i++) byScript(i);
+  } else {
+    const status = new Int32Array(2 * n);
+    const payloads = native(buf, ranges, n, status);
+    let deferred = false;
+    for (let i = 0; i < n; i++) if (status[i] < 0) deferred = true;
+    if (!deferred) {
+      // The addon's buffer is the payloads already, in order.
+      for (let i = 0; i < n; i++) {
+        const st = status[i];
+        if (st > 0) {
+          skip(NATIVE_SKIP[st]);
+          continue;
+        }
+        frameOf[count] = i;
+        rg[2 * count] = at;
+        at += status[n + i];
+        rg[2 * count + 1] = at;
+        count++;
+      }
+      return { buf: payloads, ranges: rg.subarray(0, 2 * count), count, frameOf, skipped };
+    }
+    let pos = 0;
+    for (let i = 0; i < n; i++) {
+      const st = status[i];
+      if (st === 0) {
+        add(i, payloads.subarray(pos, pos + status[n + i]));
+        pos += status[n + i];
+      } else if (st > 0) {
+        skip(NATIVE_SKIP[st]);
+      } else {
+        byScript(i);
+      }
+    }
+  }
+  return { buf: Buffer.concat(parts, at), ranges: rg.subarray(0, 2 * count), count, frameOf, skipped };
 }

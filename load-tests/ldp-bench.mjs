@@ -1,0 +1,127 @@
+#!/usr/bin/env node
+// Benchmark of `peregrine serve` reading an OVHcloud LDP WebSocket stream (issue 17).
+// Figures, not a test: printed, and written to load-tests/README.md with --update-readme.
+//
+//   npm run bench:ldp                         # 300,000 events, 3 rounds
+//   npm run bench:ldp -- --events 500000 --rounds 5 --update-readme
+//
+// A local stand-in for LDP (a `ws` server on loopback) sends every event of the
+// load-test corpus as one frame, wrapped as LDP wraps it (JSON with a `message` that is
+// a GELF record whose `short_message` is the event), as fast as the socket takes them
+// (TCP back-pressure from the reader sets the pace). The reader is
+// `peregrine serve --listen none` with one ldp source and the bundled rules, alerts to a
+// file; events/s is from the first frame sent to the last event counted on /metrics.
+// Baseline in the same round: `peregrine scan` over the same events as JSON lines.
+import { updateReadmeSection } from './lib/readme.mjs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { performance } from 'node:perf_hooks';
+import { readFileSync } from 'node:fs';
+import { WebSocketServer } from 'ws';
+import { generatePool } from './corpus.mjs';
+import { ProcSampler, ROOT, runScan, startServe } from './lib/proc.mjs';
+import { parseProm, sumOf } from './lib/stats.mjs';
+
+const { values } = parseArgs({
+  options: {
+    events: { type: 'string', default: '300000' },
+    rounds: { type: 'string', default: '3' },
+    pool: { type: 'string', default: '10000' },
+    'update-readme': { type: 'boolean', default: false },
+  },
+});
+const EVENTS = Number(values.events);
+const ROUNDS = Number(values.rounds);
+
+// The corpus: distinct events, each with its own time, wrapped once.
+const pool = generatePool(Number(values.pool));
+const t0 = Date.now() - 3600_000;
+const events = [];
+for (let i = 0; i < EVENTS; i++) {
+  const t = new Date(t0 + i).toISOString();
+  events.push(JSON.stringify({ ...pool[i % pool.length], auditID: `bench-${i}`, requestReceivedTimestamp: t, stageTimestamp: t }));
+}
+const frames = events.map((e) => Buffer.from(JSON.stringify({ message: JSON.stringify({ version: '1.1', host: 'mks', _appID: 'a1b2c3d4-mks-audit', short_message: e, timestamp: 1765100000.123 }), _stream: 'k8s-audit' })));
+const frameBytes = frames.reduce((n, f) => n + f.length, 0);
+const dir = mkdtempSync(join(tmpdir(), 'peregrine-ldp-bench-'));
+const lines = join(dir, 'events.jsonl');
+writeFileSync(lines, events.join('\n') + '\n');
+console.log(`corpus: ${EVENTS.toLocaleString('en')} events, ${(frameBytes / 2 ** 20).toFixed(0)} MiB of frames (${Math.round(frameBytes / EVENTS)} bytes each), ${(Buffer.byteLength(events.join('\n')) / 2 ** 20).toFixed(0)} MiB of JSON lines`);
+
+async function oneRound(k) {
+  // The stand-in: sends every frame to the first client, as fast as it reads.
+  const http = createServer();
+  const wss = new WebSocketServer({ server: http });
+  let sentAt = 0;
+  const done = new Promise((resolve) => {
+    wss.once('connection', (ws) => {
+      sentAt = performance.now();
+      let i = 0;
+      const pump = () => {
+        while (i < frames.length) {
+          ws.send(frames[i++]);
+          if (ws.bufferedAmount > 8 * 2 ** 20) return void setTimeout(pump, 1);
+        }
+        resolve();
+      };
+      pump();
+    });
+  });
+  await new Promise((r) => http.listen(0, '127.0.0.1', r));
+  writeFileSync(join(dir, 'ldp.url'), `ws://127.0.0.1:${http.address().port}/tail/?tk=bench`);
+  const serve = await startServe(dir, {
+    listen: 'none', metrics_listen: '127.0.0.1:0', workers: 2,
+    sources: [{ type: 'ldp', url_file: join(dir, 'ldp.url'), cluster: 'bench' }],
+    outputs: { file: { path: join(dir, `alerts-${k}.jsonl`) } },
+  });
+  const sampler = new ProcSampler(serve.proc.pid, 200);
+  await done;
+  let counted = 0;
+  for (;;) {
+    counted = sumOf(parseProm(await serve.scrape()), 'peregrine_events_total', { cluster: 'bench' });
+    if (counted >= EVENTS) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const seconds = (performance.now() - sentAt) / 1000;
+  sampler.sample();
+  const m = parseProm(await serve.scrape());
+  const alerts = sumOf(m, 'peregrine_alerts_total');
+  if (process.env.LDP_BENCH_DEBUG) {
+    console.log('server main-thread CPU s', sampler.mainSeconds.toFixed(2), 'all threads', sampler.cpuSeconds.toFixed(2), 'bench process CPU s', (process.cpuUsage().user / 1e6).toFixed(2));
+    for (const n of ['peregrine_task_evaluation_seconds_sum', 'peregrine_task_evaluation_seconds_count', 'peregrine_queue_wait_seconds_sum', 'peregrine_queue_wait_seconds_count', 'peregrine_worker_tasks_total', 'peregrine_source_stream_paused']) console.log(n, sumOf(m, n));
+  }
+  await serve.stop();
+  wss.close();
+  http.close();
+  const scan = await runScan(dir, [lines]);
+  const scanAlerts = scan.lines.length;
+  return {
+    eps: EVENTS / seconds, seconds, cores: sampler.cpuSeconds / seconds, peak: sampler.peakRss, alerts,
+    scanEps: EVENTS / scan.wall, scanAlerts, same: alerts === scanAlerts,
+  };
+}
+
+const rounds = [];
+for (let k = 1; k <= ROUNDS; k++) {
+  const r = await oneRound(k);
+  rounds.push(r);
+  console.log(`round ${k}: ${Math.round(r.eps).toLocaleString('en')} events/s from the stream (${r.seconds.toFixed(2)} s, ${r.cores.toFixed(2)} cores, peak RSS ${(r.peak / 2 ** 20).toFixed(0)} MiB); scan ${Math.round(r.scanEps).toLocaleString('en')} events/s; alerts ${r.alerts} vs scan ${r.scanAlerts}`);
+}
+const med = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const cpu = cpus()[0]?.model.replace(/\(R\)|\(TM\)|CPU|@.*$/g, '').replace(/\s+/g, ' ').trim();
+const text = [
+  `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench:ldp -- --events ${EVENTS} --rounds ${ROUNDS}\` on ${cpu}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; the stand-in, the server and the scan baseline share these cores.`,
+  '',
+  `${EVENTS.toLocaleString('en')} events of the load-test corpus, one per frame (${Math.round(frameBytes / EVENTS)} bytes with LDP's two JSON wrappers), one stream, bundled rules, alerts to a file.`,
+  '',
+  '| round | stream events/s | seconds | server CPU cores | peak RSS | `scan` events/s (JSON lines, same events) | ÷ scan | alerts (same as scan) |',
+  '|---|---:|---:|---:|---:|---:|---:|---|',
+  ...rounds.map((r, i) => `| ${i + 1} | ${Math.round(r.eps).toLocaleString('en')} | ${r.seconds.toFixed(2)} | ${r.cores.toFixed(2)} | ${(r.peak / 2 ** 20).toFixed(0)} MiB | ${Math.round(r.scanEps).toLocaleString('en')} | ${(r.eps / r.scanEps).toFixed(2)}× | ${r.alerts} (${r.same ? 'yes' : 'NO'}) |`),
+  `| median | ${Math.round(med(rounds.map((r) => r.eps))).toLocaleString('en')} | | | | ${Math.round(med(rounds.map((r) => r.scanEps))).toLocaleString('en')} | ${med(rounds.map((r) => r.eps / r.scanEps)).toFixed(2)}× | |`,
+];
+console.log('\n' + text.join('\n'));
+if (values['update-readme']) updateReadmeSection('ldp', text.join('\n'));
+process.exit(rounds.every((r) => r.same) ? 0 : 1);
