@@ -158,10 +158,28 @@ line(8,
     [[`sum by (output) (rate(peregrine_output_delivered_total{${I}}[${RI}]))`, 'delivered {{output}}'],
       [`sum by (output) (rate(peregrine_output_failures_total{${I}}[${RI}]))`, 'retries {{output}}'],
       [`sum by (output) (rate(peregrine_output_refused_total{${I}}[${RI}]))`, 'refused {{output}}']])],
-  [6, timeseries('Output queue', 'peregrine_output_queued_bytes (bounded by outputs.buffer_bytes; at the bound evaluation pauses and requests get 429) and peregrine_output_queued_alerts.', 'bytes',
+  [6, timeseries('Output queue', 'peregrine_output_queued_bytes (in memory, bounded by outputs.buffer_bytes; at the bound evaluation pauses and requests get 429; for an output sent from the spool, on disk) and peregrine_output_queued_alerts.', 'bytes',
     [[`sum by (output) (peregrine_output_queued_bytes{${I}})`, 'bytes {{output}}']])],
   [6, timeseries('Alerts discarded', 'peregrine_alerts_discarded_total: alerts of requests that were not acknowledged (malformed, aborted): by design, the sender retries them.', 'short',
     [[`sum(rate(peregrine_alerts_discarded_total{${I}}[${RI}]))`, 'discarded/s'], [`sum by (output) (peregrine_output_queued_alerts{${I}})`, 'queued {{output}}']])],
+);
+
+// ---------------------------------------------------------------- spool
+row('Spool (outputs.spool_dir)');
+line(8,
+  [6, timeseries('Spool fill', 'peregrine_spool_bytes against peregrine_spool_max_bytes (outputs.spool_max_bytes): alerts for network outputs kept on disk until every one delivered them. At the bound new requests get 429.', 'bytes',
+    [[`sum by (instance) (peregrine_spool_bytes{${I}})`, '{{instance}}'], [`max(peregrine_spool_max_bytes{${I}})`, 'bound']])],
+  [6, timeseries('Spooled and committed', 'rate(peregrine_spool_appended_alerts_total): alerts written to the spool; rate(peregrine_spool_commits_total): group commits (one write + fdatasync each, for every request that finished meanwhile).', 'short',
+    [[`sum by (instance) (rate(peregrine_spool_appended_alerts_total{${I}}[${RI}]))`, 'alerts/s {{instance}}'],
+      [`sum by (instance) (rate(peregrine_spool_commits_total{${I}}[${RI}]))`, 'commits/s {{instance}}']])],
+  [6, timeseries('Commit latency', 'peregrine_spool_commit_seconds: one group commit (write + fdatasync); a request with alerts is acknowledged after the commit that holds them.', 's',
+    quantiles('peregrine_spool_commit_seconds', I))],
+  [6, timeseries('Full, write errors, damage', 'peregrine_spool_full (1: requests get 429), peregrine_spool_write_errors_total (retried), peregrine_spool_damaged_records_total and _damaged_bytes_total (records cut by a crash or failing their checksum, each reported on stderr), peregrine_spool_segments.', 'short',
+    [[`max by (instance) (peregrine_spool_full{${I}})`, 'full {{instance}}'],
+      [`sum by (instance) (increase(peregrine_spool_write_errors_total{${I}}[${RI}]))`, 'write errors {{instance}}'],
+      [`sum by (instance) (increase(peregrine_spool_damaged_records_total{${I}}[${RI}]))`, 'damaged records {{instance}}'],
+      [`sum by (instance) (increase(peregrine_spool_damaged_bytes_total{${I}}[${RI}]))`, 'damaged bytes {{instance}}'],
+      [`sum by (instance) (peregrine_spool_segments{${I}})`, 'segments {{instance}}']])],
 );
 
 // ---------------------------------------------------------------- followed files

@@ -6,10 +6,14 @@
 //   npm run load -- --scenario fanin --duration 60
 //   npm run load -- --scenario soak --duration 600 --json soak.json
 //   npm run load -- --update-readme                # rewrite the figures in load-tests/README.md
+//   npm run load -- --spool                        # the cost of outputs.spool_dir: with and without, same run
 //
 // Scenarios: one (one cluster), fanin (many clusters, own tokens, batch sizes 1-400),
 // overload (past capacity: 429s, bounded memory, nothing lost), soak (a steady rate
-// for minutes; RSS and latency over time). See load-tests/README.md.
+// for minutes; RSS and latency over time). See load-tests/README.md. With --spool, the
+// chosen scenarios (default one and fanin) run in pairs, without and with
+// outputs.spool_dir, in alternating order, and the report is the ratio of their
+// events/s and the request latency the spool adds.
 import { updateReadmeSection } from './lib/readme.mjs';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, release, tmpdir, totalmem } from 'node:os';
@@ -46,7 +50,10 @@ const USAGE = `Usage: npm run load -- [options]
   --seed N           corpus seed (default 7)
   --json FILE        write every figure as JSON
   --update-readme    rewrite the results section of load-tests/README.md
-  --keep             keep the temporary directory (configs, alert files)`;
+  --keep             keep the temporary directory (configs, alert files)
+  --spool            measure outputs.spool_dir: each scenario (default one and fanin) without
+                     and with a spool, --spool-rounds pairs in alternating order
+  --spool-rounds N   pairs per scenario with --spool (default 3)`;
 
 // ---------------------------------------------------------------- options
 
@@ -70,6 +77,8 @@ function options() {
       json: { type: 'string' },
       'update-readme': { type: 'boolean' },
       keep: { type: 'boolean' },
+      spool: { type: 'boolean' },
+      'spool-rounds': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -83,7 +92,7 @@ function options() {
     if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${k}: expected an integer from ${min} to ${max}`);
     return n;
   };
-  let scenarios = (values.scenario ?? ['all']).flatMap((s) => s.split(','));
+  let scenarios = (values.scenario ?? [values.spool ? 'one,fanin' : 'all']).flatMap((s) => s.split(','));
   if (scenarios.includes('all')) scenarios = SCENARIOS;
   for (const s of scenarios) if (!SCENARIOS.includes(s)) throw new Error(`--scenario: unknown '${s}' (${SCENARIOS.join(', ')}, all)`);
   const durations = {};
@@ -112,6 +121,8 @@ function options() {
     json: values.json,
     updateReadme: values['update-readme'] ?? false,
     keep: values.keep ?? false,
+    spool: values.spool ?? false,
+    spoolRounds: int('spool-rounds', 3, 1, 50),
   };
 }
 
@@ -122,6 +133,16 @@ const n1 = (x) => (Number.isFinite(x) ? x.toFixed(1) : '–');
 const n2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : '–');
 const mib = (b) => (Number.isFinite(b) ? `${Math.round(b / 2 ** 20)} MiB` : '–');
 const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${n2(a / b)}×` : '–');
+
+/** Busy CPU seconds of the whole machine (all processes), from /proc/stat. */
+function machineBusy() {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    return (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / 100;
+  } catch {
+    return NaN;
+  }
+}
 
 function machine() {
   const c = cpus();
@@ -323,9 +344,10 @@ function timeline(ledger, started, samples, scraped, seconds, rows = 12) {
   return out;
 }
 
-async function runServeScenario(sc, o, ctx) {
+async function runServeScenario(sc, o, ctx, variant = {}) {
   const sink = await AlertSink.start();
-  const alertFile = join(ctx.dir, `alerts-${sc.name}.jsonl`);
+  const alertFile = join(ctx.dir, `alerts-${sc.name}${variant.spoolDir ? '-spool' : ''}.jsonl`);
+  rmSync(alertFile, { force: true });
   const config = {
     listen: '127.0.0.1:0',
     metrics_listen: '127.0.0.1:0',
@@ -333,13 +355,14 @@ async function runServeScenario(sc, o, ctx) {
     rules: { ...(o.rules.length ? { files: o.rules } : {}), watch: false },
     auth: { tokens: sc.clusters.map((c) => ({ cluster: c.cluster, file: c.file })) },
     ...(sc.limits ? { limits: sc.limits } : {}),
-    outputs: { file: { path: alertFile }, http: { url: sink.url, concurrency: 4 } },
+    outputs: { file: { path: alertFile }, http: { url: sink.url, concurrency: 4 }, ...(variant.spoolDir ? { spool_dir: variant.spoolDir } : {}) },
   };
   const srv = await startServe(ctx.dir, config);
   const sampler = new ProcSampler(srv.proc.pid, 250);
   const idleRss = sampler.samples[0]?.rss;
   const ledger = new Ledger();
   const cpu0 = process.cpuUsage();
+  const busy0 = machineBusy();
   // The server's own view, once a second: what a Prometheus scrape would see.
   const scraped = [];
   const poll = setInterval(() => {
@@ -356,6 +379,7 @@ async function runServeScenario(sc, o, ctx) {
   const t = await runSenders(srv.webhook, sc.specs(rng(o.seed + 1)), new BodyBuilder(ctx.pool), ledger,
     { durationSeconds: sc.seconds, maxRequests: o.maxRequests });
   const gen = process.cpuUsage(cpu0);
+  const busy1 = machineBusy();
   clearInterval(poll);
   const usage = sampler.stop();
   const samples = await waitIdle(srv);
@@ -401,8 +425,20 @@ async function runServeScenario(sc, o, ctx) {
     memoryFlat,
     serve: { idleRss, peakRss: usage.peakRss, avgCores: usage.avgCores, mainCores: usage.mainCores, maxCores: usage.maxCores, rssFirstHalf: Math.max(0, ...rss.slice(0, half)), rssSecondHalf: Math.max(0, ...rss.slice(half)) },
     generator: { avgCores: (gen.user + gen.system) / 1e6 / ((performance.now() - t.started) / 1000) },
+    // CPU that neither the server nor this process used meanwhile (other users of the machine).
+    otherCores: Math.max(0, (busy1 - busy0 - (gen.user + gen.system) / 1e6) / ((performance.now() - t.started) / 1000) - usage.avgCores),
+    // Share of the acknowledged requests that carried alerts (with a spool, each waits for a commit).
+    ledgerWithAlerts: acked.filter((r) => r.alerts > 0).length / Math.max(1, acked.length),
     verify: { ok: v.ok, failures: v.failures, outputs: v.outputs, clusters: v.clusters },
   };
+  if (variant.spoolDir) {
+    result.spool = {
+      appended: sumOf(samples, 'peregrine_spool_appended_alerts_total'), commits: sumOf(samples, 'peregrine_spool_commits_total'),
+      commitP50: histogramQuantile(samples, 'peregrine_spool_commit_seconds', 0.5) * 1000,
+      commitP99: histogramQuantile(samples, 'peregrine_spool_commit_seconds', 0.99) * 1000,
+      damaged: sumOf(samples, 'peregrine_spool_damaged_records_total'),
+    };
+  }
   if (sc.timeline) {
     result.timeline = timeline(ledger, t.started, usage.samples, scraped, sc.seconds);
     const second = usage.samples.filter((s) => s.t >= sc.seconds / 2 && s.t <= sc.seconds);
@@ -532,6 +568,87 @@ function markdown(results, scan, m, cmd) {
 }
 
 
+// ---------------------------------------------------------------- --spool
+
+const median = (xs) => {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/**
+ * The scenario `rounds` times without and with outputs.spool_dir (without first in even
+ * rounds, with first in odd ones: the machine's drift falls on both), every run's books
+ * checked. The figures: each pair's events/s ratio and p99 difference, and their medians.
+ */
+async function spoolComparison(name, o, ctx) {
+  const sc = scenario(name, o, ctx);
+  const rounds = [];
+  for (let i = 0; i < o.spoolRounds; i++) {
+    const pair = {};
+    for (const withSpool of i % 2 === 0 ? [false, true] : [true, false]) {
+      const r = await runServeScenario(sc, o, ctx, withSpool ? { spoolDir: join(ctx.dir, `spool-${name}-${i}`) } : {});
+      pair[withSpool ? 'with' : 'without'] = r;
+      console.log(`   ${name} round ${i + 1} ${withSpool ? 'with spool   ' : 'without spool'}: ${n0(r.eventsPerSecond)} events/s, p99 ${n1(r.latency.p99)} ms, `
+        + `${r.verify.outputs.http.expected} alerts (http ${r.verify.outputs.http.missing} missing, ${r.verify.outputs.http.duplicated} twice)`
+        + (r.spool ? `, ${n0(r.spool.commits)} commits (${n1(r.spool.appended / Math.max(1, r.spool.commits))} alerts each, p50 ${n2(r.spool.commitP50)} ms, p99 ${n2(r.spool.commitP99)} ms)` : '')
+        + `, other processes ${n2(r.otherCores)} cores ${r.verify.ok ? 'PASS' : 'FAIL: ' + r.verify.failures.join('; ')}`);
+    }
+    pair.ratio = pair.with.eventsPerSecond / pair.without.eventsPerSecond;
+    pair.addedP99 = pair.with.latency.p99 - pair.without.latency.p99;
+    rounds.push(pair);
+  }
+  const s = {
+    scenario: name, describe: sc.describe, seconds: sc.seconds, rounds,
+    ratio: median(rounds.map((p) => p.ratio)),
+    addedP99: median(rounds.map((p) => p.addedP99)),
+    without: { eventsPerSecond: median(rounds.map((p) => p.without.eventsPerSecond)), p50: median(rounds.map((p) => p.without.latency.p50)), p99: median(rounds.map((p) => p.without.latency.p99)) },
+    with: { eventsPerSecond: median(rounds.map((p) => p.with.eventsPerSecond)), p50: median(rounds.map((p) => p.with.latency.p50)), p99: median(rounds.map((p) => p.with.latency.p99)) },
+    alertsPerSecond: median(rounds.map((p) => p.with.verify.outputs.http.expected / p.with.elapsed)),
+    commitsPerSecond: median(rounds.map((p) => p.with.spool.commits / p.with.elapsed)),
+    alertsPerCommit: median(rounds.map((p) => p.with.spool.appended / Math.max(1, p.with.spool.commits))),
+    commitP99: median(rounds.map((p) => p.with.spool.commitP99)),
+    // Pairs during which other processes took under 0.1 core on both sides: the cleanest comparison.
+    quiet: (() => {
+      const q = rounds.filter((p) => p.with.otherCores < 0.1 && p.without.otherCores < 0.1);
+      return { pairs: q.length, ratio: median(q.map((p) => p.ratio)), addedP99: median(q.map((p) => p.addedP99)) };
+    })(),
+    withAlerts: median(rounds.map((p) => p.with.ledgerWithAlerts)),
+    ok: rounds.every((p) => p.with.verify.ok && p.without.verify.ok),
+  };
+  console.log(`
+== ${name} with and without outputs.spool_dir (${o.spoolRounds} pairs of ${sc.seconds} s): ${sc.describe}`);
+  console.log(`   events/s: without ${n0(s.without.eventsPerSecond)}, with ${n0(s.with.eventsPerSecond)}; with ÷ without, median of the pairs: ${n2(s.ratio)} `
+    + `(${rounds.map((p) => n2(p.ratio)).join(', ')})`);
+  console.log(`   request latency p50/p99 ms: without ${n1(s.without.p50)} / ${n1(s.without.p99)}, with ${n1(s.with.p50)} / ${n1(s.with.p99)}; `
+    + `p99 added, median of the pairs: ${n1(s.addedP99)} ms (${rounds.map((p) => n1(p.addedP99)).join(', ')})`);
+  console.log(`   spool: ${n0(s.alertsPerSecond)} alerts/s, ${n0(s.commitsPerSecond)} commits/s, ${n1(s.alertsPerCommit)} alerts per commit, commit p99 ${n2(s.commitP99)} ms; `
+    + `${n0(s.withAlerts * 100)} % of the acknowledged requests had alerts (and waited for a commit)`);
+  console.log(`   pairs with other processes under 0.1 core on both sides: ${s.quiet.pairs}${s.quiet.pairs ? `, ratio ${n2(s.quiet.ratio)}, p99 added ${n1(s.quiet.addedP99)} ms` : ''}`);
+  console.log(`   ${s.ok ? 'PASS' : 'FAIL'} (every run's books)`);
+  return s;
+}
+
+function spoolMarkdown(results, m, cmd) {
+  const date = new Date().toISOString().slice(0, 10);
+  const out = [];
+  out.push(`Measured ${date} with \`${cmd}\` on ${m.cpu}, ${m.cores} cores, ${m.memory}, ${m.os}, Node ${m.node}; `
+    + 'the spool on the same disk as the temporary directory. Each pair ran without and with `outputs.spool_dir` back to back, '
+    + 'in alternating order; figures are medians over the pairs.');
+  out.push('');
+  out.push('| scenario | events/s without | events/s with | with ÷ without (pairs) | p50 / p99 ms without | p50 / p99 ms with | p99 added (pairs) | quiet pairs: ratio, p99 added | requests with alerts | alerts/s | commits/s | alerts per commit | commit p99 ms | other processes, cores (pairs, without / with) | books |');
+  out.push('|---|---:|---:|---|---|---|---|---|---:|---:|---:|---:|---:|---|---|');
+  for (const s of results) {
+    out.push(`| ${s.scenario} (${s.seconds} s × ${s.rounds.length}) | ${n0(s.without.eventsPerSecond)} | ${n0(s.with.eventsPerSecond)} | `
+      + `**${n2(s.ratio)}** (${s.rounds.map((p) => n2(p.ratio)).join(', ')}) | ${n1(s.without.p50)} / ${n1(s.without.p99)} | ${n1(s.with.p50)} / ${n1(s.with.p99)} | `
+      + `**${n1(s.addedP99)} ms** (${s.rounds.map((p) => n1(p.addedP99)).join(', ')}) | `
+      + `${s.quiet.pairs ? `${n2(s.quiet.ratio)}, ${n1(s.quiet.addedP99)} ms (${s.quiet.pairs} of ${s.rounds.length})` : 'none'} | ${n0(s.withAlerts * 100)} % | `
+      + `${n0(s.alertsPerSecond)} | ${n0(s.commitsPerSecond)} | ${n1(s.alertsPerCommit)} | `
+      + `${n2(s.commitP99)} | ${s.rounds.map((p) => `${n2(p.without.otherCores)} / ${n2(p.with.otherCores)}`).join(', ')} | ${s.ok ? 'ok' : 'FAIL'} |`);
+  }
+  for (const s of results) out.push('', `- ${s.scenario}: ${s.describe}.`);
+  return out.join('\n');
+}
+
 // ---------------------------------------------------------------- main
 
 async function main() {
@@ -549,7 +666,14 @@ async function main() {
     + `peak RSS ${mib(scan.peakRss)}, ${n2(scan.avgCores)} cores${scan.inconsistent ? `, ${scan.inconsistent} INCONSISTENT repetitions` : ''}`);
   const ctx = { dir, pool, capacity: undefined };
   const results = [];
-  for (const name of o.scenarios) {
+  const spoolResults = [];
+  if (o.spool) {
+    for (const name of o.scenarios) {
+      if (name === 'soak' && o.rate === undefined) ctx.capacity ??= (await runServeScenario({ ...scenario('one', { ...o, durations: { one: 4 } }, ctx), name: 'capacity probe' }, o, ctx)).eventsPerSecond;
+      spoolResults.push(await spoolComparison(name, o, ctx));
+    }
+  }
+  for (const name of o.spool ? [] : o.scenarios) {
     if (name === 'soak' && ctx.capacity === undefined && o.rate === undefined) {
       const probe = await runServeScenario({ ...scenario('one', { ...o, durations: { one: 4 } }, ctx), name: 'capacity probe' }, o, ctx);
       ctx.capacity = probe.eventsPerSecond;
@@ -564,7 +688,7 @@ async function main() {
     printScenario(r);
     results.push(r);
   }
-  const ok = results.every((r) => r.verify.ok) && scan.inconsistent === 0;
+  const ok = results.every((r) => r.verify.ok) && spoolResults.every((s) => s.ok) && scan.inconsistent === 0;
   console.log(`\n${ok ? 'all scenarios PASS' : 'FAILED'} in ${n0((performance.now() - t0) / 1000)} s`);
   // The command as it ran, without the options that only say where results go.
   const shown = [];
@@ -576,8 +700,11 @@ async function main() {
   }
   const cmd = `npm run load${shown.length ? ' -- ' + shown.join(' ') : ''}`;
   const { input: _input, ...scanFigures } = scan;
-  if (o.json) writeFileSync(o.json, JSON.stringify({ machine: m, date: new Date().toISOString(), command: cmd, scan: scanFigures, results }, null, 2));
-  if (o.updateReadme) updateReadmeSection('load', markdown(results, scan, m, cmd));
+  if (o.json) writeFileSync(o.json, JSON.stringify({ machine: m, date: new Date().toISOString(), command: cmd, scan: scanFigures, results, spool: spoolResults }, null, 2));
+  if (o.updateReadme) {
+    if (o.spool) updateReadmeSection('spool', spoolMarkdown(spoolResults, m, cmd));
+    else updateReadmeSection('load', markdown(results, scan, m, cmd));
+  }
   if (!o.keep) rmSync(dir, { recursive: true, force: true });
   else console.log(`kept ${dir}`);
   process.exitCode = ok ? 0 : 1;

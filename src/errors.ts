@@ -9,6 +9,8 @@ export const ErrorCode = {
   // serve
   NATIVE_UNAVAILABLE: 'ERR_NATIVE_UNAVAILABLE',
   LISTEN: 'ERR_LISTEN',
+  // outputs.spool_dir
+  SPOOL: 'ERR_SPOOL',
   // sources (followed files)
   CHECKPOINT: 'ERR_CHECKPOINT',
   SOURCE: 'ERR_SOURCE',

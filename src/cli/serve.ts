@@ -22,6 +22,8 @@ import type { OutputTarget } from '../outputs/target.js';
 import { ServeMetrics } from '../metrics/metrics.js';
 import { attachEndpoints, type Readiness } from '../metrics/endpoints.js';
 import { registerSourceMetrics } from '../metrics/source-metrics.js';
+import { registerSpoolMetrics } from '../metrics/spool-metrics.js';
+import { openSpool } from '../outputs/open-spool.js';
 import { FileSource } from '../ingest/file-source.js';
 import { LdpSource } from '../ingest/ldp-source.js';
 import type { Source } from '../ingest/source.js';
@@ -62,7 +64,9 @@ export async function runServe(argv: string[]): Promise<number> {
   // The workers choose the same way; choosing here fails fast and names it in the log.
   const extraction = describeBackend(chooseBackend());
 
-  const rules = new RulesState({ files: cfg.rules.files, options: { ruleMatching: cfg.rules.ruleMatching, minPriority: cfg.rules.minPriority } }, log);
+  // Alerts for a network output carry a stable id (outputs/alert-id.ts).
+  const alertIds = cfg.outputs.http !== undefined ? { alertIds: true } : {};
+  const rules = new RulesState({ files: cfg.rules.files, options: { ruleMatching: cfg.rules.ruleMatching, minPriority: cfg.rules.minPriority, ...alertIds } }, log);
   for (const w of rules.current.ruleset.warnings) log(describeWarning(w));
   let lastReloadError: string | undefined;
   const auth = new Authenticator(cfg.auth, cfg.auth.clientCerts.length > 0);
@@ -83,6 +87,7 @@ export async function runServe(argv: string[]): Promise<number> {
     targets.push(f);
   }
   if (cfg.outputs.http) targets.push(new HttpTarget(cfg.outputs.http));
+  const spool = await openSpool(cfg, targets, log);
 
   // The pool, the batch runner and the outputs refer to each other through these.
   let runner: BatchRunner | undefined;
@@ -116,7 +121,7 @@ export async function runServe(argv: string[]): Promise<number> {
       metrics!.outputRefused.inc({ output: name });
       log(`output ${name}: receiver refused an alert (${why}); not retried`);
     },
-  });
+  }, spool);
   runner = new BatchRunner(pool, rules, cfg.limits.taskBytes, {
     onTaskDone: (wait) => metrics!.queueWait.observe(wait),
     onDiscarded: (n) => { if (n > 0) metrics!.alertsDiscarded.inc(n); },
@@ -133,9 +138,10 @@ export async function runServe(argv: string[]): Promise<number> {
     rulesGeneration: () => rules.current.gen,
   });
   const m = metrics;
+  if (spool) registerSpoolMetrics(m.registry, spool);
   const sink = (a: ReleasedAlert): void => {
     m.alerts.inc({ rule: a.rule.name, priority: a.rule.priority, cluster: a.cluster });
-    outputs.push({ json: a.json, eventTimeMs: a.eventTimeMs });
+    outputs.push({ json: a.json, eventTimeMs: a.eventTimeMs, id: a.id });
   };
   ingest = new IngestServer({ cfg, auth, limiter, runner, pool, outputs, metrics, log, sink });
 
@@ -187,7 +193,7 @@ export async function runServe(argv: string[]): Promise<number> {
     if (pool.threads === 0) reasons.push('no worker threads');
     const outs = outputs.statuses();
     for (const o of outs) if (!o.up) reasons.push(`output ${o.name} is down (${o.lastError ?? 'unknown error'}), ${o.queued} alerts queued`);
-    if (outputs.underPressure) reasons.push('outputs are over their memory bound; new requests get 429');
+    reasons.push(...outputs.readiness());
     for (const s of sources) reasons.push(...s.readiness());
     return {
       ready: reasons.length === 0,
@@ -250,6 +256,8 @@ export async function runServe(argv: string[]): Promise<number> {
       const flushed = await outputs.flush(Math.max(0, budget - (Date.now() - started)));
       const left = outputs.undelivered();
       if (!flushed) log(`${left} alerts could not be delivered before limits.shutdown_timeout_seconds`);
+      const spooled = outputs.spooledPending();
+      if (spool && spooled > 0) log(`${spooled} alerts stay in the spool ${spool.dir}, not yet delivered: they are sent first at the next start`);
       rules.close();
       ingest!.close();
       await pool.close();

@@ -38,7 +38,7 @@ export function defaultConfig(): ServeConfig {
       ringBytes: 4 * 1024 * 1024,
       shutdownTimeoutSeconds: 30,
     },
-    outputs: { stdout: true, bufferBytes: 64 * 1024 * 1024 },
+    outputs: { stdout: true, bufferBytes: 64 * 1024 * 1024, spoolMaxBytes: 1024 * 1024 * 1024 },
     sources: [],
   };
 }

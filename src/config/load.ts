@@ -223,7 +223,7 @@ export function applyDocument(cfg: ServeConfig, doc: unknown, base: string): voi
   }
 
   if (d.outputs !== undefined) {
-    const o = asObject(d.outputs, 'outputs', ['stdout', 'file', 'http', 'buffer_bytes']);
+    const o = asObject(d.outputs, 'outputs', ['stdout', 'file', 'http', 'buffer_bytes', 'spool_dir', 'spool_max_bytes']);
     const explicitStdout = o.stdout !== undefined;
     cfg.outputs.stdout = explicitStdout ? asBool(o.stdout, 'outputs.stdout') : false;
     if (o.file !== undefined) {
@@ -270,6 +270,8 @@ export function applyDocument(cfg: ServeConfig, doc: unknown, base: string): voi
       };
     }
     if (o.buffer_bytes !== undefined) cfg.outputs.bufferBytes = asBytes(o.buffer_bytes, 'outputs.buffer_bytes', 64 * 1024);
+    if (o.spool_dir !== undefined) cfg.outputs.spoolDir = pathIn(base, o.spool_dir, 'outputs.spool_dir');
+    if (o.spool_max_bytes !== undefined) cfg.outputs.spoolMaxBytes = asBytes(o.spool_max_bytes, 'outputs.spool_max_bytes', 4 * 1024 * 1024);
     // An outputs section with nothing in it would discard every alert: refuse.
     if (!explicitStdout && o.file === undefined && o.http === undefined) cfg.outputs.stdout = true;
   }

@@ -99,6 +99,9 @@ export interface ServeConfig {
     file?: FileOutputConfig;
     http?: HttpOutputConfig;
     bufferBytes: number;
+    /** Alerts for network outputs are spooled here before acknowledgement (outputs/spool.ts). */
+    spoolDir?: string;
+    spoolMaxBytes: number;
   };
   /** Inputs beside the webhook (config/sources.ts). */
   sources: SourceConfig[];

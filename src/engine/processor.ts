@@ -2,7 +2,7 @@
 // EventList items): parse → split into events → run the ruleset → format alerts. One
 // instance per thread; it owns its node table and event view and reuses them. Batches
 // of documents from one buffer go to the native extractor in one call.
-import { NodeTable } from '../events/nodes.js';
+import { NodeTable, STR, getPath, stringOf, typeOf } from '../events/nodes.js';
 import { EventView } from '../events/view.js';
 import { EventCollector, DEFAULT_MAX_EVENT_SIZE, TIME_PARSED } from '../events/audit.js';
 import type { EventTime } from '../events/time.js';
@@ -11,6 +11,11 @@ import type { CompiledRule, Ruleset } from '../rules/ruleset.js';
 import { AlertFormatter, type AlertFormatOptions } from '../outputs/falco-alert.js';
 import { type JsonBackend, jsBackend, JsonInputError, type PreparedPlan } from './backend.js';
 import { KIND_SLOT, Rows, STAGE_TIMESTAMP_SLOT } from '../events/plan.js';
+import { alertIdName, alertIdOf } from '../outputs/alert-id.js';
+
+/** What an alert's id is derived from, besides the rule (outputs/alert-id.ts). */
+const ID_PATHS = [['auditID'], ['stage'], ['annotations', 'cluster_name']];
+const ID_KEYS = ID_PATHS.map((p) => p.map((k) => Buffer.from(k)));
 
 export interface Alert {
   rule: CompiledRule;
@@ -22,6 +27,8 @@ export interface Alert {
   ts: bigint;
   /** The event's JSON as written (ProcessorOptions.rawEvents), else undefined. */
   raw: string | undefined;
+  /** The alert's stable id (RulesetOptions.alertIds, outputs/alert-id.ts), else undefined. */
+  id?: string;
 }
 
 export interface DocumentIssue {
@@ -113,6 +120,8 @@ export class Processor {
 
   private newView(ruleset: Ruleset): EventView {
     const view = new EventView(this.table, ruleset.slots.count);
+    // Alert ids read these of alerting events: the extractor must keep them.
+    if (ruleset.options.alertIds === true) for (const p of ID_PATHS) ruleset.slots.plan.need(p);
     this.plan = this.backend.preparePlan?.(ruleset.slots.plan, this.opts.prefilter === false ? undefined : ruleset.prefilter);
     this.rows = this.plan ? new Rows(this.plan.slotCount) : undefined;
     this.collector.stageTimeOf = undefined;
@@ -312,9 +321,25 @@ export class Processor {
     for (let i = 0; i < n; i++) {
       const rule = matched[i];
       const text = this.formatter.text(rule, view);
-      onAlert({ rule, text, json: this.formatter.json(rule, view, text), ts: view.time(), raw });
+      const alert: Alert = { rule, text, json: this.formatter.json(rule, view, text), ts: view.time(), raw };
+      if (this.ruleset.options.alertIds === true) alert.id = this.alertId(view, root, rule);
+      onAlert(alert);
     }
     return n;
+  }
+
+  /** The stable id of `rule`'s alert on the event at `root` (outputs/alert-id.ts). */
+  private alertId(view: EventView, root: number, rule: CompiledRule): string {
+    const auditId = this.idText(root, 0);
+    const cluster = view.cluster ?? this.idText(root, 2) ?? '';
+    return alertIdOf(alertIdName(cluster, auditId, this.idText(root, 1) ?? '', rule.name, auditId === undefined ? view.timeText() : ''));
+  }
+
+  /** The string at ID_PATHS[i] of the event at `root`, if it is one. */
+  private idText(root: number, i: number): string | undefined {
+    const t = this.table;
+    const n = getPath(t, root, ID_KEYS[i]);
+    return n === -1 || typeOf(t, n) !== STR ? undefined : stringOf(t, n);
   }
 
   /**

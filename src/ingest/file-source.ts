@@ -26,7 +26,8 @@
 //
 // Checkpoints (checkpoint.ts). Every checkpoint_interval the position after the last
 // chunk whose alerts were released is saved, once the outputs delivered everything
-// pushed so far (Outputs.whenDelivered) and file outputs were fsynced. So after a
+// pushed so far (Outputs.whenDelivered; a network output with outputs.spool_dir has
+// "delivered" once they are durable in the spool) and file outputs were fsynced. So after a
 // restart: SIGTERM saves the final position after delivery (no line skipped, no
 // alert twice); after kill -9 only the lines after the last checkpoint are evaluated
 // again. Without a checkpoint, start_at says where to start: `end` (after the last

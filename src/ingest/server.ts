@@ -8,7 +8,8 @@
 // Then the body is copied once, chunk by chunk, into a SharedArrayBuffer of exactly
 // Content-Length bytes (the workers read it in place), split into event ranges
 // (split.ts, no JSON.parse), evaluated (pipeline/batch.ts), and acknowledged 200 only
-// once every event was evaluated and its alerts were handed to the outputs.
+// once every event was evaluated and its alerts were handed to the outputs (with
+// outputs.spool_dir: and are durable in the spool, outputs/spool.ts).
 //
 // What a hostile client gets: refusals that close are answered on the next turn, so
 // requests pipelined behind one make uWS close the connection unparsed; a body that
@@ -396,6 +397,8 @@ export class IngestServer {
       this.answerAfterBody(res, st, outcome.status, { error: { code: outcome.reason, message: outcome.message } }, outcome.reason);
       return;
     }
+    // With a spool, acknowledged means durable there (outputs/spool.ts).
+    if (outcome.alerts > 0) await this.d.outputs.whenSpooled();
     metrics.events.inc({ cluster: st.cluster }, outcome.events);
     for (const is of outcome.issues) this.d.log(`cluster ${st.cluster}: event ${is.item} not evaluated: ${is.code}: ${is.message}`);
     if (outcome.issueCount > outcome.issues.length) this.d.log(`cluster ${st.cluster}: ${outcome.issueCount - outcome.issues.length} more events not evaluated in the same request`);

@@ -16,7 +16,8 @@
 //   (Outputs.underPressure) or the pool's queue is full, and resumes by itself.
 // - A source that remembers a position (a checkpoint) writes it only once the alerts
 //   of everything before it were handed to the outputs and delivered
-//   (Outputs.whenDelivered(), then Outputs.sync()).
+//   (Outputs.whenDelivered(), then Outputs.sync()); for a network output with
+//   outputs.spool_dir, durable in the spool is delivered enough.
 // - stop() (SIGTERM) stops reading, finishes what was read (evaluation, release),
 //   waits for delivery and writes its final position, within `deadlineMs`; it
 //   resolves true when all of that happened in time.

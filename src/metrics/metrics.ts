@@ -101,7 +101,7 @@ export class ServeMetrics {
       collect() { for (const o of src.outputs()) this.set({ output: o.name }, o.queued); },
     });
     new Gauge({
-      name: 'peregrine_output_queued_bytes', help: 'Bytes of alerts waiting for an output (bounded by outputs.buffer_bytes).', labelNames: ['output'], registers,
+      name: 'peregrine_output_queued_bytes', help: 'Bytes of alerts waiting for an output (in memory, bounded by outputs.buffer_bytes; for a spooled output, on disk).', labelNames: ['output'], registers,
       collect() { for (const o of src.outputs()) this.set({ output: o.name }, o.queuedBytes); },
     });
 

@@ -5,12 +5,33 @@
 // delivered. Network errors, timeouts, 408, 429 and 5xx are retried with backoff
 // (forever, until shutdown); other 4xx mean the receiver will never take that alert:
 // it is counted and logged as refused, not retried.
+//
+// An alert with an id (outputs/alert-id.ts) is sent with it as a last member, `"uuid":
+// "<id>"` (Falco's keys are sorted and uuid sorts last), so a receiver that reads these
+// POSTs can drop an alert it already has. falcosidekick replaces any incoming uuid with
+// a random one (its handlers.go), so behind it the id does not reach the outputs.
 import { Backoff, PermanentError, retrying, type DeliveryReport, type OutputTarget, type QueuedAlert } from './target.js';
 import type { HttpOutputConfig } from '../config/schema.js';
 import { redactIn } from '../config/redact.js';
 
+const UUID_HEAD = Buffer.from(',"uuid":"');
+const UUID_TAIL = Buffer.from('"}');
+
+/** The Falco JSON object with `"uuid":"<id>"` as its last member. */
+export function withUuid(json: Buffer, id: Buffer): Buffer {
+  // json ends with the object's closing brace.
+  const n = json.length - 1;
+  const out = Buffer.allocUnsafe(n + UUID_HEAD.length + id.length + UUID_TAIL.length);
+  let at = json.copy(out, 0, 0, n);
+  at += UUID_HEAD.copy(out, at);
+  at += id.copy(out, at);
+  UUID_TAIL.copy(out, at);
+  return out;
+}
+
 export class HttpTarget implements OutputTarget {
   readonly name = 'http';
+  readonly network = true;
   private readonly headers: Record<string, string>;
 
   constructor(private readonly cfg: HttpOutputConfig) {
@@ -43,7 +64,7 @@ export class HttpTarget implements OutputTarget {
       res = await fetch(this.cfg.url, {
         method: 'POST',
         headers: this.headers,
-        body: a.json as unknown as RequestInit['body'],
+        body: (a.id === undefined ? a.json : withUuid(a.json, a.id)) as unknown as RequestInit['body'],
         signal: AbortSignal.any([stop, AbortSignal.timeout(this.cfg.timeoutMs)]),
       });
     } catch (e) {

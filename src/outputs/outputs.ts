@@ -15,8 +15,18 @@
 // is pushed after; a source that remembers a position (a followed file's checkpoint)
 // waits on it before saying that position's alerts are safe. Waiting for empty queues
 // instead would never end under a steady stream of alerts.
+//
+// With a spool (outputs.spool_dir, outputs/spool.ts), network outputs have no memory
+// queue: every pushed alert is appended to the spool and they send from there
+// (spooled-output.ts). For the watermark, such an output has finished an alert once it
+// is durable in the spool; whenSpooled() waits for that alone (the webhook's
+// acknowledgement). The spool's bound adds to the pressure: underPressure is also true
+// while it is full, which refuses new work without pausing evaluation (the alerts of
+// requests already accepted still go to the spool).
 import type { DeliveryReport, OutputTarget, QueuedAlert } from './target.js';
 import { StoppedError } from './target.js';
+import type { Spool } from './spool.js';
+import { SpooledOutput } from './spooled-output.js';
 
 const BATCH_ITEMS = 512;
 const BATCH_BYTES = 1024 * 1024;
@@ -28,6 +38,8 @@ export interface OutputStatus {
   queuedBytes: number;
   lastError?: string;
   downSinceMs?: number;
+  /** Fed from the spool: `queued` alerts are on disk, not in memory. */
+  spooled?: boolean;
 }
 
 export interface OutputHooks {
@@ -113,6 +125,15 @@ class OutputQueue {
   }
 }
 
+/** True when `p` settles within `ms`. */
+async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((r) => { timer = setTimeout(() => r(false), Math.max(0, ms)); });
+  const ok = await Promise.race([p.then(() => true as const), timeout]);
+  clearTimeout(timer);
+  return ok;
+}
+
 interface DeliveryWaiter {
   seq: number;
   resolve: () => void;
@@ -120,6 +141,7 @@ interface DeliveryWaiter {
 
 export class Outputs {
   private readonly queues: OutputQueue[];
+  private readonly spooled: SpooledOutput[] = [];
   private pressure = false;
   private readonly stopper = new AbortController();
   /** Alerts pushed since the start (the sequence number of the last one). */
@@ -127,14 +149,39 @@ export class Outputs {
   /** whenDelivered() callers, in the order of their sequence numbers. */
   private waiters: DeliveryWaiter[] = [];
 
-  constructor(targets: OutputTarget[], private readonly bufferBytes: number, private readonly hooks: OutputHooks) {
-    this.queues = targets.map((t) => new OutputQueue(t, hooks, () => this.onBatchDone(), this.stopper.signal));
+  constructor(
+    targets: OutputTarget[], private readonly bufferBytes: number, private readonly hooks: OutputHooks,
+    /** Network outputs send from it (their cursors are named after them). */
+    private readonly spool?: Spool,
+  ) {
+    const onBatchDone = (): void => this.onBatchDone();
+    this.queues = targets.filter((t) => spool === undefined || !t.network)
+      .map((t) => new OutputQueue(t, hooks, onBatchDone, this.stopper.signal));
+    if (spool !== undefined) {
+      for (const t of targets.filter((x) => x.network)) {
+        const cursor = spool.cursors.find((c) => c.name === t.name);
+        if (cursor === undefined) throw new Error(`the spool has no cursor for output ${t.name}`);
+        const so = new SpooledOutput(t, cursor, spool, hooks, onBatchDone, this.stopper.signal);
+        this.spooled.push(so);
+        so.start();
+      }
+      spool.onCommit = onBatchDone;
+    }
   }
 
   push(a: QueuedAlert): void {
     this.pushed++;
     for (const q of this.queues) q.push(a);
+    if (this.spooled.length > 0) this.spool!.append(a);
     if (!this.pressure) this.checkPressure();
+  }
+
+  /**
+   * Resolves once the alerts pushed before the call are durable in the spool (at once
+   * without one): the webhook acknowledges a request after this.
+   */
+  whenSpooled(): Promise<void> {
+    return this.spooled.length > 0 ? this.spool!.whenDurable() : Promise.resolve();
   }
 
   private onBatchDone(): void {
@@ -146,6 +193,7 @@ export class Outputs {
   get deliveredSeq(): number {
     let min = this.pushed;
     for (const q of this.queues) if (q.finished < min) min = q.finished;
+    if (this.spooled.length > 0 && this.spool!.committed < min) min = this.spool!.committed;
     return min;
   }
 
@@ -158,9 +206,9 @@ export class Outputs {
 
   /**
    * Resolves when every output has delivered (or refused for good) every alert pushed
-   * before this call; alerts pushed later do not delay it. It never rejects: while an
-   * output is down it waits (the output retries). After that, `sync()` makes written
-   * files durable.
+   * before this call, a spooled output when they are durable in the spool; alerts
+   * pushed later do not delay it. It never rejects: while an output is down it waits
+   * (the output retries). After that, `sync()` makes written files durable.
    */
   whenDelivered(): Promise<void> {
     const seq = this.pushed;
@@ -185,33 +233,65 @@ export class Outputs {
     }
   }
 
+  /** Over a memory bound, or the spool is full: new work is refused (429). */
   get underPressure(): boolean {
-    return this.pressure;
+    return this.pressure || (this.spooled.length > 0 && this.spool!.full);
+  }
+
+  /** Why the outputs refuse new work now, for /readyz. */
+  readiness(): string[] {
+    const r: string[] = [];
+    if (this.pressure) r.push('outputs are over their memory bound; new requests get 429');
+    if (this.spooled.length > 0) r.push(...this.spool!.readiness());
+    return r;
   }
 
   statuses(): OutputStatus[] {
-    return this.queues.map((q) => ({
+    const st: OutputStatus[] = this.queues.map((q) => ({
       name: q.target.name, up: q.up, queued: q.length, queuedBytes: q.bytes, lastError: q.lastError, downSinceMs: q.downSinceMs,
     }));
+    for (const so of this.spooled) {
+      st.push({ name: so.target.name, up: so.up, queued: so.queued, queuedBytes: so.queuedBytes, lastError: so.lastError, downSinceMs: so.downSinceMs, spooled: true });
+    }
+    return st;
   }
 
-  /** Waits until every queue is empty, or `timeoutMs`; true when all was delivered. */
+  /**
+   * Waits until every memory queue is empty and the spool has made everything durable,
+   * or `timeoutMs`; true when all of that happened. Meanwhile spooled outputs that are
+   * up go on sending; what they have not sent when this resolves stays in the spool,
+   * safe, for the next start (spooledPending()).
+   */
   async flush(timeoutMs: number): Promise<boolean> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<false>((r) => { timer = setTimeout(() => r(false), timeoutMs); });
-    const all = Promise.all(this.queues.map((q) => q.idle())).then(() => true as const);
-    const ok = await Promise.race([all, timeout]);
-    clearTimeout(timer);
+    const deadline = Date.now() + timeoutMs;
+    const ok = await within(Promise.all([...this.queues.map((q) => q.idle()), ...(this.spooled.length > 0 ? [this.spool!.flush()] : [])]), timeoutMs);
+    if (ok && this.spooled.length > 0) await within(this.spooledSettled(), deadline - Date.now());
     return ok;
   }
 
-  /** Stops retrying (after flush gave up) and closes the targets. */
+  /** Until each spooled output has sent everything, or is down (its receiver failed). */
+  private async spooledSettled(): Promise<void> {
+    while (this.spooled.some((so) => so.up && !so.caughtUp)) await new Promise((r) => setTimeout(r, 20));
+  }
+
+  /** Stops retrying (after flush gave up) and closes the targets (and the spool). */
   async close(): Promise<void> {
     this.stopper.abort();
     for (const q of this.queues) await q.target.close().catch(() => undefined);
+    for (const so of this.spooled) {
+      await so.stopped();
+      await so.target.close().catch(() => undefined);
+    }
+    if (this.spool !== undefined) await this.spool.close();
   }
 
+  /** Alerts in memory queues not delivered (lost if the process exits now). */
   undelivered(): number {
     return this.queues.reduce((n, q) => n + q.length, 0);
+  }
+
+  /** Alerts in the spool that spooled outputs have not delivered (kept for the next start). */
+  spooledPending(): number {
+    return this.spooled.reduce((n, so) => Math.max(n, so.queued), 0);
   }
 }

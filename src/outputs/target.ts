@@ -6,6 +6,8 @@ export interface QueuedAlert {
   json: Buffer;
   /** Event time (stageTimestamp), ms since the epoch: for the detection latency. */
   eventTimeMs: number;
+  /** The alert's stable id as text (outputs/alert-id.ts): network outputs send it as `uuid`. */
+  id?: Buffer;
 }
 
 export interface DeliveryReport {
@@ -21,6 +23,11 @@ export interface DeliveryReport {
 
 export interface OutputTarget {
   readonly name: string;
+  /**
+   * A network output: with outputs.spool_dir it is fed from the spool (outputs/spool.ts),
+   * so alerts it has not yet delivered survive a crash.
+   */
+  readonly network?: boolean;
   /** Resolves when every alert of `batch` is delivered (or refused); retries internally. */
   deliver(batch: QueuedAlert[], report: DeliveryReport, stop: AbortSignal): Promise<void>;
   /** Makes what was delivered durable (fsync), for outputs where delivered means written to a file. */

@@ -13,9 +13,10 @@
 // Memory: held alerts are bounded by the requests in flight (limits.max_inflight_bytes
 // of bodies, and each event yields at most one alert per enabled rule).
 import type { RingRecord } from './ring.js';
+import { ALERT_ID_LENGTH } from '../outputs/alert-id.js';
 import type { EvalPool } from './pool.js';
 import type { RulesState, RuleMeta } from './rules.js';
-import { OVERFLOW_FLAG, type EvalResult, type EvalTask, type EventIssueReport } from './task.js';
+import { ID_FLAG, OVERFLOW_FLAG, type EvalResult, type EvalTask, type EventIssueReport } from './task.js';
 
 export interface ReleasedAlert {
   json: Buffer;
@@ -23,6 +24,8 @@ export interface ReleasedAlert {
   cluster: string;
   /** Event time (stageTimestamp), ms since the epoch. */
   eventTimeMs: number;
+  /** The alert's stable id, ALERT_ID_LENGTH bytes of text (RulesetOptions.alertIds), else undefined. */
+  id: Buffer | undefined;
 }
 
 interface Held {
@@ -31,6 +34,8 @@ interface Held {
   rule: number;
   gen: number;
   time: number;
+  /** The record's text ends with the alert's id (ID_FLAG). */
+  id: boolean;
 }
 
 class Batch {
@@ -80,7 +85,7 @@ export class BatchRunner {
       return;
     }
     const overflow = (rec.seq & OVERFLOW_FLAG) !== 0;
-    const seq = rec.seq & ~OVERFLOW_FLAG;
+    const seq = rec.seq & ~(OVERFLOW_FLAG | ID_FLAG);
     // Copy out of the ring: the space is reused as soon as drain() returns.
     b.held[seq].push({
       json: overflow ? undefined : Buffer.from(rec.payload),
@@ -88,6 +93,7 @@ export class BatchRunner {
       rule: rec.kind,
       gen: rec.gen,
       time: rec.time,
+      id: (rec.seq & ID_FLAG) !== 0,
     });
   };
 
@@ -182,8 +188,9 @@ export class BatchRunner {
       for (const is of res.issues) if (documents || issues.length < 20) issues.push(is);
       for (const h of batch.held[t]) {
         const meta = this.rules.meta(h.gen)?.rules.get(h.rule) ?? { name: `rule#${h.rule}`, priority: 'Unknown' };
-        const json = h.json ?? Buffer.from(res.overflow[h.overflow]);
-        sink({ json, rule: meta, cluster: clusterLabel, eventTimeMs: h.time });
+        const text = h.json ?? Buffer.from(res.overflow[h.overflow]);
+        const cut = h.id ? text.length - ALERT_ID_LENGTH : text.length;
+        sink({ json: text.subarray(0, cut), rule: meta, cluster: clusterLabel, eventTimeMs: h.time, id: h.id ? text.subarray(cut) : undefined });
         alerts++;
       }
     }

@@ -76,6 +76,8 @@ export interface EvalResult {
 
 /** Set on `seq` of a record whose alert is in EvalResult.overflow (payload = index). */
 export const OVERFLOW_FLAG = 0x80000000;
+/** Set on `seq` of a record whose alert text ends with its id (ALERT_ID_LENGTH bytes, outputs/alert-id.ts). */
+export const ID_FLAG = 0x40000000;
 export const MAX_ISSUE_DETAILS = 20;
 
 /** A webhook body too large to split on the main thread (see ingest/server.ts). */

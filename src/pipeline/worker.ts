@@ -11,7 +11,7 @@ import { HOSTNAME } from '../fields/event.js';
 import { ErrorCode } from '../errors.js';
 import { RingWriter, claimRing } from './ring.js';
 import { C, SharedCounters } from '../metrics/shared.js';
-import { MAX_ISSUE_DETAILS, OVERFLOW_FLAG, type EvalResult, type EvalTask, type EventIssueReport, type SplitResult, type SplitTask, type WorkerInit } from './task.js';
+import { ID_FLAG, MAX_ISSUE_DETAILS, OVERFLOW_FLAG, type EvalResult, type EvalTask, type EventIssueReport, type SplitResult, type SplitTask, type WorkerInit } from './task.js';
 import { BodySplitter, SplitError, TooManyEvents, nativeSplit } from '../ingest/split.js';
 import { unwrapFrames, type NativeUnwrap } from '../ingest/ldp/unwrap.js';
 import { chooseNative } from '../native/loader.js';
@@ -39,14 +39,17 @@ let overflow: string[] = [];
 function onAlert(a: Alert): void {
   curAlerts++;
   const meta = { tag: curBatch, seq: curSeq, kind: a.rule.index, gen, time: Number(a.ts / 1000n) / 1000 };
-  if (ring.fits(Buffer.byteLength(a.json))) {
-    ring.write(meta, a.json);
+  // An alert's id travels after its text (batch.ts splits them).
+  const text = a.id === undefined ? a.json : a.json + a.id;
+  if (a.id !== undefined) meta.seq |= ID_FLAG;
+  if (ring.fits(Buffer.byteLength(text))) {
+    ring.write(meta, text);
   } else {
     // Rare: an alert bigger than half the ring goes back with the task result; the ring
     // keeps its place in the order.
     meta.seq |= OVERFLOW_FLAG;
     ring.write(meta, String(overflow.length));
-    overflow.push(a.json);
+    overflow.push(text);
   }
 }
 

@@ -30,6 +30,8 @@ export interface RulesetOptions {
   legacyListOperators: boolean;
   /** Evaluate only the rule of this name (`hunt`); the others are still checked. */
   only?: string;
+  /** Give every alert its stable id (outputs/alert-id.ts): serve, with a network output. */
+  alertIds?: boolean;
 }
 
 export const DEFAULT_OPTIONS: RulesetOptions = { minPriority: 7, ruleMatching: 'first', legacyListOperators: true };

@@ -57,6 +57,14 @@ function mountOf(path: string): { mount: any; volume: any } | undefined {
   return m ? { mount: m, volume: pod.volumes.find((v: any) => v.name === m.name) } : undefined;
 }
 
+/** A Kubernetes quantity (`1280Mi`, `1Gi`, `500M`) in bytes. */
+function quantity(q: string): number {
+  const m = /^(\d+)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(q);
+  if (!m) throw new Error(`not a quantity: ${q}`);
+  const unit: Record<string, number> = { Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4, k: 1e3, M: 1e6, G: 1e9, T: 1e12 };
+  return Number(m[1]) * (m[2] ? unit[m[2]] : 1);
+}
+
 /** Keys a ConfigMap (from a generator) or Secret (from the example file or cert-manager) provides. */
 function keysOf(volume: any): string[] {
   if (volume.configMap) {
@@ -174,6 +182,20 @@ describe('deploy manifests', () => {
     expect(container.resources.limits.memory).toBeDefined();
     expect(pod.automountServiceAccountToken).toBe(false);
     expect(one('ServiceAccount', pod.serviceAccountName)).toBeDefined();
+  });
+
+  it('the spool: outputs.spool_dir is a writable volume of its own, larger than spool_max_bytes plus the bodies in flight, and requested', async () => {
+    const { loadServeConfig } = await import('../../dist/config/load.js');
+    const cfg = loadServeConfig({ config: configFile });
+    const dir = cfg.outputs.spoolDir as string;
+    expect(dir).toBe(config.outputs.spool_dir);
+    const m = mountOf(`${dir}/seg-0000000000000001.spool`)!;
+    expect(m.mount.mountPath).toBe(dir);
+    expect(m.mount.readOnly).toBeFalsy();
+    expect(m.volume.emptyDir).toBeDefined();
+    const size = quantity(m.volume.emptyDir.sizeLimit);
+    expect(size).toBeGreaterThan(cfg.outputs.spoolMaxBytes + cfg.limits.maxInflightBytes);
+    expect(quantity(container.resources.requests['ephemeral-storage'])).toBeGreaterThanOrEqual(size);
   });
 
   it('Services, ServiceMonitor, PodDisruptionBudget and HorizontalPodAutoscaler point at the Deployment and its ports', () => {
@@ -294,6 +316,8 @@ describe('deploy: a simulated pod', () => {
     });
 
     it('answers its probes', async () => {
+      // stdout only, as shipped: the spool waits for an http output.
+      expect(err).toMatch(/outputs\.spool_dir is set but no network output is configured/);
       expect(webhook.protocol).toBe('https:');
       expect(webhook.pathname).toBe(config.path);
       for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe']) {
@@ -383,6 +407,8 @@ describe('deploy: the follower DaemonSet', () => {
     const stateMount = fmountOf(src.stateDir)!;
     expect(stateMount.volume.hostPath).toMatchObject({ path: src.stateDir, type: 'DirectoryOrCreate' });
     expect(stateMount.mount.readOnly).toBeFalsy();
+    // The spool (for an http output) on the same node directory: the next pod sends what this one had not.
+    expect(fmountOf(cfg.outputs.spoolDir)?.volume.hostPath?.path).toBe(src.stateDir);
     // Rules: the image's, and a directory (optional ConfigMap) for local ones.
     for (const r of follow.rules.files as string[]) {
       const m = fmountOf(r);

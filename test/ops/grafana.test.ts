@@ -84,6 +84,7 @@ describe('grafana dashboard: structure', () => {
       'peregrine_queue_depth', 'peregrine_ring_occupancy_ratio', 'peregrine_task_evaluation_seconds_sum',
       'sum by (reason) (rate(peregrine_requests_rejected_total', 'peregrine_output_up', 'peregrine_output_failures_total',
       'peregrine_source_lag_seconds', 'peregrine_source_lag_bytes', 'rate(peregrine_source_lines_total',
+      'peregrine_spool_bytes', 'peregrine_spool_max_bytes', 'peregrine_spool_commit_seconds_bucket', 'peregrine_spool_damaged_records_total',
     ]) expect(all).toContain(needle);
   });
 
@@ -134,6 +135,8 @@ describe('grafana dashboard: every metric it queries is exported by a running se
         outputs: {
           file: { path: join(dir, 'alerts.jsonl') },
           http: { url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/`, concurrency: 1, retry_initial_ms: 10, retry_max_ms: 50 },
+          // The HTTP output sends from a spool (the peregrine_spool_* metrics).
+          spool_dir: join(dir, 'spool'),
         },
         sources: [
           { type: 'file', path: join(dir, 'audit.log'), cluster: 'cluster-a', state_dir: join(dir, 'state'), start_at: 'beginning' },

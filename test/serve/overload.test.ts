@@ -183,7 +183,9 @@ describe('an HTTP output that is down', () => {
     expect(received.length).toBe(240);
     expect(received.every((x) => x.ct === 'application/json')).toBe(true);
     expect(new Set(received.map((x) => x.body.output_fields['ka.auditid']))).toEqual(new Set(sent));
-    expect(Object.keys(received[0].body)).toEqual(['hostname', 'output', 'output_fields', 'priority', 'rule', 'source', 'tags', 'time']);
+    // Falco's keys, and the alert's stable id last (outputs/alert-id.ts).
+    expect(Object.keys(received[0].body)).toEqual(['hostname', 'output', 'output_fields', 'priority', 'rule', 'source', 'tags', 'time', 'uuid']);
+    expect(new Set(received.map((x) => x.body.uuid)).size).toBe(240);
     await waitFor(async () => (await fetch(`${s.metrics}/readyz`)).status === 200, 'ready again');
     expect((await post(s.webhook, batch('after', 5, 1).body)).status).toBe(200);
     await waitFor(() => received.length >= 245, 'later alerts delivered');
