@@ -99,7 +99,9 @@ function waitForLine(proc, re, what, timeoutMs = 30_000) {
 export async function startServe(dir, config, env = {}) {
   const file = join(dir, 'peregrine.yaml');
   writeFileSync(file, yaml.dump(config));
-  const proc = spawn(process.execPath, [CLI, 'serve', '--config', file], {
+  // PEREGRINE_BENCH_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the server.
+  const nodeArgs = (process.env.PEREGRINE_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const proc = spawn(process.execPath, [...nodeArgs, CLI, 'serve', '--config', file], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, PEREGRINE_NATIVE: '1', ...env },
   });

@@ -22,9 +22,9 @@ export interface NativeAddon {
   /**
    * LDP frames (see src/ingest/ldp/unwrap.ts): the payloads of the frames it unwrapped,
    * one after the other; status[i] 0 (its length in status[count + i]), a skip reason
-   * 1-4, or -1 for unwrap.ts to decide.
+   * 1-4, or -1 for unwrap.ts to decide. `tiers` (tests, benches): 1 the one-pass path only, 2 the DOM only, 3 both.
    */
-  unwrapLdp(buf: Uint8Array, ranges: Uint32Array, count: number, status: Int32Array): Buffer;
+  unwrapLdp(buf: Uint8Array, ranges: Uint32Array, count: number, status: Int32Array, tiers?: number): Buffer;
   implementation(): string;
   simdjsonVersion: string;
 }

@@ -1419,6 +1419,310 @@ namespace ldp {
 
 enum Status : int32_t { OK = 0, FRAME_NOT_JSON = 1, NO_MESSAGE = 2, MESSAGE_NOT_JSON = 3, NO_SHORT_MESSAGE = 4, DEFER = -1 };
 
+// The usual frame, read in one pass without a DOM: ASCII only, keys without escapes,
+// one `message` string holding an object with one string `short_message`, numbers
+// without exponents. Anything else is DEFER, for the DOM path to decide, so this path
+// needs to be right only about what it accepts (tested against unwrap.ts).
+namespace fast {
+
+// Bytes that end a run of plain string characters: quote, backslash, control, non-ASCII.
+struct Special {
+  bool t[256];
+  constexpr Special() : t() {
+    for (int c = 0; c < 256; c++) t[c] = c == '"' || c == '\\' || c < 0x20 || c >= 0x80;
+  }
+};
+constexpr Special kSpecial;
+constexpr int kMaxDepth = 64;
+
+inline void ws(const uint8_t *&p, const uint8_t *e) {
+  while (p < e && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
+}
+
+inline int hex(uint8_t c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  c |= 0x20;
+  return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+#if defined(__SSE2__)
+// Bytes 0..15 of p that are special, as a bit mask (signed compare: from 0x80 is negative).
+inline unsigned special_mask(__m128i v) {
+  const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(0x20);
+  return unsigned(_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)), _mm_cmplt_epi8(v, space))));
+}
+#endif
+
+// The plain run at p copied onto w, up to the next special byte (or e). w has 16 bytes of
+// room beyond what it decodes: blocks are stored whole.
+inline void copy_run(const uint8_t *&p, const uint8_t *e, uint8_t *&w) {
+#if defined(__SSE2__)
+  while (e - p >= 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i *>(p));
+    const unsigned m = special_mask(v);
+    _mm_storeu_si128(reinterpret_cast<__m128i *>(w), v);
+    if (m != 0) {
+      const unsigned k = unsigned(__builtin_ctz(m));
+      p += k;
+      w += k;
+      return;
+    }
+    p += 16;
+    w += 16;
+  }
+#endif
+  while (p < e && !kSpecial.t[*p]) *w++ = *p++;
+}
+
+inline void skip_run(const uint8_t *&p, const uint8_t *e) {
+#if defined(__SSE2__)
+  while (e - p >= 16) {
+    const unsigned m = special_mask(_mm_loadu_si128(reinterpret_cast<const __m128i *>(p)));
+    if (m != 0) {
+      p += __builtin_ctz(m);
+      return;
+    }
+    p += 16;
+  }
+#endif
+  while (p < e && !kSpecial.t[*p]) p++;
+}
+
+// The string at p (its opening quote) decoded onto w (see copy_run); p past the closing
+// quote. Surrogates defer (Go and simdjson differ on lone ones).
+inline bool decode(const uint8_t *&p, const uint8_t *e, uint8_t *&w) {
+  p++;
+  for (;;) {
+    copy_run(p, e, w);
+    if (p >= e) return false;
+    if (*p == '"') { p++; return true; }
+    if (*p != '\\' || e - p < 2) return false;
+    const uint8_t x = p[1];
+    p += 2;
+    switch (x) {
+      case '"': *w++ = '"'; break;
+      case '\\': *w++ = '\\'; break;
+      case '/': *w++ = '/'; break;
+      case 'b': *w++ = '\b'; break;
+      case 'f': *w++ = '\f'; break;
+      case 'n': *w++ = '\n'; break;
+      case 'r': *w++ = '\r'; break;
+      case 't': *w++ = '\t'; break;
+      case 'u': {
+        if (e - p < 4) return false;
+        const int a = hex(p[0]), b = hex(p[1]), c = hex(p[2]), d = hex(p[3]);
+        if ((a | b | c | d) < 0) return false;
+        const uint32_t cp = uint32_t(a << 12 | b << 8 | c << 4 | d);
+        p += 4;
+        if (cp >= 0xD800 && cp <= 0xDFFF) return false;
+        if (cp < 0x80) {
+          *w++ = uint8_t(cp);
+        } else if (cp < 0x800) {
+          *w++ = uint8_t(0xC0 | cp >> 6);
+          *w++ = uint8_t(0x80 | (cp & 0x3F));
+        } else {
+          *w++ = uint8_t(0xE0 | cp >> 12);
+          *w++ = uint8_t(0x80 | ((cp >> 6) & 0x3F));
+          *w++ = uint8_t(0x80 | (cp & 0x3F));
+        }
+        break;
+      }
+      default: return false;
+    }
+  }
+}
+
+// A string at p checked and skipped; `escaped` says whether it held a backslash.
+inline bool skip_string(const uint8_t *&p, const uint8_t *e, bool &escaped) {
+  p++;
+  escaped = false;
+  for (;;) {
+    skip_run(p, e);
+    if (p >= e) return false;
+    if (*p == '"') { p++; return true; }
+    if (*p != '\\' || e - p < 2) return false;
+    escaped = true;
+    const uint8_t x = p[1];
+    p += 2;
+    if (x == 'u') {
+      if (e - p < 4 || (hex(p[0]) | hex(p[1]) | hex(p[2]) | hex(p[3])) < 0) return false;
+      p += 4;
+    } else if (x != '"' && x != '\\' && x != '/' && x != 'b' && x != 'f' && x != 'n' && x != 'r' && x != 't') {
+      return false;
+    }
+  }
+}
+
+// A JSON number; long ones and exponents defer (whether they fit a double is not asked here).
+inline bool skip_number(const uint8_t *&p, const uint8_t *e) {
+  const uint8_t *s = p;
+  if (p < e && *p == '-') p++;
+  if (p >= e || *p < '0' || *p > '9') return false;
+  if (*p == '0') p++;
+  else while (p < e && *p >= '0' && *p <= '9') p++;
+  if (p < e && *p == '.') {
+    p++;
+    if (p >= e || *p < '0' || *p > '9') return false;
+    while (p < e && *p >= '0' && *p <= '9') p++;
+  }
+  if (p < e && (*p == 'e' || *p == 'E')) return false;
+  return p - s <= 15;
+}
+
+inline bool literal(const uint8_t *&p, const uint8_t *e, const char *word, size_t n) {
+  if (size_t(e - p) < n || std::memcmp(p, word, n) != 0) return false;
+  p += n;
+  return true;
+}
+
+bool skip_value(const uint8_t *&p, const uint8_t *e, int depth) {
+  if (p >= e) return false;
+  bool esc;
+  switch (*p) {
+    case '"': return skip_string(p, e, esc);
+    case 't': return literal(p, e, "true", 4);
+    case 'f': return literal(p, e, "false", 5);
+    case 'n': return literal(p, e, "null", 4);
+    case '{':
+    case '[': {
+      if (depth >= kMaxDepth) return false;
+      const uint8_t close = *p == '{' ? '}' : ']';
+      const bool obj = close == '}';
+      p++;
+      ws(p, e);
+      if (p < e && *p == close) { p++; return true; }
+      for (;;) {
+        if (obj) {
+          if (p >= e || *p != '"' || !skip_string(p, e, esc)) return false;
+          ws(p, e);
+          if (p >= e || *p != ':') return false;
+          p++;
+          ws(p, e);
+        }
+        if (!skip_value(p, e, depth + 1)) return false;
+        ws(p, e);
+        if (p >= e) return false;
+        if (*p == ',') { p++; ws(p, e); continue; }
+        if (*p == close) { p++; return true; }
+        return false;
+      }
+    }
+    default: return skip_number(p, e);
+  }
+}
+
+// A member key without escapes at p: [k, k + n), p past its colon and the spaces after.
+inline bool key(const uint8_t *&p, const uint8_t *e, const uint8_t *&k, size_t &n) {
+  if (p >= e || *p != '"') return false;
+  k = p + 1;
+  bool esc;
+  if (!skip_string(p, e, esc) || esc) return false;
+  n = size_t(p - 1 - k);
+  ws(p, e);
+  if (p >= e || *p != ':') return false;
+  p++;
+  ws(p, e);
+  return true;
+}
+
+// After a member: true at a comma (p past it), false at the closing brace (p past it);
+// `ok` false on anything else.
+inline bool next_member(const uint8_t *&p, const uint8_t *e, bool &ok) {
+  ws(p, e);
+  ok = p < e && (*p == ',' || *p == '}');
+  if (!ok) return false;
+  const bool more = *p == ',';
+  p++;
+  ws(p, e);
+  return more;
+}
+
+inline bool is_message(const uint8_t *k, size_t n) {
+  if (n != 7) return false;
+  static const char m[] = "message";
+  for (size_t i = 0; i < 7; i++) if ((k[i] | 0x20) != m[i]) return false;
+  return true;
+}
+
+// The frame's payload appended to out, or false (nothing appended) to defer.
+bool unwrap(const uint8_t *f, size_t len, std::vector<uint8_t> &scratch, std::vector<uint8_t> &out) {
+  const uint8_t *p = f, *e = f + len;
+  ws(p, e);
+  if (p >= e || *p != '{') return false;
+  p++;
+  ws(p, e);
+  if (scratch.size() < len + 16) scratch.resize(len + 16);
+  uint8_t *w = scratch.data();
+  bool found = false, ok = true;
+  do {
+    const uint8_t *k;
+    size_t n;
+    if (!key(p, e, k, n)) return false;
+    if (is_message(k, n)) {
+      if (found || p >= e || *p != '"') return false;
+      found = true;
+      if (!decode(p, e, w)) return false;
+    } else if (!skip_value(p, e, 1)) {
+      return false;
+    }
+  } while (next_member(p, e, ok));
+  if (!ok || !found) return false;
+  ws(p, e);
+  if (p != e) return false;
+
+  // The GELF record in scratch.
+  const uint8_t *q = scratch.data(), *qe = w;
+  ws(q, qe);
+  if (q >= qe || *q != '{') return false;
+  q++;
+  ws(q, qe);
+  const size_t before = out.size();
+  out.resize(before + size_t(qe - q) + 16);
+  uint8_t *o = out.data() + before;
+  bool has_short = false, has_app = false;
+  ok = true;
+  do {
+    const uint8_t *k;
+    size_t n;
+    if (!key(q, qe, k, n)) { ok = false; break; }
+    if (n == 13 && std::memcmp(k, "short_message", 13) == 0) {
+      if (has_short || q >= qe || *q != '"' || !decode(q, qe, o)) { ok = false; break; }
+      has_short = true;
+    } else if (n == 6 && std::memcmp(k, "_appID", 6) == 0) {
+      if (has_app || q >= qe) { ok = false; break; }
+      has_app = true;
+      // The template prints _appID before "> ": one holding "> " (or escapes, or a
+      // composite printed as Go prints maps) defers.
+      if (*q == '[' || *q == '{') { ok = false; break; }
+      if (*q == '"') {
+        const uint8_t *a = q + 1;
+        bool esc;
+        if (!skip_string(q, qe, esc) || esc) { ok = false; break; }
+        for (const uint8_t *c = a; c + 1 < q - 1; c++) if (c[0] == '>' && c[1] == ' ') { ok = false; break; }
+        if (!ok) break;
+      } else if (!skip_value(q, qe, 1)) {
+        ok = false;
+        break;
+      }
+    } else if (!skip_value(q, qe, 1)) {
+      ok = false;
+      break;
+    }
+  } while (next_member(q, qe, ok));
+  if (ok) {
+    ws(q, qe);
+    ok = q == qe && has_short;
+  }
+  if (!ok) {
+    out.resize(before);
+    return false;
+  }
+  out.resize(size_t(o - out.data()));
+  return true;
+}
+
+}  // namespace fast
+
 struct Unwrapper {
   simdjson::dom::parser outer;
   simdjson::dom::parser inner;
@@ -1501,7 +1805,7 @@ Unwrapper &unwrapper() {
 
 }  // namespace ldp
 
-// unwrapLdp(buf, ranges: Uint32Array, count, status: Int32Array) -> Buffer of the
+// unwrapLdp(buf, ranges: Uint32Array, count, status: Int32Array, tiers?) -> Buffer of the
 // payloads; status[i] is 0 (payload i follows the previous one; its length in
 // status[count + i]), a skip reason (1 frame_not_json .. 4 no_short_message), or -1:
 // the frame is for unwrap.ts to decide.
@@ -1515,6 +1819,8 @@ Napi::Value UnwrapLdp(const Napi::CallbackInfo &info) {
   auto ranges = info[1].As<Napi::Uint32Array>();
   const uint32_t count = info[2].As<Napi::Number>().Uint32Value();
   auto status = info[3].As<Napi::Int32Array>();
+  // Which paths to try (tests and benches): 1 the one-pass path, 2 simdjson's DOM, 3 both.
+  const int tiers = info.Length() > 4 && info[4].IsNumber() ? info[4].As<Napi::Number>().Int32Value() : 3;
   if (size_t(count) * 2 > ranges.ElementLength() || size_t(count) * 2 > status.ElementLength()) {
     Napi::RangeError::New(env, "ranges or status shorter than count").ThrowAsJavaScriptException();
     return env.Null();
@@ -1532,10 +1838,15 @@ Napi::Value UnwrapLdp(const Napi::CallbackInfo &info) {
       Napi::RangeError::New(env, "range outside the buffer").ThrowAsJavaScriptException();
       return env.Null();
     }
-    padded.assign(data + s, data + e);
-    padded.resize(size_t(e - s) + simdjson::SIMDJSON_PADDING);
     const size_t before = out.size();
-    const int32_t st = u.unwrap(padded.data(), e - s, out);
+    int32_t st = ldp::DEFER;
+    if ((tiers & 1) != 0 && ldp::fast::unwrap(data + s, e - s, u.scratch, out)) {
+      st = ldp::OK;
+    } else if ((tiers & 2) != 0) {
+      padded.assign(data + s, data + e);
+      padded.resize(size_t(e - s) + simdjson::SIMDJSON_PADDING);
+      st = u.unwrap(padded.data(), e - s, out);
+    }
     status[i] = st;
     status[count + i] = int32_t(out.size() - before);
   }

@@ -27,6 +27,9 @@ describe('LDP frame unwrapping', () => {
     expect(unwrapFrame(`{"message":42}`)).toEqual({ ok: false, reason: 'no_message' });
     // Duplicates are decoded in order, as Go does (JSON.parse would keep only the last).
     expect(unwrapFrame(`{"message":42,"message":${JSON.stringify(inner)}}`)).toEqual({ ok: false, reason: 'no_message' });
+    // Also when the duplicate is spelled with an escape (JSON.parse merges the two).
+    expect(unwrapFrame(`{"message":[1],"mess\\u0061ge":${JSON.stringify(inner)}}`)).toEqual({ ok: false, reason: 'no_message' });
+    expect(unwrapFrame(`{"message":"{}","mess\\u0061ge":${JSON.stringify(inner)}}`)).toEqual({ ok: true, payload: ev });
     expect(unwrapFrame(`{ "a" : [1,{"message":2}] , "message" : ${JSON.stringify(inner)} , "b":"}" }`)).toEqual({ ok: true, payload: ev });
     expect(unwrapFrame('null')).toEqual({ ok: false, reason: 'no_message' });
     expect(unwrapFrame('[1]')).toEqual({ ok: false, reason: 'no_message' });
@@ -108,5 +111,74 @@ describe('LDP frame unwrapping: the addon against the reference', () => {
     const one = Buffer.from(frame({ _appID: 'a', short_message: ev }));
     addon.unwrapLdp(Buffer.concat([one, one, one, one]), Uint32Array.from([0, one.length, one.length, 2 * one.length, 2 * one.length, 3 * one.length, 3 * one.length, 4 * one.length]), 4, st);
     expect(Array.from(st.subarray(0, 4))).toEqual([0, 0, 0, 0]);
+  });
+
+  it('the one-pass path (tiers 1) agrees with the reference on every frame it takes, and takes the usual ones', async () => {
+    const { loadNative } = await import('../../src/native/loader.js');
+    const addon = loadNative();
+    if (addon === undefined) throw new Error('native extractor not built: npm ci should have built it');
+    const r = rng(23);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];
+    const sp = (): string => pick(['', '', ' ', '\n', '\t ', '\r\n']);
+    // Strings holding what JSON escapes (JSON.stringify writes the escapes), and non-ASCII.
+    const str = (): string => pick(['a', 'app-1', 'x> y', '', 'q"q', 'b\\s', 'tab\t', 'é', '\u2028', 'ctl\u0001', '/p/q', 'nl\n', 'emoji 😀', '\ud800']);
+    const num = (): string => pick(['0', '-1', '7', '3.25', '1765100000.123', '1e3', '12345678901234567890', '-0.5', '1E-2', '01', '-']);
+    const scalar = (): string => pick([JSON.stringify(str()), num(), 'true', 'false', 'null', 'nul']);
+    const value = (depth: number): string => {
+      const k = r();
+      if (depth > 3 || k < 0.5) return scalar();
+      if (k < 0.75) return `[${sp()}${Array.from({ length: Math.floor(r() * 3) }, () => value(depth + 1)).join(`${sp()},${sp()}`)}${sp()}]`;
+      return `{${sp()}${Array.from({ length: Math.floor(r() * 3) }, () => `${JSON.stringify(str())}${sp()}:${sp()}${value(depth + 1)}`).join(`${sp()},${sp()}`)}${sp()}}`;
+    };
+    const obj = (members: [string, string][]): string => `${sp()}{${sp()}${members.map(([k, v]) => `${k}${sp()}:${sp()}${v}`).join(`${sp()},${sp()}`)}${sp()}}${sp()}`;
+    const payloads = [ev, `{"kind":"EventList","items":[${ev}]}`, '{"kind":"Event","auditID":"\\u0061\\"q\\\\","stage":"RequestReceived"}', 'GET / 200', '', 'é\u2028'];
+    const frames: Buffer[] = [];
+    for (let n = 0; n < 4000; n++) {
+      const gelf: [string, string][] = [];
+      if (r() < 0.8) gelf.push(['"_appID"', r() < 0.7 ? JSON.stringify(pick(['a1b2-mks-audit', 'a', 'x> y', 'q"', '>'])) : value(1)]);
+      if (r() < 0.95) gelf.push(['"short_message"', r() < 0.9 ? JSON.stringify(pick(payloads)) : value(1)]);
+      for (let k = Math.floor(r() * 3); k > 0; k--) gelf.push([pick(['"version"', '"host"', '"timestamp"', '"_x"', '"short_message"', '"_appID"', '"\\u005fappID"']), value(1)]);
+      for (let i = gelf.length - 1; i > 0; i--) { const j = Math.floor(r() * (i + 1)); [gelf[i], gelf[j]] = [gelf[j], gelf[i]]; }
+      const message = r() < 0.9 ? obj(gelf) : pick(['null', '[1]', 'plain', '{}', obj(gelf) + 'x']);
+      const outer: [string, string][] = [[pick(['"message"', '"message"', '"MESSAGE"', '"Message"', '"mess\\u0061ge"', '"meſſage"']), JSON.stringify(message)]];
+      for (let k = Math.floor(r() * 3); k > 0; k--) outer.push([pick(['"_stream"', '"host"', '"message"', '"a"']), value(1)]);
+      for (let i = outer.length - 1; i > 0; i--) { const j = Math.floor(r() * (i + 1)); [outer[i], outer[j]] = [outer[j], outer[i]]; }
+      const b = Buffer.from(obj(outer));
+      if (r() < 0.15) b[Math.floor(r() * b.length)] = Math.floor(r() * 256);
+      frames.push(r() < 0.05 ? b.subarray(0, Math.floor(r() * b.length)) : b);
+    }
+    const all = Buffer.concat(frames);
+    const ranges = new Uint32Array(2 * frames.length);
+    let at = 0;
+    frames.forEach((b, i) => { ranges[2 * i] = at; at += b.length; ranges[2 * i + 1] = at; });
+    for (const tiers of [1, 3]) {
+      const st = new Int32Array(2 * frames.length);
+      const out = addon.unwrapLdp(all, ranges, frames.length, st, tiers);
+      let pos = 0;
+      let taken = 0;
+      for (let i = 0; i < frames.length; i++) {
+        const ref = unwrapFrame(frames[i].toString('utf8'));
+        const len = st[frames.length + i];
+        if (st[i] === 0) {
+          taken++;
+          expect(ref.ok, `frame ${i} (tiers ${tiers}): ${frames[i].toString('utf8')}`).toBe(true);
+          if (ref.ok) expect(out.subarray(pos, pos + len).toString('utf8'), `frame ${i} (tiers ${tiers}): ${frames[i].toString('utf8')}`).toBe(ref.payload);
+        } else if (st[i] > 0) {
+          expect(tiers, 'only the DOM path gives a reason').toBe(3);
+          expect(ref.ok ? 'ok' : ref.reason, `frame ${i}: ${frames[i].toString('utf8')}`).toBe(['', 'frame_not_json', 'no_message', 'message_not_json', 'no_short_message'][st[i]]);
+        } else {
+          expect(len, 'a deferred frame writes nothing').toBe(0);
+        }
+        pos += len;
+      }
+      expect(pos).toBe(out.length);
+      // Most generated frames are usual enough for the one-pass path.
+      if (tiers === 1) expect(taken).toBeGreaterThan(frames.length / 20);
+    }
+    // What the load test sends is all the one-pass path's.
+    const usual = Buffer.from(JSON.stringify({ message: JSON.stringify({ version: '1.1', host: 'mks', _appID: 'a1b2c3d4-mks-audit', short_message: ev, timestamp: 1765100000.123 }), _stream: 'k8s-audit' }));
+    const st = new Int32Array(2);
+    expect(addon.unwrapLdp(usual, Uint32Array.from([0, usual.length]), 1, st, 1).toString()).toBe(ev);
+    expect(st[0]).toBe(0);
   });
 });

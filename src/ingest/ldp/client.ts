@@ -41,6 +41,7 @@ export class StreamClient {
   private readonly backoff: Backoff;
   private retryTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
+  private heardAt = 0;
   private pongTimer: NodeJS.Timeout | undefined;
   private downSince = Date.now();
   private openedAt = 0;
@@ -135,7 +136,8 @@ export class StreamClient {
     });
     ws.on('message', (data) => {
       this.gotFrame = true;
-      this.armIdle();
+      this.heardAt = performance.now();
+      if (this.idleTimer === undefined) this.armIdle();
       this.o.onFrame(Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data));
     });
     ws.on('pong', () => {
@@ -167,16 +169,29 @@ export class StreamClient {
     this.retryTimer = setTimeout(() => this.dial(), this.backoff.delay());
   }
 
-  /** After pingAfterMs without a frame: ping, and expect a pong within pongTimeoutMs. */
+  /**
+   * After pingAfterMs without a frame: ping, and expect a pong within pongTimeoutMs.
+   * Frames only stamp heardAt (a timer reset per frame costs more than the frame's own
+   * handling); the timer looks at the stamp when it fires and waits out the rest.
+   */
   private armIdle(): void {
     if (this.paused || this.stopped) return;
-    clearTimeout(this.idleTimer);
-    this.idleTimer = setTimeout(() => {
-      const ws = this.ws;
-      if (!ws || ws.readyState !== WebSocket.OPEN) return;
-      ws.ping();
-      this.pongTimer = setTimeout(() => this.failCurrent?.('pong_timeout'), this.o.pongTimeoutMs);
-    }, this.o.pingAfterMs);
+    this.heardAt = performance.now();
+    if (this.idleTimer === undefined) this.idleTimer = setTimeout(() => this.idleCheck(), this.o.pingAfterMs);
+  }
+
+  private idleCheck(): void {
+    this.idleTimer = undefined;
+    if (this.paused || this.stopped) return;
+    const quiet = performance.now() - this.heardAt;
+    if (quiet < this.o.pingAfterMs) {
+      this.idleTimer = setTimeout(() => this.idleCheck(), this.o.pingAfterMs - quiet);
+      return;
+    }
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return;
+    ws.ping();
+    this.pongTimer = setTimeout(() => this.failCurrent?.('pong_timeout'), this.o.pongTimeoutMs);
   }
 
   private clearTimers(): void {

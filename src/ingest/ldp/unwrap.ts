@@ -93,8 +93,8 @@ function messageMembers(s: string): number[] {
 function messageValues(s: string, outer: Record<string, unknown>): unknown[] {
   // The usual frame: one member, spelled `message`, the only "message" token anywhere
   // (a token in valid JSON opens with an unescaped quote, which no string holds): no
-  // duplicate can hide behind JSON.parse, so skip the scan. (A duplicate spelled with a
-  // \u escape still can: such a frame is read as JSON.parse reads it.)
+  // duplicate can hide behind JSON.parse, so skip the scan. A duplicate spelled with a
+  // \u escape could: a frame with any \u goes through the scan.
   let only: string | undefined;
   let count = 0;
   for (const k in outer) {
@@ -104,7 +104,7 @@ function messageValues(s: string, outer: Record<string, unknown>): unknown[] {
     }
   }
   const first = s.indexOf('"message"');
-  if (count === 1 && only === 'message' && first >= 0 && s.indexOf('"message"', first + 9) < 0) return [outer.message];
+  if (count === 1 && only === 'message' && first >= 0 && s.indexOf('"message"', first + 9) < 0 && s.indexOf('\\u') < 0) return [outer.message];
   if (count === 0 && first < 0 && !/\\/.test(s)) return [];
   const at = messageMembers(s);
   if (at.length === 0) return [];
