@@ -135,17 +135,21 @@ export class LdpSource implements Source {
     this.st.bytesRead += data.length;
     this.st.frames++;
     let c = this.chunk;
-    if (c !== undefined && (c.used + data.length > c.sab.byteLength || 2 * c.count + 2 > c.ranges.length)) {
+    // Copies into shared memory go word by word only when source and target agree modulo
+    // 8 (else byte by byte, ~1 µs a frame): the frame starts up to 7 bytes further on.
+    let at = c === undefined ? 0 : c.used + ((data.byteOffset - c.used) & 7);
+    if (c !== undefined && (at + data.length > c.sab.byteLength || 2 * c.count + 2 > c.ranges.length)) {
       this.flush();
       c = undefined;
     }
     if (c === undefined) {
-      c = this.newChunk(data.length);
+      c = this.newChunk(data.length + 8);
       this.chunk = c;
+      at = data.byteOffset & 7;
     }
-    c.buf.set(data, c.used);
-    c.ranges[2 * c.count] = c.used;
-    c.used += data.length;
+    c.buf.set(data, at);
+    c.ranges[2 * c.count] = at;
+    c.used = at + data.length;
     c.ranges[2 * c.count + 1] = c.used;
     c.count++;
     // What one read of the socket delivered goes out together.

@@ -25,6 +25,8 @@ export interface NativeAddon {
    * 1-4, or -1 for unwrap.ts to decide. `tiers` (tests, benches): 1 the one-pass path only, 2 the DOM only, 3 both.
    */
   unwrapLdp(buf: Uint8Array, ranges: Uint32Array, count: number, status: Int32Array, tiers?: number): Buffer;
+  /** The same written into `into` (at least as long as the frames): the bytes written. */
+  unwrapLdp(buf: Uint8Array, ranges: Uint32Array, count: number, status: Int32Array, tiers: number, into: Uint8Array): number;
   implementation(): string;
   simdjsonVersion: string;
 }

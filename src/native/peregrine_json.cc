@@ -1805,7 +1805,7 @@ Unwrapper &unwrapper() {
 
 }  // namespace ldp
 
-// unwrapLdp(buf, ranges: Uint32Array, count, status: Int32Array, tiers?) -> Buffer of the
+// unwrapLdp(buf, ranges: Uint32Array, count, status: Int32Array, tiers?, into?) -> Buffer of the
 // payloads; status[i] is 0 (payload i follows the previous one; its length in
 // status[count + i]), a skip reason (1 frame_not_json .. 4 no_short_message), or -1:
 // the frame is for unwrap.ts to decide.
@@ -1849,6 +1849,16 @@ Napi::Value UnwrapLdp(const Napi::CallbackInfo &info) {
     }
     status[i] = st;
     status[count + i] = int32_t(out.size() - before);
+  }
+  // Into the caller's buffer when given (a worker reuses one: no allocation per task).
+  if (info.Length() > 5 && info[5].IsTypedArray()) {
+    auto into = info[5].As<Napi::Uint8Array>();
+    if (into.ByteLength() < out.size()) {
+      Napi::RangeError::New(env, "unwrapLdp: output buffer too small").ThrowAsJavaScriptException();
+      return env.Null();
+    }
+    std::memcpy(into.Data(), out.data(), out.size());
+    return Napi::Number::New(env, double(out.size()));
   }
   return Napi::Buffer<uint8_t>::Copy(env, out.data(), out.size());
 }

@@ -25,7 +25,12 @@ const counters = new SharedCounters(init.metrics);
 const backend = chooseBackend().backend;
 // LDP frames are unwrapped by the addon when the JSON backend is the addon too.
 const nativeAddon = chooseNative().addon;
-const nativeUnwrap: NativeUnwrap | undefined = nativeAddon === undefined ? undefined : (b, r, n, st) => nativeAddon.unwrapLdp(b, r, n, st);
+// Its payloads go to one buffer reused by every task (never longer than the frames).
+let unwrapped = Buffer.alloc(0);
+const nativeUnwrap: NativeUnwrap | undefined = nativeAddon === undefined ? undefined : (b, r, n, st) => {
+  if (unwrapped.length < b.length) unwrapped = Buffer.allocUnsafe(Math.max(b.length, 2 * unwrapped.length));
+  return unwrapped.subarray(0, nativeAddon.unwrapLdp(b, r, n, st, 3, unwrapped));
+};
 
 let gen = -1;
 let processor: Processor | undefined;
