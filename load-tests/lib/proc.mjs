@@ -54,7 +54,8 @@ export class ProcSampler {
     const cores = t > this.last.t ? (p.cpuSeconds - this.last.cpu) / (t - this.last.t) : 0;
     this.samples.push({ t, rss: p.rss, cpu: cores });
     this.last = { t, cpu: p.cpuSeconds };
-    this.peakRss = Math.max(this.peakRss, p.hwm);
+    // A process on its way out (a zombie) has no VmHWM any more.
+    if (Number.isFinite(p.hwm)) this.peakRss = Math.max(this.peakRss, p.hwm);
     this.cpuSeconds = p.cpuSeconds - this.cpu0;
     this.mainSeconds = p.mainSeconds - this.main0;
   }
