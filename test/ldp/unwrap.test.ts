@@ -132,11 +132,13 @@ describe('LDP frame unwrapping: the addon against the reference', () => {
     };
     const obj = (members: [string, string][]): string => `${sp()}{${sp()}${members.map(([k, v]) => `${k}${sp()}:${sp()}${v}`).join(`${sp()},${sp()}`)}${sp()}}${sp()}`;
     const payloads = [ev, `{"kind":"EventList","items":[${ev}]}`, '{"kind":"Event","auditID":"\\u0061\\"q\\\\","stage":"RequestReceived"}', 'GET / 200', '', 'é\u2028'];
+    // Long payloads put escapes of every kind at every offset of the addon's 32-byte blocks.
+    const long = (): string => Array.from({ length: 2 + Math.floor(r() * 12) }, () => 'x'.repeat(Math.floor(r() * 40)) + pick(['"', '\\', '\u0001', '\n', '/', '\t', 'é', '\\"'])).join('');
     const frames: Buffer[] = [];
     for (let n = 0; n < 4000; n++) {
       const gelf: [string, string][] = [];
       if (r() < 0.8) gelf.push(['"_appID"', r() < 0.7 ? JSON.stringify(pick(['a1b2-mks-audit', 'a', 'x> y', 'q"', '>'])) : value(1)]);
-      if (r() < 0.95) gelf.push(['"short_message"', r() < 0.9 ? JSON.stringify(pick(payloads)) : value(1)]);
+      if (r() < 0.95) gelf.push(['"short_message"', r() < 0.9 ? JSON.stringify(r() < 0.3 ? long() : pick(payloads)) : value(1)]);
       for (let k = Math.floor(r() * 3); k > 0; k--) gelf.push([pick(['"version"', '"host"', '"timestamp"', '"_x"', '"short_message"', '"_appID"', '"\\u005fappID"']), value(1)]);
       for (let i = gelf.length - 1; i > 0; i--) { const j = Math.floor(r() * (i + 1)); [gelf[i], gelf[j]] = [gelf[j], gelf[i]]; }
       const message = r() < 0.9 ? obj(gelf) : pick(['null', '[1]', 'plain', '{}', obj(gelf) + 'x']);
