@@ -30,7 +30,7 @@ import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { generatePool, PoolEvent } from './corpus.mjs';
 import { ApiserverLog } from './lib/apiserver-log.mjs';
-import { CLI, ProcSampler, ROOT, runScan } from './lib/proc.mjs';
+import { CLI, ProcSampler, ROOT, machineBusy, runScan } from './lib/proc.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -131,16 +131,6 @@ function procNow(pid) {
     return { hwm: Number(/^VmHWM:\s+(\d+)/m.exec(status)?.[1] ?? NaN) * 1024, cpu: (Number(f[11]) + Number(f[12])) / 100 };
   } catch {
     return { hwm: NaN, cpu: NaN };
-  }
-}
-
-/** Busy CPU seconds of the whole machine (all processes), from /proc/stat. */
-function machineBusy() {
-  try {
-    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-    return (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / 100;
-  } catch {
-    return NaN;
   }
 }
 

@@ -22,7 +22,7 @@ import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { rng } from '../native-bench/corpus.mjs';
 import { BodyBuilder, PoolEvent, generatePool, keyMillis } from './corpus.mjs';
-import { CLI, ProcSampler, ROOT, runScan, startBare, startServe } from './lib/proc.mjs';
+import { CLI, ProcSampler, ROOT, machineBusy, runScan, startBare, startServe } from './lib/proc.mjs';
 import { Ledger, runSenders } from './lib/sender.mjs';
 import { AlertSink } from './lib/sink.mjs';
 import { histogramQuantile, parseProm, percentiles, slope, sumOf } from './lib/stats.mjs';
@@ -133,16 +133,6 @@ const n1 = (x) => (Number.isFinite(x) ? x.toFixed(1) : '–');
 const n2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : '–');
 const mib = (b) => (Number.isFinite(b) ? `${Math.round(b / 2 ** 20)} MiB` : '–');
 const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${n2(a / b)}×` : '–');
-
-/** Busy CPU seconds of the whole machine (all processes), from /proc/stat. */
-function machineBusy() {
-  try {
-    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-    return (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / 100;
-  } catch {
-    return NaN;
-  }
-}
 
 function machine() {
   const c = cpus();

@@ -15,6 +15,16 @@ function cpuOf(statPath) {
   return (Number(f[11]) + Number(f[12])) / CLK_TCK;
 }
 
+/** Busy CPU seconds of the whole machine (all processes), from /proc/stat. */
+export function machineBusy() {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    return (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
 function readProc(pid) {
   try {
     const cpuSeconds = cpuOf(`/proc/${pid}/stat`);

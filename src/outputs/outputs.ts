@@ -27,6 +27,7 @@ import type { DeliveryReport, OutputTarget, QueuedAlert } from './target.js';
 import { StoppedError } from './target.js';
 import type { Spool } from './spool.js';
 import { SpooledOutput } from './spooled-output.js';
+import { healthReport } from './health.js';
 
 const BATCH_ITEMS = 512;
 const BATCH_BYTES = 1024 * 1024;
@@ -63,20 +64,7 @@ class OutputQueue {
   finished = 0;
 
   constructor(readonly target: OutputTarget, hooks: OutputHooks, private readonly onBatchDone: () => void, private readonly stop: AbortSignal) {
-    this.report = {
-      failed: (err) => {
-        if (this.up) this.downSinceMs = Date.now();
-        this.up = false;
-        this.lastError = err.message;
-        hooks.onFailure(target.name, err);
-      },
-      ok: () => {
-        this.up = true;
-        this.downSinceMs = undefined;
-      },
-      refused: (a, why) => hooks.onRefused(target.name, a, why),
-      delivered: (a) => hooks.onDelivered(target.name, a),
-    };
+    this.report = healthReport(this, target.name, hooks);
   }
 
   get length(): number {

@@ -7,6 +7,7 @@
 import type { OutputHooks } from './outputs.js';
 import type { SpoolCursor, Spool } from './spool.js';
 import { StoppedError, sleep, type DeliveryReport, type OutputTarget } from './target.js';
+import { healthReport } from './health.js';
 
 const READ_RETRY_MS = 1000;
 
@@ -21,22 +22,8 @@ export class SpooledOutput {
     readonly target: OutputTarget, private readonly cursor: SpoolCursor, private readonly spool: Spool,
     hooks: OutputHooks, private readonly onBatchDone: () => void, private readonly stop: AbortSignal,
   ) {
-    this.report = {
-      failed: (err) => {
-        // A delivery cut short by the shutdown is not the receiver's failure.
-        if (this.stop.aborted) return;
-        if (this.up) this.downSinceMs = Date.now();
-        this.up = false;
-        this.lastError = err.message;
-        hooks.onFailure(target.name, err);
-      },
-      ok: () => {
-        this.up = true;
-        this.downSinceMs = undefined;
-      },
-      refused: (a, why) => hooks.onRefused(target.name, a, why),
-      delivered: (a) => hooks.onDelivered(target.name, a),
-    };
+    // A delivery cut short by the shutdown is not the receiver's failure.
+    this.report = healthReport(this, target.name, hooks, stop);
   }
 
   start(): void {

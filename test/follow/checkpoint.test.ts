@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { CheckpointStore, encodeCheckpoint, parseCheckpoint, checkpointFileName, type Checkpoint } from '../../src/ingest/checkpoint.js';
 import { PeregrineError } from '../../src/errors.js';
 import { tempDir } from '../serve/harness.js';
+import { rng } from '../rng.js';
 
 const SOURCE = '/var/log/kubernetes/audit/audit.log';
 const sample = (o: Partial<Checkpoint> = {}): Checkpoint => ({
@@ -18,17 +19,6 @@ const sample = (o: Partial<Checkpoint> = {}): Checkpoint => ({
   savedAtMs: 1795428901234,
   ...o,
 });
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('checkpoint', () => {
   it('round-trips, 64-bit inodes included; the live file has no rotation time', () => {

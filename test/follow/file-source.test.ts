@@ -14,17 +14,7 @@ import { FileSource } from '../../src/ingest/file-source.js';
 import type { SourceDeps } from '../../src/ingest/source.js';
 import { ApiserverLog } from '../../load-tests/lib/apiserver-log.mjs';
 import { tempDir } from '../serve/harness.js';
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../rng.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -6,17 +6,7 @@
 // last line without newline is held until endOfFile().
 import { describe, expect, it } from 'vitest';
 import { Chunk, LineChunker, type LineIssue } from '../../src/ingest/line-chunker.js';
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../rng.js';
 
 interface Expected {
   frames: { line: number; text: string }[];

@@ -9,18 +9,7 @@ import { type Actor, type EventSpec, anonymous, auditEvent, component, goJson, n
 import {
   configMap, container, cronJob, csr, hostPathVolume, job, pod, podSpec, role, safeContainer, workload, type Obj,
 } from './objects.js';
-
-/** mulberry32: small, fast, deterministic. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../rng.js';
 
 type Flavor = 'eks' | 'gke' | 'aks' | 'openshift' | 'sks' | 'mks' | 'kubeadm';
 const FLAVORS: Flavor[] = ['eks', 'gke', 'aks', 'openshift', 'sks', 'mks', 'kubeadm'];

@@ -7,20 +7,10 @@ import { describe, expect, it } from 'vitest';
 import {
   REC_BAD, REC_OK, REC_SHORT, SEGMENT_HEADER_BYTES, decodeRecord, encodeRecord, encodeSegmentHeader, newSlot, recordBytes, scanSegment, type ReadAt,
 } from '../../src/outputs/spool-record.js';
+import { rng } from '../rng.js';
 
 const LONG = process.env.PEREGRINE_LONG_TESTS === '1';
 const SEED = Number(process.env.PEREGRINE_FUZZ_SEED ?? 19);
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Rec {
   seq: number;
