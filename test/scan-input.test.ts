@@ -2,11 +2,11 @@
 // pretty-printed and concatenated documents, .gz, stdin) with the same alerts, and the
 // framer finds the same documents wherever the read chunks happen to split the input.
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { Framer, Frames, type FrameIssue } from '../src/ingest/framing.js';
 // @ts-expect-error plain ES module without types
 import { generateEvents, rng } from '../native-bench/corpus.mjs';
@@ -74,6 +74,43 @@ describe('scan input forms', () => {
     const r = runScan([...RULES, write('bad.jsonl.gz', gz.subarray(0, gz.length >> 1))]);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/bad\.jsonl\.gz:\d+: read error/);
+  });
+
+  it('a reader that stops at a corrupt .gz leaves no read behind it (no stray error, the descriptor closed)', async () => {
+    const { openInput } = await import('../src/ingest/file-input.js');
+    const { readdirSync } = await import('node:fs');
+    // A FIFO keeps a read in flight when the reader stops: a whole member and garbage
+    // first, more bytes a moment later.
+    const fifo = join(dir, 'stream.log.gz');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    write('member.gz', Buffer.concat([gzipSync(lines), Buffer.alloc(65536, 7)]));
+    // (Opened read-write here so neither side's open waits for the other.)
+    const end = openSync(fifo, 'r+');
+    const writer = spawn('sh', ['-c', `cat '${join(dir, 'member.gz')}'; sleep 0.5; head -c 4096 /dev/zero`], { stdio: ['ignore', end, 'ignore'] });
+    const stray: unknown[] = [];
+    const onStray = (e: unknown): void => { stray.push(e); };
+    process.on('uncaughtException', onStray);
+    const fds = readdirSync('/proc/self/fd').length;
+    try {
+      const input = await openInput(fifo);
+      let failed: unknown;
+      try {
+        for await (const chunk of input.chunks as AsyncIterable<Buffer>) expect(chunk.length).toBeGreaterThan(0);
+      } catch (e) {
+        failed = e;
+      } finally {
+        input.close();
+      }
+      expect((failed as NodeJS.ErrnoException | undefined)?.code).toBe('Z_DATA_ERROR');
+      await new Promise((r) => writer.once('exit', r));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(stray).toEqual([]);
+      expect(readdirSync('/proc/self/fd').length).toBeLessThanOrEqual(fds);
+    } finally {
+      process.off('uncaughtException', onStray);
+      writer.kill();
+      closeSync(end);
+    }
   });
 });
 

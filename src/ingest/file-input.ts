@@ -1,6 +1,7 @@
 // Audit log files read whole, offline (scan, hunt): plain files through one reused
 // buffer, pipes, devices and .gz as streams, and a progress line on a terminal.
 import { closeSync, createReadStream, openSync, readSync, statSync } from 'node:fs';
+import { pipeline } from 'node:stream';
 import { ErrorCode, PeregrineError } from '../errors.js';
 
 export const CHUNK = 1024 * 1024;
@@ -26,15 +27,18 @@ export async function openInput(file: string): Promise<Input> {
     if (e instanceof PeregrineError) throw e;
     throw new PeregrineError(ErrorCode.IO, `cannot open '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
-  const close = (): void => closeSync(fd);
   const gz = file.endsWith('.gz');
-  if (regular && !gz) return { chunks: fileChunks(fd), size, close };
-  // Pipes and devices may not block on read: they are read as streams.
-  const raw = createReadStream('', { fd, autoClose: false, highWaterMark: CHUNK });
-  if (!gz) return { chunks: raw, size: 0, close };
+  if (regular && !gz) return { chunks: fileChunks(fd), size, close: () => closeSync(fd) };
+  // Pipes, devices and .gz are read as streams, which own the descriptor: closing it
+  // under a read still in flight (a reader that stopped at a corrupt .gz) failed that
+  // read with an error nobody listened to, or read a file that reused the number.
+  const raw = createReadStream('', { fd, highWaterMark: CHUNK });
+  if (!gz) return { chunks: raw, size: 0, close: () => raw.destroy() };
   // zlib is loaded only when a file needs it: most scans read plain files.
   const { createGunzip } = await import('node:zlib');
-  return { chunks: raw.pipe(createGunzip()), size: 0, close };
+  // A failure on either side ends both and reaches the reader (pipe() forwards neither).
+  const out = pipeline(raw, createGunzip(), () => {});
+  return { chunks: out, size: 0, close: () => out.destroy() };
 }
 
 /**
