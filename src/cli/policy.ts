@@ -5,10 +5,9 @@ import { ErrorCode, PeregrineError, describeWarning } from '../errors.js';
 import { defaultRulePaths, readRuleFiles } from '../config/rules-files.js';
 import { Ruleset } from '../rules/ruleset.js';
 import { withoutOptimizer } from '../rules/jit.js';
-import { Framer, Frames, type FrameIssue } from '../ingest/framing.js';
 import { JsonInputError } from '../engine/backend.js';
 import { chooseBackend } from '../engine/select-backend.js';
-import { Progress, openInput } from '../ingest/file-input.js';
+import { readFramed } from '../ingest/file-input.js';
 import { readPolicyFile } from '../policy/parse.js';
 import { RulesetModel, checkPolicy, describeDetail, type RuleReport } from '../policy/check.js';
 import { generatePolicy } from '../policy/generate.js';
@@ -225,11 +224,6 @@ async function cost(argv: string[]): Promise<number> {
   try {
     for (const file of positionals) {
       const label = file === '-' ? '<stdin>' : file;
-      const input = await openInput(file);
-      const progress = new Progress(input.size, label);
-      const framer = new Framer();
-      const frames = new Frames();
-      const issues: FrameIssue[] = [];
       const report = (line: number, msg: string): void => {
         invalid++;
         process.stderr.write(`${label}:${line}: ${msg}\n`);
@@ -241,9 +235,7 @@ async function cost(argv: string[]): Promise<number> {
           s.write([NL]);
         }
       };
-      const drain = (): void => {
-        for (const is of issues) report(is.line, is.message);
-        issues.length = 0;
+      await readFramed(file, label, report, (frames, progress) => {
         for (let k = 0; k < frames.count; k++) {
           try {
             if (!relevel.document(frames.bufs[k], frames.ranges[2 * k], frames.ranges[2 * k + 1], emit)) {
@@ -255,27 +247,7 @@ async function cost(argv: string[]): Promise<number> {
           }
         }
         progress.events = relevel.sample.events.events;
-        frames.clear();
-      };
-      try {
-        for await (const chunk of input.chunks) {
-          progress.bytes += chunk.length;
-          framer.push(chunk, frames, issues);
-          drain();
-          progress.tick();
-        }
-      } catch (e) {
-        progress.done();
-        const err = e as NodeJS.ErrnoException;
-        const msg = err.code === undefined || err.message.startsWith(err.code) ? err.message : `${err.code}: ${err.message}`;
-        report(0, `read error: ${msg}`);
-        continue;
-      } finally {
-        input.close();
-      }
-      framer.finish(frames, issues);
-      drain();
-      progress.done();
+      });
     }
   } finally {
     for (const s of sinks) s?.close();

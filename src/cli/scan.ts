@@ -1,8 +1,7 @@
 // `peregrine scan`: evaluate audit log files offline and print Falco alerts.
 import { parseArgs } from 'node:util';
 import { ErrorCode, PeregrineError, describeWarning } from '../errors.js';
-import { Framer, Frames, type FrameIssue } from '../ingest/framing.js';
-import { Progress, openInput } from '../ingest/file-input.js';
+import { readFramed } from '../ingest/file-input.js';
 import { type Alert, type DocumentResult, Processor } from '../engine/processor.js';
 import { describeIssue, evaluateChunk } from '../engine/frames.js';
 import { Ruleset, type RuleMatching } from '../rules/ruleset.js';
@@ -100,28 +99,23 @@ export async function runScan(opts: ScanOptions): Promise<number> {
   const out = new LineWriter(process.stdout);
   let invalid = 0;
   const text = opts.format === 'text';
+  const pendingWrites: Promise<void>[] = [];
+  const onAlert = (a: Alert): void => {
+    const w = out.write(text ? a.text : a.json);
+    if (w) pendingWrites.push(w);
+  };
   for (const file of opts.files) {
     const label = file === '-' ? '<stdin>' : file;
-    const input = await openInput(file);
-    const progress = new Progress(input.size, label);
-    const framer = new Framer();
-    const frames = new Frames();
-    const issues: FrameIssue[] = [];
     const report = (line: number, msg: string): void => {
       invalid++;
       process.stderr.write(`${label}:${line}: ${msg}\n`);
     };
-    const onAlert = (a: Alert): void => {
-      const w = out.write(text ? a.text : a.json);
-      if (w) pendingWrites.push(w);
-    };
+    let events = 0;
     const onDocument = (line: number, res: DocumentResult): void => {
-      progress.events += res.events;
+      events += res.events;
       for (const is of res.issues) report(line, describeIssue(is));
     };
-    const drain = async (): Promise<void> => {
-      for (const is of issues) report(is.line, is.message);
-      issues.length = 0;
+    await readFramed(file, label, report, async (frames, progress) => {
       let i = 0;
       while (i < frames.count) {
         i = evaluateChunk(processor, frames, i, onAlert, onDocument);
@@ -130,29 +124,8 @@ export async function runScan(opts: ScanOptions): Promise<number> {
           pendingWrites.length = 0;
         }
       }
-      frames.clear();
-    };
-    const pendingWrites: Promise<void>[] = [];
-    try {
-      for await (const chunk of input.chunks) {
-        progress.bytes += chunk.length;
-        framer.push(chunk, frames, issues);
-        await drain();
-        progress.tick();
-      }
-    } catch (e) {
-      progress.done();
-      const err = e as NodeJS.ErrnoException;
-      // Node's messages start with the code for system errors (ENOENT: ...), zlib's do not.
-      const msg = err.code === undefined || err.message.startsWith(err.code) ? err.message : `${err.code}: ${err.message}`;
-      report(0, `read error: ${msg}`);
-      continue;
-    } finally {
-      input.close();
-    }
-    framer.finish(frames, issues);
-    await drain();
-    progress.done();
+      progress.events = events;
+    });
   }
   await out.flush();
   return invalid > 0 ? 1 : 0;

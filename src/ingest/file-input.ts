@@ -3,6 +3,7 @@
 import { closeSync, createReadStream, openSync, readSync, statSync } from 'node:fs';
 import { pipeline } from 'node:stream';
 import { ErrorCode, PeregrineError } from '../errors.js';
+import { Framer, Frames, type FrameIssue } from './framing.js';
 
 export const CHUNK = 1024 * 1024;
 
@@ -39,6 +40,48 @@ export async function openInput(file: string): Promise<Input> {
   // A failure on either side ends both and reaches the reader (pipe() forwards neither).
   const out = pipeline(raw, createGunzip(), () => {});
   return { chunks: out, size: 0, close: () => out.destroy() };
+}
+
+/**
+ * One input read through the framer (scan, policy cost): after each chunk, and at the
+ * end, its framing issues go to `report`, then `drain` takes the documents framed so far
+ * (cleared after it). A read error ends the input as `read error: …` at line 0.
+ */
+export async function readFramed(
+  file: string, label: string, report: (line: number, msg: string) => void,
+  drain: (frames: Frames, progress: Progress) => void | Promise<void>,
+): Promise<void> {
+  const input = await openInput(file);
+  const progress = new Progress(input.size, label);
+  const framer = new Framer();
+  const frames = new Frames();
+  const issues: FrameIssue[] = [];
+  const take = async (): Promise<void> => {
+    for (const is of issues) report(is.line, is.message);
+    issues.length = 0;
+    await drain(frames, progress);
+    frames.clear();
+  };
+  try {
+    for await (const chunk of input.chunks) {
+      progress.bytes += chunk.length;
+      framer.push(chunk, frames, issues);
+      await take();
+      progress.tick();
+    }
+  } catch (e) {
+    progress.done();
+    const err = e as NodeJS.ErrnoException;
+    // Node's messages start with the code for system errors (ENOENT: ...), zlib's do not.
+    const msg = err.code === undefined || err.message.startsWith(err.code) ? err.message : `${err.code}: ${err.message}`;
+    report(0, `read error: ${msg}`);
+    return;
+  } finally {
+    input.close();
+  }
+  framer.finish(frames, issues);
+  await take();
+  progress.done();
 }
 
 /**
