@@ -239,16 +239,33 @@ describe('deploy manifests', () => {
   });
 });
 
+/** A container path as this machine has it: /app/ is the repository, the rest under root. */
+function hereIn(root: string): (p: string) => string {
+  return (p) => (p.startsWith('/app/') ? join(ROOT, p.slice('/app/'.length)) : join(root, p));
+}
+
+/** The image's ENTRYPOINT with a container's args and env, run here; what it prints goes to `printed`. */
+function startContainer(c: any, here: (p: string) => string, printed: { out: string; err: string }): ChildProcess {
+  const entry = runtime.instructions.find((i) => i.op === 'ENTRYPOINT')!.exec!;
+  const args = c.args.map((a: string) => (a.startsWith('/') ? here(a) : a));
+  const env = { PATH: process.env.PATH, ...runtime.env, ...Object.fromEntries((c.env ?? []).map((e: any) => [e.name, e.value])) };
+  printed.out = '';
+  printed.err = '';
+  const p = spawn(entry[0], [here(entry[1]), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  p.stdout!.on('data', (d) => { printed.out += d; });
+  p.stderr!.on('data', (d) => { printed.err += d; });
+  return p;
+}
+
 describe('deploy: a simulated pod', () => {
   const root = tempDir();
   const tokens: Record<string, string> = {};
   let proc: ChildProcess | undefined;
-  let out = '';
-  let err = '';
+  const printed = { out: '', err: '' };
   let cert = '';
 
   /** Container path → this machine. */
-  const here = (p: string) => (p.startsWith('/app/') ? join(ROOT, p.slice('/app/'.length)) : join(root, p));
+  const here = hereIn(root);
 
   function materialize(tokenValue: (key: string) => string): void {
     for (const m of container.volumeMounts) {
@@ -277,17 +294,7 @@ describe('deploy: a simulated pod', () => {
     writeFileSync(here(container.args[container.args.indexOf('--config') + 1]), text);
   }
 
-  function start(): ChildProcess {
-    const entry = runtime.instructions.find((i) => i.op === 'ENTRYPOINT')!.exec!;
-    const args = container.args.map((a: string) => (a.startsWith('/') ? here(a) : a));
-    const env = { PATH: process.env.PATH, ...runtime.env, ...Object.fromEntries((container.env ?? []).map((e: any) => [e.name, e.value])) };
-    out = '';
-    err = '';
-    const p = spawn(entry[0], [here(entry[1]), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    p.stdout!.on('data', (d) => { out += d; });
-    p.stderr!.on('data', (d) => { err += d; });
-    return p;
-  }
+  const start = (): ChildProcess => startContainer(container, here, printed);
 
   it('refuses to start with the placeholder tokens of secrets.example.yaml', async () => {
     const secret = one('Secret', 'peregrine-tokens');
@@ -295,7 +302,7 @@ describe('deploy: a simulated pod', () => {
     const p = start();
     const code = await new Promise((r) => p.once('exit', r));
     expect(code).toBe(2);
-    expect(err).toMatch(/shorter than 16 characters/);
+    expect(printed.err).toMatch(/shorter than 16 characters/);
   });
 
   describe('with real tokens', () => {
@@ -304,7 +311,7 @@ describe('deploy: a simulated pod', () => {
     beforeAll(async () => {
       materialize((key) => (tokens[key] = randomBytes(24).toString('hex')));
       proc = start();
-      const m = await waitFor(() => /listening webhook=(\S+) metrics=(\S+)/.exec(err), `the server to start:\n${err}`, 20_000);
+      const m = await waitFor(() => /listening webhook=(\S+) metrics=(\S+)/.exec(printed.err), `the server to start:\n${printed.err}`, 20_000);
       webhook = new URL(m[1]);
       metrics = m[2].replace('0.0.0.0', '127.0.0.1');
     });
@@ -317,7 +324,7 @@ describe('deploy: a simulated pod', () => {
 
     it('answers its probes', async () => {
       // stdout only, as shipped: the spool waits for an http output.
-      expect(err).toMatch(/outputs\.spool_dir is set but no network output is configured/);
+      expect(printed.err).toMatch(/outputs\.spool_dir is set but no network output is configured/);
       expect(webhook.protocol).toBe('https:');
       expect(webhook.pathname).toBe(config.path);
       for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe']) {
@@ -344,7 +351,7 @@ describe('deploy: a simulated pod', () => {
       });
       expect(res.status, res.body).toBe(200);
       expect(JSON.parse(res.body)).toMatchObject({ events: 1, alerts: 1 });
-      await waitFor(() => out.includes('Anonymous Request Allowed'), 'the alert on stdout');
+      await waitFor(() => printed.out.includes('Anonymous Request Allowed'), 'the alert on stdout');
       const m = await (await fetch(`${metrics}/metrics`)).text();
       expect(m).toContain(`peregrine_events_total{cluster="${cluster}"} 1`);
     });
@@ -449,23 +456,12 @@ describe('deploy: the follower DaemonSet', () => {
 
   describe('a simulated follower pod', () => {
     const root = tempDir();
-    const here = (p: string) => (p.startsWith('/app/') ? join(ROOT, p.slice('/app/'.length)) : join(root, p));
+    const here = hereIn(root);
     const src = follow.sources[0];
     let proc: ChildProcess | undefined;
-    let out = '';
-    let err = '';
+    const printed = { out: '', err: '' };
 
-    function start(): ChildProcess {
-      const entry = runtime.instructions.find((i) => i.op === 'ENTRYPOINT')!.exec!;
-      const args = fcontainer.args.map((a: string) => (a.startsWith('/') ? here(a) : a));
-      const env = { PATH: process.env.PATH, ...runtime.env, ...Object.fromEntries((fcontainer.env ?? []).map((e: any) => [e.name, e.value])) };
-      out = '';
-      err = '';
-      const p = spawn(entry[0], [here(entry[1]), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-      p.stdout!.on('data', (d) => { out += d; });
-      p.stderr!.on('data', (d) => { err += d; });
-      return p;
-    }
+    const start = (): ChildProcess => startContainer(fcontainer, here, printed);
 
     beforeAll(() => {
       // The volumes: the ConfigMap's config (container paths mapped here, an ephemeral
@@ -490,7 +486,7 @@ describe('deploy: the follower DaemonSet', () => {
 
     it('follows the log from its end, names the configured cluster, answers its probes, and resumes from its checkpoint after SIGTERM', async () => {
       proc = start();
-      const m = await waitFor(() => /listening webhook=none metrics=(\S+)/.exec(err), `the follower to start:\n${err}`, 20_000);
+      const m = await waitFor(() => /listening webhook=none metrics=(\S+)/.exec(printed.err), `the follower to start:\n${printed.err}`, 20_000);
       const metrics = m[1];
       for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe']) {
         const r = await fetch(`${metrics}${fcontainer[probe].httpGet.path}`);
@@ -499,9 +495,9 @@ describe('deploy: the follower DaemonSet', () => {
       const log = here(src.path);
       const ev = (id: string) => JSON.stringify(auditEvent(id, { alert: true, clusterAnnotation: 'spoofed' })) + '\n';
       appendFileSync(log, ev('after-start'));
-      await waitFor(() => out.includes('after-start'), 'the alert of the appended event');
-      expect(out).not.toContain('before-start');
-      const alert = JSON.parse(out.trim().split('\n').pop()!);
+      await waitFor(() => printed.out.includes('after-start'), 'the alert of the appended event');
+      expect(printed.out).not.toContain('before-start');
+      const alert = JSON.parse(printed.out.trim().split('\n').pop()!);
       expect(alert.output_fields['ka.cluster.name']).toBe(src.cluster);
       const t0 = Date.now();
       proc.kill('SIGTERM');
@@ -511,8 +507,8 @@ describe('deploy: the follower DaemonSet', () => {
       // Written while the pod was away (a rollout): read by the next pod, nothing again.
       appendFileSync(log, ev('while-away'));
       proc = start();
-      await waitFor(() => out.includes('while-away'), 'the line written while no pod ran');
-      expect(out).not.toContain('after-start');
+      await waitFor(() => printed.out.includes('while-away'), 'the line written while no pod ran');
+      expect(printed.out).not.toContain('after-start');
       proc.kill('SIGTERM');
       expect(await new Promise((r) => proc!.once('exit', r))).toBe(0);
     });
