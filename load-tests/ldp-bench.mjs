@@ -13,7 +13,7 @@
 // file; events/s is from the first frame sent to the last event counted on /metrics.
 // Baseline in the same round: `peregrine scan` over the same events as JSON lines.
 import { updateReadmeSection } from './lib/readme.mjs';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -71,6 +71,20 @@ for (let i = 0; i < events.length; i += 10_000) pieces.push(Buffer.from(events.s
 writeFileSync(lines, Buffer.concat(pieces));
 console.log(`corpus: ${TOTAL.toLocaleString('en')} events (${WARMUP.toLocaleString('en')} of warm-up), ${(frameBytes / 2 ** 20).toFixed(0)} MiB of frames (${Math.round(frameBytes / TOTAL)} bytes each), ${(pieces.reduce((n, b) => n + b.length, 0) / 2 ** 20).toFixed(0)} MiB of JSON lines`);
 
+/** CPU seconds of each thread of `pid`, by thread id (debug output). */
+function threadCpu(pid) {
+  const out = new Map();
+  for (const id of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const st = readFileSync(`/proc/${pid}/task/${id}/stat`, 'utf8');
+      const name = st.slice(st.indexOf('(') + 1, st.lastIndexOf(')'));
+      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      out.set(id, { name, s: (Number(f[11]) + Number(f[12])) / 100 });
+    } catch { /* gone */ }
+  }
+  return out;
+}
+
 async function oneRound(k) {
   // The stand-in: sends every frame to the first client, as fast as it reads.
   const http = createServer();
@@ -112,10 +126,13 @@ async function oneRound(k) {
   sampler.sample();
   const cpuStart = WARMUP > 0 ? sampler.cpuSeconds : 0;
   const mainStart = WARMUP > 0 ? sampler.mainSeconds : 0;
+  const benchCpu0 = process.cpuUsage();
+  const threads0 = threadCpu(serve.proc.pid);
   await done;
   let to = 0;
   while ((to = await counted()) < TOTAL) await pause(20);
   const seconds = (performance.now() - tStart) / 1000;
+  const benchCpu = process.cpuUsage(benchCpu0);
   sampler.sample();
   const timed = to - from;
   const cpuTimed = sampler.cpuSeconds - cpuStart;
@@ -124,6 +141,9 @@ async function oneRound(k) {
   const m = parseProm(await serve.scrape());
   const alerts = sumOf(m, 'peregrine_alerts_total');
   if (process.env.LDP_BENCH_DEBUG) {
+    const t1 = threadCpu(serve.proc.pid);
+    console.log('threads (µs/event):', [...t1].map(([id, v]) => [v.name, ((v.s - (threads0.get(id)?.s ?? 0)) / timed) * 1e6]).filter(([, u]) => u > 0.05).map(([n, u]) => `${n} ${u.toFixed(2)}`).join(', '));
+    console.log('stand-in cores while timed', ((benchCpu.user + benchCpu.system) / 1e6 / seconds).toFixed(2), 'user', (benchCpu.user / 1e6 / seconds).toFixed(2));
     console.log('server main-thread CPU s', sampler.mainSeconds.toFixed(2), 'all threads', sampler.cpuSeconds.toFixed(2), 'bench process CPU s', (process.cpuUsage().user / 1e6).toFixed(2));
     for (const n of ['peregrine_task_evaluation_seconds_sum', 'peregrine_task_evaluation_seconds_count', 'peregrine_queue_wait_seconds_sum', 'peregrine_queue_wait_seconds_count', 'peregrine_worker_tasks_total', 'peregrine_source_stream_paused']) console.log(n, sumOf(m, n));
   }

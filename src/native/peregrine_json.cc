@@ -20,6 +20,10 @@
 #include "simdjson.h"
 #if defined(__SSE2__)
 #include <emmintrin.h>
+#if defined(__GNUC__)
+#include <tmmintrin.h>
+#define PEREGRINE_SSSE3 1
+#endif
 #endif
 
 namespace {
@@ -1542,56 +1546,106 @@ inline bool unescape_one(const uint8_t *&p, const uint8_t *e, uint8_t *&w) {
 }
 
 #if defined(__SSE2__)
-// [p + from, p + to) onto w, to - from <= 32, in whole 16-byte blocks (w has the room;
-// p has 16 readable bytes beyond `to`).
-inline void copy_upto32(const uint8_t *p, unsigned from, unsigned to, uint8_t *&w) {
-  _mm_storeu_si128(reinterpret_cast<__m128i *>(w), _mm_loadu_si128(reinterpret_cast<const __m128i *>(p + from)));
-  if (to - from > 16) _mm_storeu_si128(reinterpret_cast<__m128i *>(w + 16), _mm_loadu_si128(reinterpret_cast<const __m128i *>(p + from + 16)));
-  w += to - from;
+constexpr uint64_t kEven = 0x5555555555555555ULL;
+
+// The bytes of a 64-byte block at p whose bit is set in `keep` (none from bit n on),
+// packed onto w, 8 at a time; up to 8 bytes beyond are written over (w has the room).
+inline uint8_t *pack64(const uint8_t *p, uint64_t keep, unsigned n, uint8_t *w) {
+  for (unsigned g = 0; g < n; g += 8) {
+    const unsigned m = unsigned(keep >> g) & 0xFF;
+    if (m == 0xFF) {
+      std::memcpy(w, p + g, 8);
+      w += 8;
+      continue;
+    }
+    for (unsigned b = 0; b < 8; b++) {
+      *w = p[g + b];
+      w += (m >> b) & 1;
+    }
+  }
+  return w;
 }
+
+#if defined(PEREGRINE_SSSE3)
+// For each byte mask, the indices of its set bits (then 0x80: a zero byte).
+struct PackTable {
+  uint8_t t[256][8];
+  constexpr PackTable() : t() {
+    for (int m = 0; m < 256; m++) {
+      int k = 0;
+      for (int b = 0; b < 8; b++) if ((m >> b) & 1) t[m][k++] = uint8_t(b);
+      while (k < 8) t[m][k++] = 0x80;
+    }
+  }
+};
+constexpr PackTable kPack;
+
+// pack64 with a shuffle per 8 bytes (SSSE3; every x86-64 CPU since about 2011 has it).
+__attribute__((target("ssse3,popcnt"), noinline)) uint8_t *pack64_ssse3(const uint8_t *p, uint64_t keep, unsigned n, uint8_t *w) {
+  for (unsigned g = 0; g < n; g += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i *>(p + g));
+    const unsigned m0 = unsigned(keep >> g) & 0xFF, m1 = unsigned(keep >> (g + 8)) & 0xFF;
+    const __m128i lo = _mm_shuffle_epi8(v, _mm_loadl_epi64(reinterpret_cast<const __m128i *>(kPack.t[m0])));
+    const __m128i hi = _mm_shuffle_epi8(_mm_srli_si128(v, 8), _mm_loadl_epi64(reinterpret_cast<const __m128i *>(kPack.t[m1])));
+    _mm_storel_epi64(reinterpret_cast<__m128i *>(w), lo);
+    w += __builtin_popcount(m0);
+    _mm_storel_epi64(reinterpret_cast<__m128i *>(w), hi);
+    w += __builtin_popcount(m1);
+  }
+  return w;
+}
+const bool kHasSsse3 = [] {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("ssse3") && __builtin_cpu_supports("popcnt");
+}();
+#else
+constexpr bool kHasSsse3 = false;
+inline uint8_t *pack64_ssse3(const uint8_t *p, uint64_t keep, unsigned n, uint8_t *w) { return pack64(p, keep, n, w); }
+#endif
 #endif
 
-// The string at p (its opening quote) decoded onto w (see copy_run); p past the closing
-// quote. A double-wrapped event escapes every few bytes, so 32-byte blocks are decoded
-// from their masks (one pass over the escapes, no reload after each); the tail, \u
-// escapes and escapes across a block's end go one at a time.
-inline bool decode(const uint8_t *&p, const uint8_t *e, uint8_t *&w) {
+// The string at p (its opening quote) decoded onto w (w has 16 bytes of room beyond
+// what it decodes); p past the closing quote. A double-wrapped event has a backslash in
+// every four bytes, so 64-byte blocks are decoded from bit masks: the escaping
+// backslashes of each run (its first, third, ...) are dropped and the character after
+// each kept, which is the whole decoding for \" \\ and \/; the other escapes, the tail
+// and anything odd go one at a time.
+inline bool decode(const uint8_t *&p, const uint8_t *e, uint8_t *&w, bool ssse3) {
   p++;
 #if defined(__SSE2__)
-  const __m128i bslash = _mm_set1_epi8('\\');
-  while (e - p >= 48) {
-    const __m128i v0 = _mm_loadu_si128(reinterpret_cast<const __m128i *>(p));
-    const __m128i v1 = _mm_loadu_si128(reinterpret_cast<const __m128i *>(p + 16));
-    const uint32_t bs = uint32_t(_mm_movemask_epi8(_mm_cmpeq_epi8(v0, bslash))) | uint32_t(_mm_movemask_epi8(_mm_cmpeq_epi8(v1, bslash))) << 16;
-    // Quotes, controls, non-ASCII: the string's end or a defer, unless escaped.
-    const uint32_t other = (special_mask(v0) | special_mask(v1) << 16) & ~bs;
-    uint64_t m = bs | other;
-    unsigned pos = 0;
-    bool whole = true;
-    while (m != 0) {
-      const unsigned k = unsigned(__builtin_ctzll(m));
-      copy_upto32(p, pos, k, w);
-      if ((other >> k) & 1) {
-        if (p[k] != '"') return false;
-        p += k + 1;
-        return true;
-      }
-      const uint8_t d = k + 1 < 32 ? kUnescape.t[p[k + 1]] : 0;
-      if (d == 0) {
-        // \u, an escape cut by the block's end, or a bad escape: one at a time.
-        p += k;
-        if (!unescape_one(p, e, w)) return false;
-        whole = false;
-        break;
-      }
-      *w++ = d;
-      pos = k + 2;
-      m &= ~((uint64_t(2) << (k + 1)) - 1);
+  const __m128i bslash = _mm_set1_epi8('\\'), quote = _mm_set1_epi8('"'), slash = _mm_set1_epi8('/'), space = _mm_set1_epi8(0x20);
+  while (e - p >= 64) {
+    uint64_t bs = 0, q = 0, sl = 0, odd = 0;
+    for (unsigned i = 0; i < 4; i++) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i *>(p + 16 * i));
+      bs |= uint64_t(uint32_t(_mm_movemask_epi8(_mm_cmpeq_epi8(v, bslash)))) << (16 * i);
+      q |= uint64_t(uint32_t(_mm_movemask_epi8(_mm_cmpeq_epi8(v, quote)))) << (16 * i);
+      sl |= uint64_t(uint32_t(_mm_movemask_epi8(_mm_cmpeq_epi8(v, slash)))) << (16 * i);
+      // Controls and (signed: negative) non-ASCII bytes.
+      odd |= uint64_t(uint32_t(_mm_movemask_epi8(_mm_cmplt_epi8(v, space)))) << (16 * i);
     }
-    if (whole) {
-      copy_upto32(p, pos, 32, w);
-      p += 32;
+    // Runs of backslashes: those starting at an even bit escape at even bits, and so on.
+    const uint64_t starts = bs & ~(bs << 1);
+    const uint64_t evenRuns = bs & ~(bs + (starts & kEven));
+    const uint64_t escapers = (evenRuns & kEven) | (bs & ~evenRuns & ~kEven);
+    // A backslash in the last byte escapes the next block's first: leave it to that block.
+    const unsigned n = (escapers >> 63) != 0 ? 63 : 64;
+    const uint64_t inBlock = n == 64 ? ~uint64_t(0) : (uint64_t(1) << 63) - 1;
+    const uint64_t escaped = escapers << 1;
+    // Where plain decoding stops: the closing quote, a control or non-ASCII byte (defer),
+    // or an escape other than \" \\ \/ (its backslash).
+    const uint64_t end = ((q | odd) & ~escaped) | ((escaped & ~(q | bs | sl)) >> 1);
+    const uint64_t stop = end & inBlock;
+    if (stop == 0) {
+      w = ssse3 ? pack64_ssse3(p, ~escapers & inBlock, n, w) : pack64(p, ~escapers & inBlock, n, w);
+      p += n;
+      continue;
     }
+    const unsigned k = unsigned(__builtin_ctzll(stop));
+    w = ssse3 ? pack64_ssse3(p, ~escapers & ((uint64_t(1) << k) - 1), k, w) : pack64(p, ~escapers & ((uint64_t(1) << k) - 1), k, w);
+    p += k;
+    if (*p == '"') { p++; return true; }
+    if (*p != '\\' || !unescape_one(p, e, w)) return false;
   }
 #endif
   for (;;) {
@@ -1715,7 +1769,7 @@ inline bool is_message(const uint8_t *k, size_t n) {
 }
 
 // The frame's payload appended to out, or false (nothing appended) to defer.
-bool unwrap(const uint8_t *f, size_t len, std::vector<uint8_t> &scratch, std::vector<uint8_t> &out) {
+bool unwrap(const uint8_t *f, size_t len, std::vector<uint8_t> &scratch, std::vector<uint8_t> &out, bool ssse3) {
   const uint8_t *p = f, *e = f + len;
   ws(p, e);
   if (p >= e || *p != '{') return false;
@@ -1731,7 +1785,7 @@ bool unwrap(const uint8_t *f, size_t len, std::vector<uint8_t> &scratch, std::ve
     if (is_message(k, n)) {
       if (found || p >= e || *p != '"') return false;
       found = true;
-      if (!decode(p, e, w)) return false;
+      if (!decode(p, e, w, ssse3)) return false;
     } else if (!skip_value(p, e, 1)) {
       return false;
     }
@@ -1756,7 +1810,7 @@ bool unwrap(const uint8_t *f, size_t len, std::vector<uint8_t> &scratch, std::ve
     size_t n;
     if (!key(q, qe, k, n)) { ok = false; break; }
     if (n == 13 && std::memcmp(k, "short_message", 13) == 0) {
-      if (has_short || q >= qe || *q != '"' || !decode(q, qe, o)) { ok = false; break; }
+      if (has_short || q >= qe || *q != '"' || !decode(q, qe, o, ssse3)) { ok = false; break; }
       has_short = true;
     } else if (n == 6 && std::memcmp(k, "_appID", 6) == 0) {
       if (has_app || q >= qe) { ok = false; break; }
@@ -1889,8 +1943,10 @@ Napi::Value UnwrapLdp(const Napi::CallbackInfo &info) {
   auto ranges = info[1].As<Napi::Uint32Array>();
   const uint32_t count = info[2].As<Napi::Number>().Uint32Value();
   auto status = info[3].As<Napi::Int32Array>();
-  // Which paths to try (tests and benches): 1 the one-pass path, 2 simdjson's DOM, 3 both.
+  // Which paths to try (tests and benches): 1 the one-pass path, 2 simdjson's DOM, 3 both;
+  // + 4: the one-pass path without SSSE3 even where the CPU has it.
   const int tiers = info.Length() > 4 && info[4].IsNumber() ? info[4].As<Napi::Number>().Int32Value() : 3;
+  const bool ssse3 = ldp::fast::kHasSsse3 && (tiers & 4) == 0;
   if (size_t(count) * 2 > ranges.ElementLength() || size_t(count) * 2 > status.ElementLength()) {
     Napi::RangeError::New(env, "ranges or status shorter than count").ThrowAsJavaScriptException();
     return env.Null();
@@ -1910,7 +1966,7 @@ Napi::Value UnwrapLdp(const Napi::CallbackInfo &info) {
     }
     const size_t before = out.size();
     int32_t st = ldp::DEFER;
-    if ((tiers & 1) != 0 && ldp::fast::unwrap(data + s, e - s, u.scratch, out)) {
+    if ((tiers & 1) != 0 && ldp::fast::unwrap(data + s, e - s, u.scratch, out, ssse3)) {
       st = ldp::OK;
     } else if ((tiers & 2) != 0) {
       padded.assign(data + s, data + e);
