@@ -4,13 +4,14 @@
 //
 //   npm run bench:ldp                         # 300,000 events after 100,000 of warm-up, 3 rounds
 //   npm run bench:ldp -- --events 500000 --rounds 5 --update-readme
+//   LDP_BENCH_DEBUG=1 npm run bench:ldp        # also CPU per event by thread, the stand-in's CPU
 //
 // A local stand-in for LDP (a `ws` server on loopback) sends every event of the
 // load-test corpus as one frame, wrapped as LDP wraps it (JSON with a `message` that is
 // a GELF record whose `short_message` is the event), as fast as the socket takes them
 // (TCP back-pressure from the reader sets the pace). The reader is
 // `peregrine serve --listen none` with one ldp source and the bundled rules, alerts to a
-// file; events/s is from the first frame sent to the last event counted on /metrics.
+// file; events/s is over the events after the warm-up, to the last counted on /metrics.
 // Baseline in the same round: `peregrine scan` over the same events as JSON lines.
 import { updateReadmeSection } from './lib/readme.mjs';
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
