@@ -541,3 +541,49 @@ describe('the depth limit, as the plugin\'s parser (fastjson) counts it', () => 
     }
   });
 });
+
+describe('whitespace outside strings (compactRaw asks the addon first)', () => {
+  it('the addon finds the first one exactly where the loop does, and compactRaw gives the same text with or without it', async () => {
+    const { compactRaw, useWhitespaceScan } = await import('../src/events/nodes.js');
+    const { rng: seeded } = await import('./rng.js');
+    /** The reference: compactRaw's own loop, stopped at its first whitespace. */
+    const firstSpace = (b: Buffer, s: number, e: number): number => {
+      let inStr = false;
+      for (let i = s; i < e; i++) {
+        const c = b[i];
+        if (inStr) {
+          if (c === 0x5c) i++;
+          else if (c === 0x22) inStr = false;
+          continue;
+        }
+        if (c === 0x22) inStr = true;
+        else if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) return i;
+      }
+      return -1;
+    };
+    const r = seeded(31);
+    const pieces = ['"', '\\', '\\"', '\\\\', ' ', '\n', '\t', '\r', '{', '}', ':', ',', 'abc', 'é', 'x'.repeat(20), '"spec with spaces"', '{"a":"b c"}'];
+    let compact = 0;
+    let spaced = 0;
+    for (let k = 0; k < 5000; k++) {
+      const text = Array.from({ length: Math.floor(r() * 40) }, () => pieces[Math.floor(r() * pieces.length)]).join('');
+      // Within a larger buffer: the scan must stop at `end`, whatever follows it.
+      const pad = Math.floor(r() * 20);
+      const b = Buffer.concat([Buffer.from(' "\\'.repeat(pad)), Buffer.from(text), Buffer.from(' \n"x'.repeat(Math.floor(r() * 5)))]);
+      const s = pad * 3;
+      const e = s + Buffer.byteLength(text);
+      const want = firstSpace(b, s, e);
+      expect(addon.whitespaceScan(b, s, e), JSON.stringify(text)).toBe(want);
+      if (want < 0) compact++;
+      else spaced++;
+      useWhitespaceScan(undefined);
+      const plain = compactRaw(b, s, e);
+      useWhitespaceScan((buf, from, to) => addon.whitespaceScan(buf, from, to));
+      expect(compactRaw(b, s, e)).toBe(plain);
+    }
+    useWhitespaceScan(undefined);
+    expect(compact).toBeGreaterThan(500);
+    expect(spaced).toBeGreaterThan(500);
+    expect(() => addon.whitespaceScan(Buffer.from('{}'), 0, 3)).toThrow(RangeError);
+  });
+});

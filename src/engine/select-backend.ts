@@ -3,6 +3,7 @@
 import { jsBackend, type JsonBackend } from './backend.js';
 import { nativeBackend } from './native-backend.js';
 import { chooseNative } from '../native/loader.js';
+import { useWhitespaceScan } from '../events/nodes.js';
 
 export interface BackendChoice {
   backend: JsonBackend;
@@ -12,6 +13,7 @@ export interface BackendChoice {
 
 export function chooseBackend(env: NodeJS.ProcessEnv = process.env): BackendChoice {
   const { addon, reason } = chooseNative(env);
+  useWhitespaceScan(addon === undefined ? undefined : (buf, start, end) => addon.whitespaceScan(buf, start, end));
   return addon === undefined ? { backend: jsBackend, reason } : { backend: nativeBackend(addon) };
 }
 

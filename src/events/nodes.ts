@@ -208,8 +208,22 @@ export function compactOf(t: NodeTable, n: number): string {
   return compactRaw(t.buf, t.vs[n], t.ve[n]);
 }
 
+/** Where the first whitespace outside strings of [start, end) is, or -1: compactRaw's question. */
+export type WhitespaceScan = (buf: Uint8Array, start: number, end: number) => number;
+let whitespaceScan: WhitespaceScan | undefined;
+
+/**
+ * Lets compactRaw ask the addon first (select-backend.ts, with the native backend): API
+ * objects are compact already as the apiserver writes them, and the addon tells so about
+ * ten times faster than the loop below on a pod spec.
+ */
+export function useWhitespaceScan(scan: WhitespaceScan | undefined): void {
+  whitespaceScan = scan;
+}
+
 /** Removes insignificant whitespace from the raw JSON text in [start, end). */
 export function compactRaw(buf: Buffer, start: number, end: number): string {
+  if (whitespaceScan !== undefined && whitespaceScan(buf, start, end) < 0) return utf8(buf, start, end);
   let out: Buffer | undefined;
   let o = 0;
   let inStr = false;

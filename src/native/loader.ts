@@ -27,6 +27,8 @@ export interface NativeAddon {
   unwrapLdp(buf: Uint8Array, ranges: Uint32Array, count: number, status: Int32Array, tiers?: number): Buffer;
   /** The same written into `into` (at least as long as the frames): the bytes written. */
   unwrapLdp(buf: Uint8Array, ranges: Uint32Array, count: number, status: Int32Array, tiers: number, into: Uint8Array): number;
+  /** The first whitespace outside strings in [start, end), or -1 (see compactRaw in events/nodes.ts). */
+  whitespaceScan(buf: Uint8Array, start: number, end: number): number;
   implementation(): string;
   simdjsonVersion: string;
 }

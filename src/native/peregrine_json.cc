@@ -1416,6 +1416,46 @@ Napi::Value SplitBody(const Napi::CallbackInfo &info) {
   return Napi::Number::New(env, double(r));
 }
 
+// whitespaceScan(buf, start, end) -> the offset of the first whitespace outside strings
+// in [start, end), or -1 (the text is compact already). The reference is compactRaw's
+// loop in src/events/nodes.ts: inside a string a backslash skips the byte after it.
+Napi::Value WhitespaceScan(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsTypedArray()) {
+    Napi::TypeError::New(env, "whitespaceScan(buf, start, end)").ThrowAsJavaScriptException();
+    return env.Null();
+  }
+  auto arr = info[0].As<Napi::Uint8Array>();
+  uint32_t start, end;
+  if (!byte_range(info, arr, start, end)) return env.Null();
+  const uint8_t *data = arr.Data(), *p = data + start, *e = data + end;
+  while (p < e) {
+    const uint8_t c = *p++;
+    if (c == ' ' || c == '\n' || c == '\r' || c == '\t') return Napi::Number::New(env, double(p - 1 - data));
+    if (c != '"') continue;
+    // A string: to its closing quote, 16 bytes at a time between quotes and backslashes.
+    for (;;) {
+#if defined(__SSE2__)
+      const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+      while (e - p >= 16) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i *>(p));
+        const unsigned m = unsigned(_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash))));
+        if (m != 0) {
+          p += __builtin_ctz(m);
+          break;
+        }
+        p += 16;
+      }
+#endif
+      while (p < e && *p != '"' && *p != '\\') p++;
+      if (p >= e) break;
+      if (*p++ == '"') break;
+      p++;
+    }
+  }
+  return Napi::Number::New(env, -1);
+}
+
 // ---- LDP frames (src/ingest/ldp/unwrap.ts is the reference; this takes the usual
 // frames and defers every other one to it)
 
@@ -1999,6 +2039,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("parseBatch", Napi::Function::New(env, ParseBatch));
   exports.Set("splitBody", Napi::Function::New(env, SplitBody));
   exports.Set("unwrapLdp", Napi::Function::New(env, UnwrapLdp));
+  exports.Set("whitespaceScan", Napi::Function::New(env, WhitespaceScan));
   exports.Set("implementation", Napi::Function::New(env, Implementation));
   exports.Set("simdjsonVersion", Napi::String::New(env, SIMDJSON_VERSION));
   return exports;
