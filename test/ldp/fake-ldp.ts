@@ -1,7 +1,8 @@
 // A local stand-in for an OVHcloud LDP WebSocket broadcast: accepts or refuses the
 // handshake with a chosen status, sends frames to whoever is connected, drops
 // connections, and can stop answering pings (a half-open connection).
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 
@@ -16,8 +17,9 @@ export class FakeLdp {
   handshakes = 0;
   tokens: string[] = [];
 
-  private constructor() {
-    this.http = createServer((_q, s) => s.writeHead(404).end());
+  private constructor(private readonly tls?: { cert: string; key: string; host: string }) {
+    const notFound = (_q: IncomingMessage, s: ServerResponse): void => void s.writeHead(404).end();
+    this.http = tls ? createTlsServer({ cert: tls.cert, key: tls.key }, notFound) : createServer(notFound);
     this.wss = new WebSocketServer({ noServer: true, autoPong: false });
     this.http.on('upgrade', (req, socket, head) => {
       this.handshakes++;
@@ -35,14 +37,16 @@ export class FakeLdp {
     });
   }
 
-  static async start(): Promise<FakeLdp> {
-    const f = new FakeLdp();
+  /** With `tls`, a wss:// stand-in serving that certificate, dialled as `host`. */
+  static async start(tls?: { cert: string; key: string; host: string }): Promise<FakeLdp> {
+    const f = new FakeLdp(tls);
     await new Promise<void>((r) => f.http.listen(0, '127.0.0.1', r));
     return f;
   }
 
   get url(): string {
-    return `ws://127.0.0.1:${(this.http.address() as AddressInfo).port}/tail/?tk=secret-token-123`;
+    const port = (this.http.address() as AddressInfo).port;
+    return this.tls ? `wss://${this.tls.host}:${port}/tail/?tk=secret-token-123` : `ws://127.0.0.1:${port}/tail/?tk=secret-token-123`;
   }
 
   /** Sends a frame to every connected client; resolves when written to the sockets. */

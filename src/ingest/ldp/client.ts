@@ -31,6 +31,19 @@ export interface StreamClientOptions {
   onGap(reason: string, downMs: number): void;
 }
 
+/** OpenSSL's verdicts on a certificate chain that Node passes on as error codes. */
+const UNTRUSTED = new Set(['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_UNTRUSTED', 'CERT_SIGNATURE_FAILURE', 'CERT_REJECTED']);
+
+/** Why dialling failed, in words a user can act on (TLS refusals especially). */
+function connectProblem(host: string, e: NodeJS.ErrnoException): string {
+  const code = e.code ?? e.message;
+  if (UNTRUSTED.has(code)) return `cannot connect to ${host}: its TLS certificate is not trusted (${code}); if a proxy or a private CA signs it, give that CA as ca_file`;
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return `cannot connect to ${host}: its TLS certificate is for other names (${e.message})`;
+  if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') return `cannot connect to ${host}: its TLS certificate is out of its validity dates (${code})`;
+  return `cannot connect to ${host}: ${code}`;
+}
+
 /** A connection that lasted this long (or delivered a frame) was good: back off from 1 s again. */
 const GOOD_CONNECTION_MS = 10_000;
 
@@ -148,7 +161,7 @@ export class StreamClient {
     ws.on('ping', () => this.armIdle());
     ws.on('close', (code) => fail(code === 1000 ? 'closed' : `closed_${code}`));
     ws.on('error', (e: NodeJS.ErrnoException) => {
-      if (this.problem !== undefined && this.openedAt === 0) this.problem = `cannot connect to ${this.o.url.host}: ${e.code ?? e.message}`;
+      if (this.problem !== undefined && this.openedAt === 0) this.problem = connectProblem(this.o.url.host, e);
       fail(e.code ? e.code.toLowerCase() : 'error');
     });
   }

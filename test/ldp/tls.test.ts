@@ -1,0 +1,88 @@
+// The LDP client over wss://, as every real stream is: the platform's certificate is
+// checked against the system's CAs plus ca_file, and its name against the URL's host;
+// a stream whose certificate does not pass is not read, and readiness says why.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { StreamClient } from '../../src/ingest/ldp/client.js';
+import { parseLdpUrl } from '../../src/ingest/ldp/url.js';
+import { FakeLdp } from './fake-ldp.js';
+
+const haveOpenssl = spawnSync('openssl', ['version']).status === 0;
+
+async function until<T>(fn: () => T | undefined | false, what: string, ms = 8000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe.skipIf(!haveOpenssl)('LDP stream over TLS', () => {
+  let dir: string;
+  let ldp: FakeLdp | undefined;
+  let client: StreamClient | undefined;
+  /** A self-signed certificate for `names` (SANs), its files in dir. */
+  function selfSigned(name: string, sans: string): { cert: string; key: string; file: string } {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.crt`,
+      '-days', '2', '-subj', `/CN=${name}`, '-addext', `subjectAltName=${sans}`], { cwd: dir, stdio: 'pipe' });
+    return { cert: readFileSync(join(dir, `${name}.crt`), 'utf8'), key: readFileSync(join(dir, `${name}.key`), 'utf8'), file: join(dir, `${name}.crt`) };
+  }
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'peregrine-ldp-tls-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  afterEach(async () => {
+    client?.stop();
+    client = undefined;
+    await ldp?.close();
+  });
+
+  function connect(caFile?: string) {
+    const got: string[] = [];
+    client = new StreamClient({
+      url: parseLdpUrl(ldp!.url, 'test'), caFile, pingAfterMs: 30_000, pongTimeoutMs: 10_000, backoffInitialMs: 50, backoffMaxMs: 200,
+      onFrame: (d) => got.push(d.toString()), onState: () => undefined, onGap: () => undefined,
+    });
+    client.start();
+    return got;
+  }
+
+  it('reads a stream whose certificate ca_file trusts', async () => {
+    const c = selfSigned('ldp-ok', 'DNS:localhost,IP:127.0.0.1');
+    ldp = await FakeLdp.start({ cert: c.cert, key: c.key, host: 'localhost' });
+    const got = connect(c.file);
+    await until(() => ldp!.clients.size === 1, 'connected');
+    await ldp.send('over tls');
+    await until(() => got.length === 1, 'a frame');
+    expect(got).toEqual(['over tls']);
+    expect(client!.problem).toBeUndefined();
+    expect(ldp.tokens).toEqual(['secret-token-123']);
+  });
+
+  it('does not read a stream whose certificate nothing trusts, and says so', async () => {
+    const c = selfSigned('ldp-untrusted', 'DNS:localhost,IP:127.0.0.1');
+    ldp = await FakeLdp.start({ cert: c.cert, key: c.key, host: 'localhost' });
+    const got = connect();
+    await until(() => ldp!.handshakes === 0 && client!.problem !== 'connecting' && client!.problem, 'a refusal');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(client!.problem).toMatch(/^cannot connect to localhost:\d+: its TLS certificate is not trusted \(DEPTH_ZERO_SELF_SIGNED_CERT\); .* ca_file$/);
+    expect(ldp.handshakes).toBe(0);
+    expect(got).toEqual([]);
+  });
+
+  it('does not read a stream whose certificate names another host', async () => {
+    const c = selfSigned('ldp-other', 'DNS:logs.example.net');
+    ldp = await FakeLdp.start({ cert: c.cert, key: c.key, host: 'localhost' });
+    const got = connect(c.file);
+    await until(() => client!.problem !== 'connecting' && client!.problem, 'a refusal');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(client!.problem).toMatch(/^cannot connect to localhost:\d+: its TLS certificate is for other names .*logs\.example\.net/);
+    expect(ldp.handshakes).toBe(0);
+    expect(got).toEqual([]);
+  });
+});
