@@ -5,6 +5,8 @@
 //   npm run bench:ldp                         # 300,000 events after 100,000 of warm-up, 3 rounds
 //   npm run bench:ldp -- --events 500000 --rounds 5 --update-readme
 //   LDP_BENCH_DEBUG=1 npm run bench:ldp        # also CPU per event by thread, the stand-in's CPU
+//   npm run bench:ldp -- --tls                # wss:// as real streams are (a self-signed
+//                                             # certificate made with openssl, given as ca_file)
 //
 // A local stand-in for LDP (a `ws` server on loopback) sends every event of the
 // load-test corpus as one frame, wrapped as LDP wraps it (JSON with a `message` that is
@@ -15,7 +17,9 @@
 // Baseline in the same round: `peregrine scan` over the same events as JSON lines.
 import { updateReadmeSection } from './lib/readme.mjs';
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -32,6 +36,7 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '100000' },
     rounds: { type: 'string', default: '3' },
     pool: { type: 'string', default: '10000' },
+    tls: { type: 'boolean', default: false },
     'update-readme': { type: 'boolean', default: false },
   },
 });
@@ -86,9 +91,16 @@ function threadCpu(pid) {
   return out;
 }
 
+// --tls: the stand-in serves a certificate of its own, which the reader gets as ca_file.
+const TLS = values.tls;
+if (TLS) {
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ldp.key', '-out', 'ldp.crt',
+    '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost'], { cwd: dir, stdio: 'pipe' });
+}
+
 async function oneRound(k) {
   // The stand-in: sends every frame to the first client, as fast as it reads.
-  const http = createServer();
+  const http = TLS ? createTlsServer({ cert: readFileSync(join(dir, 'ldp.crt')), key: readFileSync(join(dir, 'ldp.key')) }) : createServer();
   const wss = new WebSocketServer({ server: http });
   let sentAt = 0;
   const done = new Promise((resolve) => {
@@ -109,10 +121,10 @@ async function oneRound(k) {
     });
   });
   await new Promise((r) => http.listen(0, '127.0.0.1', r));
-  writeFileSync(join(dir, 'ldp.url'), `ws://127.0.0.1:${http.address().port}/tail/?tk=bench`);
+  writeFileSync(join(dir, 'ldp.url'), TLS ? `wss://localhost:${http.address().port}/tail/?tk=bench` : `ws://127.0.0.1:${http.address().port}/tail/?tk=bench`);
   const serve = await startServe(dir, {
     listen: 'none', metrics_listen: '127.0.0.1:0', workers: 2,
-    sources: [{ type: 'ldp', url_file: join(dir, 'ldp.url'), cluster: 'bench' }],
+    sources: [{ type: 'ldp', url_file: join(dir, 'ldp.url'), cluster: 'bench', ...(TLS ? { ca_file: join(dir, 'ldp.crt') } : {}) }],
     outputs: { file: { path: join(dir, `alerts-${k}.jsonl`) } },
   });
   const sampler = new ProcSampler(serve.proc.pid, 200);
@@ -169,7 +181,7 @@ for (let k = 1; k <= ROUNDS; k++) {
 const med = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const cpu = cpus()[0]?.model.replace(/\(R\)|\(TM\)|CPU|@.*$/g, '').replace(/\s+/g, ' ').trim();
 const text = [
-  `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench:ldp -- --events ${EVENTS} --warmup ${WARMUP} --rounds ${ROUNDS}\` on ${cpu}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; the stand-in, the server and the scan baseline share these cores.`,
+  `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench:ldp -- --events ${EVENTS} --warmup ${WARMUP} --rounds ${ROUNDS}${TLS ? ' --tls' : ''}\` on ${cpu}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; the stand-in, the server and the scan baseline share these cores.${TLS ? ' Over wss:// (TLS 1.3, a P-256 certificate): the stand-in encrypts on these cores too.' : ''}`,
   '',
   `${EVENTS.toLocaleString('en')} events of the load-test corpus timed after ${WARMUP.toLocaleString('en')} of warm-up on the same connection (the server's first seconds compile the rules' predicates and its hot paths), one per frame (${Math.round(frameBytes / TOTAL)} bytes with LDP's two JSON wrappers), one stream, bundled rules, alerts to a file. CPU per event is over the timed part. \`scan\` reads all ${TOTAL.toLocaleString('en')} events as JSON lines, its start-up included; alerts are compared over all of them.`,
   '',
@@ -179,5 +191,5 @@ const text = [
   `| median | ${Math.round(med(rounds.map((r) => r.eps))).toLocaleString('en')} | | | ${med(rounds.map((r) => r.usMain)).toFixed(1)} / ${med(rounds.map((r) => r.usAll)).toFixed(1)} µs | | ${Math.round(med(rounds.map((r) => r.scanEps))).toLocaleString('en')} | ${med(rounds.map((r) => r.usScan)).toFixed(1)} µs | ${med(rounds.map((r) => r.eps / r.scanEps)).toFixed(2)}× | |`,
 ];
 console.log('\n' + text.join('\n'));
-if (values['update-readme']) updateReadmeSection('ldp', text.join('\n'));
+if (values['update-readme']) updateReadmeSection(TLS ? 'ldp-tls' : 'ldp', text.join('\n'));
 process.exit(rounds.every((r) => r.same) ? 0 : 1);
