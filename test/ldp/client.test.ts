@@ -5,16 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { StreamClient } from '../../src/ingest/ldp/client.js';
 import { parseLdpUrl } from '../../src/ingest/ldp/url.js';
 import { FakeLdp } from './fake-ldp.js';
-
-async function until<T>(fn: () => T | undefined | false, what: string, ms = 8000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+import { waitFor } from '../serve/harness.js';
 
 describe('LDP stream client', () => {
   let ldp: FakeLdp;
@@ -39,13 +30,13 @@ describe('LDP stream client', () => {
   it('reads frames, and after a drop dials again and reports how long the stream was down', async () => {
     ldp = await FakeLdp.start();
     const c = connect();
-    await until(() => ldp.clients.size === 1, 'connected');
+    await waitFor(() => ldp.clients.size === 1, 'connected');
     await ldp.send('one');
-    await until(() => c.got.length === 1, 'a frame');
+    await waitFor(() => c.got.length === 1, 'a frame');
     ldp.dropAll();
-    await until(() => ldp.clients.size === 1 && c.states.filter((s) => s.startsWith('up')).length === 2, 'reconnected');
+    await waitFor(() => ldp.clients.size === 1 && c.states.filter((s) => s.startsWith('up')).length === 2, 'reconnected');
     await ldp.send('two');
-    await until(() => c.got.length === 2, 'the next frame');
+    await waitFor(() => c.got.length === 2, 'the next frame');
     expect(c.got).toEqual(['one', 'two']);
     expect(c.gaps).toHaveLength(1);
     expect(c.gaps[0].reason).toMatch(/^closed/);
@@ -57,11 +48,11 @@ describe('LDP stream client', () => {
     ldp = await FakeLdp.start();
     ldp.refuse = 401;
     const c = connect();
-    await until(() => ldp.handshakes >= 3, 'several attempts');
+    await waitFor(() => ldp.handshakes >= 3, 'several attempts');
     expect(client!.problem).toContain('HTTP 401');
     expect(c.states.every((s) => s === 'down:http_401')).toBe(true);
     ldp.refuse = 0;
-    await until(() => c.states.includes('up:connected'), 'accepted at last');
+    await waitFor(() => c.states.includes('up:connected'), 'accepted at last');
     expect(client!.problem).toBeUndefined();
   });
 
@@ -69,15 +60,15 @@ describe('LDP stream client', () => {
     ldp = await FakeLdp.start();
     ldp.autoPong = false;
     const c = connect({ pingAfterMs: 150, pongTimeoutMs: 150 });
-    await until(() => c.gaps.some((g) => g.reason === 'pong_timeout'), 'the pong timeout', 5000);
+    await waitFor(() => c.gaps.some((g) => g.reason === 'pong_timeout'), 'the pong timeout', 5000);
     ldp.autoPong = true;
-    await until(() => c.states.filter((s) => s === 'up:connected').length >= 2, 'dialled again');
+    await waitFor(() => c.states.filter((s) => s === 'up:connected').length >= 2, 'dialled again');
   });
 
   it('paused, it reads nothing: the sender\'s data waits in its own buffers', async () => {
     ldp = await FakeLdp.start();
     const c = connect();
-    await until(() => ldp.clients.size === 1, 'connected');
+    await waitFor(() => ldp.clients.size === 1, 'connected');
     client!.pause();
     const big = 'x'.repeat(64 * 1024);
     for (let i = 0; i < 200; i++) void ldp.send(big);
@@ -86,6 +77,6 @@ describe('LDP stream client', () => {
     expect(received).toBeLessThan(200);
     expect(ldp.buffered()).toBeGreaterThan(1024 * 1024);
     client!.resume();
-    await until(() => c.got.length === 200, 'all frames after resume');
+    await waitFor(() => c.got.length === 200, 'all frames after resume');
   });
 });

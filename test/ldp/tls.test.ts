@@ -9,24 +9,15 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { StreamClient } from '../../src/ingest/ldp/client.js';
 import { parseLdpUrl } from '../../src/ingest/ldp/url.js';
 import { FakeLdp } from './fake-ldp.js';
+import { waitFor } from '../serve/harness.js';
 
 const haveOpenssl = spawnSync('openssl', ['version']).status === 0;
-
-async function until<T>(fn: () => T | undefined | false, what: string, ms = 8000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe.skipIf(!haveOpenssl)('LDP stream over TLS', () => {
   let dir: string;
   let ldp: FakeLdp | undefined;
   let client: StreamClient | undefined;
-  /** A self-signed certificate for `names` (SANs), its files in dir. */
+  /** A self-signed certificate named `name` for the subjectAltNames `sans`, its files in dir. */
   function selfSigned(name: string, sans: string): { cert: string; key: string; file: string } {
     execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.crt`,
       '-days', '2', '-subj', `/CN=${name}`, '-addext', `subjectAltName=${sans}`], { cwd: dir, stdio: 'pipe' });
@@ -56,9 +47,9 @@ describe.skipIf(!haveOpenssl)('LDP stream over TLS', () => {
     const c = selfSigned('ldp-ok', 'DNS:localhost,IP:127.0.0.1');
     ldp = await FakeLdp.start({ cert: c.cert, key: c.key, host: 'localhost' });
     const got = connect(c.file);
-    await until(() => ldp!.clients.size === 1, 'connected');
+    await waitFor(() => ldp!.clients.size === 1, 'connected');
     await ldp.send('over tls');
-    await until(() => got.length === 1, 'a frame');
+    await waitFor(() => got.length === 1, 'a frame');
     expect(got).toEqual(['over tls']);
     expect(client!.problem).toBeUndefined();
     expect(ldp.tokens).toEqual(['secret-token-123']);
@@ -68,7 +59,7 @@ describe.skipIf(!haveOpenssl)('LDP stream over TLS', () => {
     const c = selfSigned('ldp-untrusted', 'DNS:localhost,IP:127.0.0.1');
     ldp = await FakeLdp.start({ cert: c.cert, key: c.key, host: 'localhost' });
     const got = connect();
-    await until(() => ldp!.handshakes === 0 && client!.problem !== 'connecting' && client!.problem, 'a refusal');
+    await waitFor(() => ldp!.handshakes === 0 && client!.problem !== 'connecting' && client!.problem, 'a refusal');
     await new Promise((r) => setTimeout(r, 300));
     expect(client!.problem).toMatch(/^cannot connect to localhost:\d+: its TLS certificate is not trusted \(DEPTH_ZERO_SELF_SIGNED_CERT\); .* ca_file$/);
     expect(ldp.handshakes).toBe(0);
@@ -79,7 +70,7 @@ describe.skipIf(!haveOpenssl)('LDP stream over TLS', () => {
     const c = selfSigned('ldp-other', 'DNS:logs.example.net');
     ldp = await FakeLdp.start({ cert: c.cert, key: c.key, host: 'localhost' });
     const got = connect(c.file);
-    await until(() => client!.problem !== 'connecting' && client!.problem, 'a refusal');
+    await waitFor(() => client!.problem !== 'connecting' && client!.problem, 'a refusal');
     await new Promise((r) => setTimeout(r, 300));
     expect(client!.problem).toMatch(/^cannot connect to localhost:\d+: its TLS certificate is for other names .*logs\.example\.net/);
     expect(ldp.handshakes).toBe(0);
