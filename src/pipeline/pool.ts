@@ -50,7 +50,12 @@ export class EvalPool {
       // Admission control happens at the front end (bytes and tasks in flight); the
       // pool's own queue only holds what was admitted.
       maxQueue: Infinity,
-      concurrentTasksPerWorker: 1,
+      // One task waits at each worker beside the one it runs, so it starts the next as
+      // it finishes instead of waiting for the main thread (often busy with a burst of
+      // reads) to hand it over. Evaluation is synchronous: the two never interleave.
+      // bench:serve, alternating: 296–310k → 326–335k events/s, p99 31–33 → 22–25 ms;
+      // one LDP stream over TLS 115–126k → 120–133k.
+      concurrentTasksPerWorker: 2,
       workerData,
     });
     this.pool.on('workerDestroy', () => setImmediate(() => this.reclaimRings()));
