@@ -305,7 +305,8 @@ function markdown(c, l, cmd) {
 
 const c = values['skip-catchup'] ? undefined : await catchUp();
 const l = values['skip-lag'] ? undefined : await lag();
-const cmd = `npm run bench:follow${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).filter((a) => a !== '--update-readme' && a !== '--keep').join(' ') : ''}`;
+const shown = process.argv.slice(2).filter((a) => a !== '--update-readme' && a !== '--keep');
+const cmd = `npm run bench:follow${shown.length > 0 ? ' -- ' + shown.join(' ') : ''}`;
 const md = markdown(c, l, cmd.trim());
 console.log('\n' + md);
 if (values['update-readme']) updateReadmeSection('follow', md);
