@@ -122,9 +122,9 @@ export async function runHunt(opts: HuntOptions): Promise<number> {
   for (const w of query.ruleset.legacy) process.stderr.write(describeWarning(w) + '\n');
   const inputs = expandInputs(opts.files);
   let errors = 0;
-  const report = (msg: string): void => {
+  const report = (msg: string, error: boolean): void => {
     process.stderr.write(`${msg}\n`);
-    if (/: (read error|ERR_IO)/.test(msg)) errors++;
+    if (error) errors++;
   };
   // Files whose first and last events (or backup name) lie outside the window are not read.
   const chosen: HuntInput[] = [];

@@ -20,6 +20,14 @@ Run 'peregrine <command> --help' for the options of a command.`;
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  // The offline commands print to a reader that may stop early (| head): that ends the
+  // command quietly, as SIGPIPE ends other tools. serve's stdout output retries instead.
+  if (cmd !== 'serve') {
+    process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw e;
+    });
+  }
   switch (cmd) {
     case 'scan': {
       const { parseScanArgs, runScan, SCAN_USAGE } = await loadWithoutOptimizer(() => import('./scan.js'));

@@ -39,11 +39,6 @@ function loadRules(paths: string[] | undefined): { ruleset: Ruleset; sources: st
 }
 
 export async function runPolicy(argv: string[]): Promise<number> {
-  // A reader that stops early (| head) ends the report, quietly.
-  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-    throw e;
-  });
   const sub = argv[0];
   switch (sub) {
     case 'check': return check(argv.slice(1));

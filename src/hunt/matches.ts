@@ -1,8 +1,7 @@
 // The events of one input that satisfy the hunt, in the input's order, pulled a chunk
 // at a time (so inputs can be merged in time order holding one chunk's matches each);
 // and the merge of several such streams by stageTimestamp.
-import { Framer, Frames, type FrameIssue } from '../ingest/framing.js';
-import { openInput, type Progress } from '../ingest/file-input.js';
+import { framedChunks, openInput, type Input, type Progress } from '../ingest/file-input.js';
 import type { Alert, DocumentResult, Processor } from '../engine/processor.js';
 import { describeIssue, evaluateChunk } from '../engine/frames.js';
 import { inWindow, type TimeWindow } from './window.js';
@@ -24,22 +23,19 @@ export interface StreamContext {
   processor: Processor;
   window: TimeWindow;
   progress: Progress;
-  /** A problem with the input (file:line: reason). */
-  report: (msg: string) => void;
+  /** A problem with the input (file:line: reason); `error` when the input could not be read. */
+  report: (msg: string, error: boolean) => void;
 }
 
 /** The matches of one input, in its order. */
 export async function* inputMatches(input: HuntInput, index: number, ctx: StreamContext): AsyncGenerator<HuntMatch> {
-  let source;
+  let source: Input;
   try {
     source = await openInput(input.path);
   } catch (e) {
-    ctx.report(`${input.label}: ${(e as Error).message}`);
+    ctx.report(`${input.label}: ${(e as Error).message}`, true);
     return;
   }
-  const framer = new Framer();
-  const frames = new Frames();
-  const issues: FrameIssue[] = [];
   const pending: HuntMatch[] = [];
   let seq = 0;
   const onAlert = (a: Alert): void => {
@@ -47,31 +43,15 @@ export async function* inputMatches(input: HuntInput, index: number, ctx: Stream
   };
   const onDocument = (line: number, res: DocumentResult): void => {
     ctx.progress.events += res.events;
-    for (const is of res.issues) ctx.report(`${input.label}:${line}: ${describeIssue(is)}`);
+    for (const is of res.issues) ctx.report(`${input.label}:${line}: ${describeIssue(is)}`, false);
   };
-  const evaluate = (): void => {
-    for (const is of issues) ctx.report(`${input.label}:${is.line}: ${is.message}`);
-    issues.length = 0;
+  // Line 0 is the input's own failure (a read error); others are lines of it.
+  const report = (line: number, msg: string): void =>
+    line === 0 ? ctx.report(`${input.label}: ${msg}`, true) : ctx.report(`${input.label}:${line}: ${msg}`, false);
+  for await (const frames of framedChunks(source, ctx.progress, report)) {
     for (let i = 0; i < frames.count;) i = evaluateChunk(ctx.processor, frames, i, onAlert, onDocument);
-    frames.clear();
-  };
-  try {
-    for await (const chunk of source.chunks) {
-      ctx.progress.bytes += chunk.length;
-      framer.push(chunk, frames, issues);
-      evaluate();
-      ctx.progress.tick();
-      // The chunk's matches go before the next read: the reader's buffer is reused.
-      while (pending.length > 0) yield* pending.splice(0, pending.length);
-    }
-    framer.finish(frames, issues);
-    evaluate();
-    yield* pending.splice(0, pending.length);
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    ctx.report(`${input.label}: read error: ${err.code ?? err.message}`);
-  } finally {
-    source.close();
+    // The chunk's matches go before the next read: the reader's buffer is reused.
+    while (pending.length > 0) yield* pending.splice(0, pending.length);
   }
 }
 

@@ -44,8 +44,8 @@ export async function openInput(file: string): Promise<Input> {
 
 /**
  * One input read through the framer (scan, policy cost): after each chunk, and at the
- * end, its framing issues go to `report`, then `drain` takes the documents framed so far
- * (cleared after it). A read error ends the input as `read error: …` at line 0.
+ * end, its framing issues go to `report`, then `drain` takes the documents framed so far.
+ * A read error ends the input as `read error: …` at line 0.
  */
 export async function readFramed(
   file: string, label: string, report: (line: number, msg: string) => void,
@@ -53,35 +53,55 @@ export async function readFramed(
 ): Promise<void> {
   const input = await openInput(file);
   const progress = new Progress(input.size, label);
+  try {
+    for await (const frames of framedChunks(input, progress, report)) await drain(frames, progress);
+  } finally {
+    progress.done();
+  }
+}
+
+/**
+ * The documents of an opened input, framed a chunk at a time (the same Frames each
+ * time, cleared after the consumer's turn: it must finish with them before the next
+ * read, which may reuse the chunk's buffer). Closes the input however the loop ends.
+ */
+export async function* framedChunks(
+  input: Input, progress: Progress, report: (line: number, msg: string) => void,
+): AsyncGenerator<Frames> {
   const framer = new Framer();
   const frames = new Frames();
   const issues: FrameIssue[] = [];
-  const take = async (): Promise<void> => {
-    for (const is of issues) report(is.line, is.message);
-    issues.length = 0;
-    await drain(frames, progress);
-    frames.clear();
-  };
   try {
+    // A consumer's own error ends its loop with return(), not here: what is caught is the read's.
     for await (const chunk of input.chunks) {
       progress.bytes += chunk.length;
       framer.push(chunk, frames, issues);
-      await take();
+      reportIssues(issues, report);
+      yield frames;
+      frames.clear();
       progress.tick();
     }
   } catch (e) {
     progress.done();
-    const err = e as NodeJS.ErrnoException;
-    // Node's messages start with the code for system errors (ENOENT: ...), zlib's do not.
-    const msg = err.code === undefined || err.message.startsWith(err.code) ? err.message : `${err.code}: ${err.message}`;
-    report(0, `read error: ${msg}`);
+    report(0, `read error: ${readErrorMessage(e as NodeJS.ErrnoException)}`);
     return;
   } finally {
     input.close();
   }
   framer.finish(frames, issues);
-  await take();
-  progress.done();
+  reportIssues(issues, report);
+  yield frames;
+  frames.clear();
+}
+
+function reportIssues(issues: FrameIssue[], report: (line: number, msg: string) => void): void {
+  for (const is of issues) report(is.line, is.message);
+  issues.length = 0;
+}
+
+// Node's messages start with the code for system errors (ENOENT: ...), zlib's do not.
+function readErrorMessage(err: NodeJS.ErrnoException): string {
+  return err.code === undefined || err.message.startsWith(err.code) ? err.message : `${err.code}: ${err.message}`;
 }
 
 /**
