@@ -16,6 +16,7 @@ import { ErrorCode, PeregrineError } from '../errors.js';
 import type { ReleasedAlert } from '../pipeline/batch.js';
 import { createDedupTable } from '../pipeline/dedup.js';
 import { StreamClient } from './ldp/client.js';
+import { proxyFor } from './ldp/proxy.js';
 import { parseLdpUrl, type LdpUrl } from './ldp/url.js';
 import { RefusalLog } from './refusal-log.js';
 import type { Source, SourceDeps, SourceStats, StreamStats } from './source.js';
@@ -109,8 +110,11 @@ export class LdpSource implements Source {
         throw new PeregrineError(ErrorCode.CONFIG, `sources: ldp ca_file ${this.cfg.caFile}: cannot read it: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
       }
     }
+    // As k8saudit-ovh: HTTPS_PROXY unless NO_PROXY names the host.
+    const proxy = proxyFor(this.url.href, process.env);
+    if (proxy) this.deps.log(`source ${this.display} (cluster ${this.cfg.cluster}): through the proxy ${proxy.shown}`);
     this.client = new StreamClient({
-      url: this.url, caFile: this.cfg.caFile, pingAfterMs: this.cfg.pingAfterMs, pongTimeoutMs: this.cfg.pongTimeoutMs,
+      url: this.url, caFile: this.cfg.caFile, proxy, pingAfterMs: this.cfg.pingAfterMs, pongTimeoutMs: this.cfg.pongTimeoutMs,
       onFrame: (d) => this.onFrame(d),
       onState: (up, why) => {
         this.up = up;

@@ -11,14 +11,18 @@
 // (back-pressure) the socket is not read, so TCP pushes back to the sender, and the
 // idle and pong timers are off.
 import { readFileSync } from 'node:fs';
-import { rootCertificates } from 'node:tls';
+import { isIP, type Socket } from 'node:net';
+import { connect as tlsConnect, rootCertificates, type ConnectionOptions } from 'node:tls';
 import WebSocket from 'ws';
 import { Backoff } from '../../outputs/target.js';
+import { openTunnel, type Proxy } from './proxy.js';
 import type { LdpUrl } from './url.js';
 
 export interface StreamClientOptions {
   url: LdpUrl;
   caFile?: string;
+  /** Dial through this proxy (from HTTPS_PROXY: proxyFor). */
+  proxy?: Proxy;
   pingAfterMs: number;
   pongTimeoutMs: number;
   backoffInitialMs?: number;
@@ -38,11 +42,14 @@ const UNTRUSTED = new Set(['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_C
 /** Why dialling failed, in words a user can act on (TLS refusals especially). */
 function connectProblem(host: string, e: NodeJS.ErrnoException): string {
   const code = e.code ?? e.message;
+  if (code.startsWith('PROXY_')) return e.message;
   if (UNTRUSTED.has(code)) return `cannot connect to ${host}: its TLS certificate is not trusted (${code}); if a proxy or a private CA signs it, give that CA as ca_file`;
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return `cannot connect to ${host}: its TLS certificate is for other names (${e.message})`;
   if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') return `cannot connect to ${host}: its TLS certificate is out of its validity dates (${code})`;
   return `cannot connect to ${host}: ${code}`;
 }
+
+const HANDSHAKE_TIMEOUT_MS = 30_000;
 
 /** A connection that lasted this long (or delivered a frame) was good: back off from 1 s again. */
 const GOOD_CONNECTION_MS = 10_000;
@@ -107,7 +114,8 @@ export class StreamClient {
     if (this.stopped) return;
     const ws = new WebSocket(this.o.url.href, {
       ...(this.ca ? { ca: this.ca } : {}),
-      handshakeTimeout: 30_000,
+      ...(this.o.proxy ? { createConnection: this.throughProxy(this.o.proxy) } : {}),
+      handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
       // Frames can be large EventLists; the ws default (100 MiB) stays the bound.
       perMessageDeflate: false,
       // As k8saudit-ovh's gorilla/websocket: a text frame with invalid UTF-8 is read (and
@@ -164,6 +172,21 @@ export class StreamClient {
       if (this.problem !== undefined && this.openedAt === 0) this.problem = connectProblem(this.o.url.host, e);
       fail(e.code ? e.code.toLowerCase() : 'error');
     });
+  }
+
+  /**
+   * ws's createConnection, through a CONNECT tunnel: Node's request waits for the
+   * callback when it returns nothing. TLS to the stream then runs inside the tunnel.
+   */
+  private throughProxy(proxy: Proxy): typeof import('node:net').createConnection {
+    const connect = (opts: ConnectionOptions & { host: string; port: number | string }, cb: (err: Error | null, s?: Socket) => void): undefined => {
+      openTunnel(proxy, opts.host, Number(opts.port), HANDSHAKE_TIMEOUT_MS, this.ca, (err, tunnel) => {
+        if (err) return cb(err);
+        cb(null, tlsConnect({ ...opts, path: undefined, socket: tunnel, servername: isIP(opts.host) ? undefined : opts.host }));
+      });
+      return undefined;
+    };
+    return connect as unknown as typeof import('node:net').createConnection;
   }
 
   private disconnected(reason: string): void {

@@ -1,0 +1,245 @@
+// LDP streams through an egress proxy, chosen as k8saudit-ovh's client chooses it (Go's
+// ProxyFromEnvironment: HTTPS_PROXY, NO_PROXY, never for loopback), dialled with an
+// HTTP CONNECT (over TLS to an https:// proxy); the proxy's credentials are never shown.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect as netConnect, createServer, type Server as NetServer, type Socket, type AddressInfo } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { StreamClient } from '../../src/ingest/ldp/client.js';
+import { bypassed, proxyFor } from '../../src/ingest/ldp/proxy.js';
+import { parseLdpUrl } from '../../src/ingest/ldp/url.js';
+import { FakeLdp } from './fake-ldp.js';
+import { auditEvent } from '../serve/fixtures.js';
+import { readAlerts, startServer, tempDir, waitFor, type Server } from '../serve/harness.js';
+
+const LDP = 'wss://gra1.logs.ovh.com/tail/?tk=secret-token-123';
+
+describe('the proxy for a stream', () => {
+  it('is HTTPS_PROXY (then https_proxy) for wss://, a bare host:port being an http:// proxy', () => {
+    expect(proxyFor(LDP, {})).toBeUndefined();
+    expect(proxyFor(LDP, { HTTP_PROXY: 'http://p:3128' })).toBeUndefined();
+    expect(proxyFor(LDP, { HTTPS_PROXY: 'http://upper:3128', https_proxy: 'http://lower:3128' })).toMatchObject({ host: 'upper', port: 3128, tls: false, shown: 'http://upper:3128 (HTTPS_PROXY)' });
+    expect(proxyFor(LDP, { https_proxy: 'lower:8080' })).toMatchObject({ host: 'lower', port: 8080, tls: false, shown: 'http://lower:8080 (https_proxy)' });
+    expect(proxyFor(LDP, { HTTPS_PROXY: 'proxy.corp' })).toMatchObject({ host: 'proxy.corp', port: 80 });
+    expect(proxyFor(LDP, { HTTPS_PROXY: 'https://proxy.corp' })).toMatchObject({ host: 'proxy.corp', port: 443, tls: true });
+    expect(proxyFor(LDP, { HTTPS_PROXY: 'http://[fd00::1]:3128' })).toMatchObject({ host: 'fd00::1', port: 3128, shown: 'http://[fd00::1]:3128 (HTTPS_PROXY)' });
+  });
+
+  it('carries the URL\'s credentials as Basic, percent-decoded, and never shows them', () => {
+    const p = proxyFor(LDP, { HTTPS_PROXY: 'http://alice:p%40ss@proxy.corp:3128' })!;
+    expect(p.authorization).toBe(`Basic ${Buffer.from('alice:p@ss').toString('base64')}`);
+    expect(p.shown).not.toContain('alice');
+    expect(proxyFor(LDP, { HTTPS_PROXY: 'http://proxy.corp:3128' })!.authorization).toBeUndefined();
+  });
+
+  it('is never used for localhost or loopback addresses, nor for ws://', () => {
+    expect(proxyFor('wss://localhost:8443/tail/?tk=x', { HTTPS_PROXY: 'http://p:1' })).toBeUndefined();
+    expect(proxyFor('wss://127.0.0.5/tail/?tk=x', { HTTPS_PROXY: 'http://p:1' })).toBeUndefined();
+    expect(proxyFor('wss://[::1]/tail/?tk=x', { HTTPS_PROXY: 'http://p:1' })).toBeUndefined();
+    expect(proxyFor('ws://127.0.0.1:9/tail/?tk=x', { HTTPS_PROXY: 'http://p:1', HTTP_PROXY: 'http://p:1' })).toBeUndefined();
+  });
+
+  it('reads NO_PROXY as Go does', () => {
+    const cases: [string, string, string, boolean][] = [
+      ['*', 'gra1.logs.ovh.com', '443', true],
+      ['ovh.com', 'gra1.logs.ovh.com', '443', true],
+      ['ovh.com', 'ovh.com', '443', true],
+      ['.ovh.com', 'ovh.com', '443', false],
+      ['.ovh.com', 'gra1.logs.ovh.com', '443', true],
+      ['*.ovh.com', 'ovh.com', '443', false],
+      ['*.ovh.com', 'a.ovh.com', '443', true],
+      ['h.ovh.com', 'gra1.logs.ovh.com', '443', false],
+      ['xovh.com', 'ovh.com', '443', false],
+      ['ovh.com:443', 'a.ovh.com', '443', true],
+      ['ovh.com:8443', 'a.ovh.com', '443', false],
+      [' OVH.COM , other', 'a.ovh.com', '443', true],
+      ['10.0.0.0/8', '10.1.2.3', '443', true],
+      ['10.0.0.0/8', 'ten.example', '443', false],
+      ['10.1.2.3', '10.1.2.3', '443', true],
+      ['10.1.2.3:80', '10.1.2.3', '443', false],
+      ['[fd00::1]:443', 'fd00::1', '443', true],
+      ['fd00::/8', 'fd12::5', '443', true],
+      ['example.com', '93.184.216.34', '443', false],
+      ['', 'a.ovh.com', '443', false],
+      [',,', 'a.ovh.com', '443', false],
+    ];
+    for (const [np, host, port, want] of cases) expect(bypassed(np, host, port), `${np} ${host}:${port}`).toBe(want);
+    expect(proxyFor(LDP, { HTTPS_PROXY: 'http://p:1', NO_PROXY: 'logs.ovh.com' })).toBeUndefined();
+    expect(proxyFor(LDP, { HTTPS_PROXY: 'http://p:1', no_proxy: 'logs.ovh.com' })).toBeUndefined();
+    expect(proxyFor(LDP, { HTTPS_PROXY: 'http://p:1', NO_PROXY: 'other.net', no_proxy: 'logs.ovh.com' })).toBeDefined();
+  });
+
+  it('refuses a proxy it cannot use, naming the variable and not the value', () => {
+    expect(() => proxyFor(LDP, { HTTPS_PROXY: 'socks5://bob:hunter2@s:1080' })).toThrow(/HTTPS_PROXY: a socks5 proxy \(s:1080\) is not supported/);
+    expect(() => proxyFor(LDP, { HTTPS_PROXY: 'socks5://bob:hunter2@s:1080' })).not.toThrow(/hunter2/);
+    expect(() => proxyFor(LDP, { HTTPS_PROXY: 'http://bad host:hunter2' })).toThrow(/^HTTPS_PROXY: not a proxy URL/);
+    expect(() => proxyFor(LDP, { HTTPS_PROXY: 'http://bad host:hunter2' })).not.toThrow(/hunter2/);
+  });
+});
+
+/** A CONNECT proxy on loopback: every tunnel goes to 127.0.0.1 at the port asked for. */
+class FakeProxy {
+  readonly requests: string[] = [];
+  /** Status to refuse tunnels with (0: open them). */
+  refuse = 0;
+  private readonly sockets = new Set<Socket>();
+  private constructor(readonly server: NetServer, tls: boolean) {
+    server.on(tls ? 'secureConnection' : 'connection', (c: Socket) => this.serve(c));
+  }
+
+  static async start(tls?: { cert: string; key: string }): Promise<FakeProxy> {
+    const p = new FakeProxy(tls ? createTlsServer({ cert: tls.cert, key: tls.key }) : createServer(), tls !== undefined);
+    await new Promise<void>((r) => p.server.listen(0, '127.0.0.1', r));
+    return p;
+  }
+
+  get port(): number {
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  private serve(c: Socket): void {
+    this.sockets.add(c);
+    c.on('close', () => this.sockets.delete(c));
+    c.on('error', () => undefined);
+    let head = '';
+    const onData = (d: Buffer): void => {
+      head += d.toString('latin1');
+      const end = head.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      c.off('data', onData);
+      this.requests.push(head.slice(0, end));
+      if (this.refuse !== 0) {
+        c.end(`HTTP/1.1 ${this.refuse} Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n`);
+        return;
+      }
+      const port = Number(/^CONNECT [^ ]+:(\d+) /.exec(head)![1]);
+      const up = netConnect({ host: '127.0.0.1', port }, () => {
+        c.write('HTTP/1.1 200 Connection established\r\n\r\n');
+        c.pipe(up).pipe(c);
+      });
+      this.sockets.add(up);
+      up.on('close', () => { this.sockets.delete(up); c.destroy(); });
+      up.on('error', () => c.destroy());
+    };
+    c.on('data', onData);
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((r) => this.server.close(() => r()));
+  }
+}
+
+const haveOpenssl = spawnSync('openssl', ['version']).status === 0;
+
+describe.skipIf(!haveOpenssl)('an LDP stream through a proxy', () => {
+  let dir: string;
+  let ldp: FakeLdp | undefined;
+  let proxy: FakeProxy | undefined;
+  let client: StreamClient | undefined;
+  let srv: Server | undefined;
+  let ldpCert: { cert: string; key: string; file: string };
+  let proxyCert: { cert: string; key: string; file: string };
+  function selfSigned(name: string, sans: string): { cert: string; key: string; file: string } {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.crt`,
+      '-days', '2', '-subj', `/CN=${name}`, '-addext', `subjectAltName=${sans}`], { cwd: dir, stdio: 'pipe' });
+    return { cert: readFileSync(join(dir, `${name}.crt`), 'utf8'), key: readFileSync(join(dir, `${name}.key`), 'utf8'), file: join(dir, `${name}.crt`) };
+  }
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'peregrine-ldp-proxy-'));
+    // The stream's name does not resolve: only a tunnel reaches it.
+    ldpCert = selfSigned('ldp', 'DNS:gra1.ldp.invalid');
+    proxyCert = selfSigned('proxy', 'IP:127.0.0.1');
+    writeFileSync(join(dir, 'both.crt'), ldpCert.cert + proxyCert.cert);
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  afterEach(async () => {
+    client?.stop();
+    client = undefined;
+    await srv?.stop('SIGKILL');
+    srv = undefined;
+    await ldp?.close();
+    await proxy?.close();
+  });
+
+  function connect(env: NodeJS.ProcessEnv, caFile = ldpCert.file) {
+    const got: string[] = [];
+    const url = parseLdpUrl(ldp!.url, 'test');
+    client = new StreamClient({
+      url, caFile, proxy: proxyFor(url.href, env), pingAfterMs: 30_000, pongTimeoutMs: 10_000, backoffInitialMs: 50, backoffMaxMs: 200,
+      onFrame: (d) => got.push(d.toString()), onState: () => undefined, onGap: () => undefined,
+    });
+    client.start();
+    return got;
+  }
+
+  it('reads the stream through an HTTP proxy, with the proxy\'s credentials', async () => {
+    ldp = await FakeLdp.start({ cert: ldpCert.cert, key: ldpCert.key, host: 'gra1.ldp.invalid' });
+    proxy = await FakeProxy.start();
+    const got = connect({ HTTPS_PROXY: `http://alice:p%40ss@127.0.0.1:${proxy.port}` });
+    await waitFor(() => ldp!.clients.size === 1, 'connected through the proxy');
+    await ldp.send('via proxy');
+    await waitFor(() => got.length === 1, 'a frame');
+    expect(got).toEqual(['via proxy']);
+    const port = new URL(ldp.url).port;
+    expect(proxy.requests).toEqual([`CONNECT gra1.ldp.invalid:${port} HTTP/1.1\r\nHost: gra1.ldp.invalid:${port}\r\nProxy-Authorization: Basic ${Buffer.from('alice:p@ss').toString('base64')}`]);
+    expect(ldp.tokens).toEqual(['secret-token-123']);
+    expect(client!.problem).toBeUndefined();
+  });
+
+  it('reads the stream through an https:// proxy, ca_file trusting both', async () => {
+    ldp = await FakeLdp.start({ cert: ldpCert.cert, key: ldpCert.key, host: 'gra1.ldp.invalid' });
+    proxy = await FakeProxy.start({ cert: proxyCert.cert, key: proxyCert.key });
+    const got = connect({ HTTPS_PROXY: `https://127.0.0.1:${proxy.port}` }, join(dir, 'both.crt'));
+    await waitFor(() => ldp!.clients.size === 1, 'connected through the proxy');
+    await ldp.send('via tls proxy');
+    await waitFor(() => got.length === 1, 'a frame');
+    expect(proxy.requests.length).toBe(1);
+  });
+
+  it('a proxy that refuses the tunnel is reported (without its credentials) and retried until it lets it through', async () => {
+    ldp = await FakeLdp.start({ cert: ldpCert.cert, key: ldpCert.key, host: 'gra1.ldp.invalid' });
+    proxy = await FakeProxy.start();
+    proxy.refuse = 407;
+    const got = connect({ HTTPS_PROXY: `http://alice:hunter2@127.0.0.1:${proxy.port}` });
+    await waitFor(() => proxy!.requests.length >= 2, 'tried twice');
+    expect(client!.problem).toBe(`the proxy http://127.0.0.1:${proxy.port} (HTTPS_PROXY) refused the tunnel to gra1.ldp.invalid:${new URL(ldp.url).port} (HTTP 407 Proxy Authentication Required): check the credentials in the proxy URL`);
+    expect(ldp.handshakes).toBe(0);
+    proxy.refuse = 0;
+    await waitFor(() => ldp!.clients.size === 1, 'connected once the proxy let it through');
+    await ldp.send('at last');
+    await waitFor(() => got.length === 1, 'a frame');
+    expect(client!.problem).toBeUndefined();
+  });
+
+  it('a proxy that is not there is reported as such', async () => {
+    ldp = await FakeLdp.start({ cert: ldpCert.cert, key: ldpCert.key, host: 'gra1.ldp.invalid' });
+    proxy = await FakeProxy.start();
+    const port = proxy.port;
+    await proxy.close();
+    proxy = undefined;
+    connect({ HTTPS_PROXY: `127.0.0.1:${port}` });
+    await waitFor(() => client!.problem?.startsWith('cannot reach'), 'a refusal');
+    expect(client!.problem).toBe(`cannot reach the proxy http://127.0.0.1:${port} (HTTPS_PROXY): ECONNREFUSED`);
+  });
+
+  it('peregrine serve takes HTTPS_PROXY from its environment, as the plugin does', async () => {
+    ldp = await FakeLdp.start({ cert: ldpCert.cert, key: ldpCert.key, host: 'gra1.ldp.invalid' });
+    proxy = await FakeProxy.start();
+    const d = tempDir();
+    writeFileSync(join(d, 'ldp.url'), `${ldp.url}\n`);
+    srv = await startServer({
+      dir: d, env: { HTTPS_PROXY: `http://alice:hunter2@127.0.0.1:${proxy.port}`, NO_PROXY: 'elsewhere.example' },
+      config: { listen: 'none', sources: [{ type: 'ldp', url_file: 'ldp.url', cluster: 'mks-prod', ca_file: ldpCert.file }] },
+    });
+    await waitFor(() => ldp!.clients.size === 1, 'connected through the proxy');
+    await ldp.send(FakeLdp.frame(JSON.stringify(auditEvent('via-proxy', { alert: true }))));
+    await waitFor(() => readAlerts(srv!.outFile).length === 1, 'the alert');
+    expect(srv.stderr()).toContain(`through the proxy http://127.0.0.1:${proxy.port} (HTTPS_PROXY)`);
+    expect(srv.stderr()).not.toContain('hunter2');
+    expect(srv.stderr()).not.toContain('secret-token-123');
+  });
+});
