@@ -9,7 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { StreamClient } from '../../src/ingest/ldp/client.js';
-import { bypassed, proxyFor } from '../../src/ingest/ldp/proxy.js';
+import { bypassed, openTunnel, proxyFor, type Proxy } from '../../src/ingest/ldp/proxy.js';
+import { PeregrineError } from '../../src/errors.js';
+// @ts-expect-error plain ES module without types
+import { rng } from '../../native-bench/corpus.mjs';
 import { parseLdpUrl } from '../../src/ingest/ldp/url.js';
 import { FakeLdp } from './fake-ldp.js';
 import { auditEvent } from '../serve/fixtures.js';
@@ -21,18 +24,19 @@ describe('the proxy for a stream', () => {
   it('is HTTPS_PROXY (then https_proxy) for wss://, a bare host:port being an http:// proxy', () => {
     expect(proxyFor(LDP, {})).toBeUndefined();
     expect(proxyFor(LDP, { HTTP_PROXY: 'http://p:3128' })).toBeUndefined();
-    expect(proxyFor(LDP, { HTTPS_PROXY: 'http://upper:3128', https_proxy: 'http://lower:3128' })).toMatchObject({ host: 'upper', port: 3128, tls: false, shown: 'http://upper:3128 (HTTPS_PROXY)' });
-    expect(proxyFor(LDP, { https_proxy: 'lower:8080' })).toMatchObject({ host: 'lower', port: 8080, tls: false, shown: 'http://lower:8080 (https_proxy)' });
+    expect(proxyFor(LDP, { HTTPS_PROXY: 'http://upper:3128', https_proxy: 'http://lower:3128' })).toMatchObject({ host: 'upper', port: 3128, kind: 'http', shown: 'http://upper:3128 (HTTPS_PROXY)' });
+    expect(proxyFor(LDP, { https_proxy: 'lower:8080' })).toMatchObject({ host: 'lower', port: 8080, kind: 'http', shown: 'http://lower:8080 (https_proxy)' });
     expect(proxyFor(LDP, { HTTPS_PROXY: 'proxy.corp' })).toMatchObject({ host: 'proxy.corp', port: 80 });
-    expect(proxyFor(LDP, { HTTPS_PROXY: 'https://proxy.corp' })).toMatchObject({ host: 'proxy.corp', port: 443, tls: true });
+    expect(proxyFor(LDP, { HTTPS_PROXY: 'https://proxy.corp' })).toMatchObject({ host: 'proxy.corp', port: 443, kind: 'https' });
+    expect(proxyFor(LDP, { HTTPS_PROXY: 'socks5://s' })).toMatchObject({ host: 's', port: 1080, kind: 'socks5' });
     expect(proxyFor(LDP, { HTTPS_PROXY: 'http://[fd00::1]:3128' })).toMatchObject({ host: 'fd00::1', port: 3128, shown: 'http://[fd00::1]:3128 (HTTPS_PROXY)' });
   });
 
-  it('carries the URL\'s credentials as Basic, percent-decoded, and never shows them', () => {
+  it('takes the URL\'s credentials percent-decoded, and never shows them', () => {
     const p = proxyFor(LDP, { HTTPS_PROXY: 'http://alice:p%40ss@proxy.corp:3128' })!;
-    expect(p.authorization).toBe(`Basic ${Buffer.from('alice:p@ss').toString('base64')}`);
+    expect([p.user, p.password]).toEqual(['alice', 'p@ss']);
     expect(p.shown).not.toContain('alice');
-    expect(proxyFor(LDP, { HTTPS_PROXY: 'http://proxy.corp:3128' })!.authorization).toBeUndefined();
+    expect(proxyFor(LDP, { HTTPS_PROXY: 'http://proxy.corp:3128' })).toMatchObject({ user: '', password: '' });
   });
 
   it('is never used for localhost or loopback addresses, nor for ws://', () => {
@@ -73,10 +77,84 @@ describe('the proxy for a stream', () => {
   });
 
   it('refuses a proxy it cannot use, naming the variable and not the value', () => {
-    expect(() => proxyFor(LDP, { HTTPS_PROXY: 'socks5://bob:hunter2@s:1080' })).toThrow(/HTTPS_PROXY: a socks5 proxy \(s:1080\) is not supported/);
-    expect(() => proxyFor(LDP, { HTTPS_PROXY: 'socks5://bob:hunter2@s:1080' })).not.toThrow(/hunter2/);
+    expect(() => proxyFor(LDP, { HTTPS_PROXY: 'socks4://bob:hunter2@s:1080' })).toThrow(/HTTPS_PROXY: a socks4 proxy \(s:1080\) is not supported/);
+    expect(() => proxyFor(LDP, { HTTPS_PROXY: 'socks4://bob:hunter2@s:1080' })).not.toThrow(/hunter2/);
     expect(() => proxyFor(LDP, { HTTPS_PROXY: 'http://bad host:hunter2' })).toThrow(/^HTTPS_PROXY: not a proxy URL/);
     expect(() => proxyFor(LDP, { HTTPS_PROXY: 'http://bad host:hunter2' })).not.toThrow(/hunter2/);
+    expect(() => proxyFor(LDP, { HTTPS_PROXY: 'http://bob:hunter2%zz@p:1' })).toThrow(/^HTTPS_PROXY: the proxy URL's user or password has a malformed %-escape$/);
+  });
+});
+
+describe('proxy answers, fuzzed', () => {
+  const random: () => number = rng(1207);
+  const pick = <T>(xs: T[]): T => xs[Math.floor(random() * xs.length)];
+  const bytes = (n: number): Buffer => Buffer.from(Array.from({ length: n }, () => Math.floor(random() * 256)));
+  function mutate(b: Buffer): Buffer {
+    const out = Buffer.from(b);
+    const n = 1 + Math.floor(random() * 3);
+    for (let i = 0; i < n && out.length > 0; i++) out[Math.floor(random() * out.length)] = Math.floor(random() * 256);
+    return random() < 0.3 ? out.subarray(0, Math.floor(random() * out.length)) : out;
+  }
+  const GOOD: Record<Proxy['kind'], Buffer[]> = {
+    http: [Buffer.from('HTTP/1.1 200 Connection established\r\n\r\n'), Buffer.from('HTTP/1.0 407 Auth\r\nProxy-Authenticate: Basic\r\n\r\n')],
+    https: [],
+    socks5: [Buffer.from([5, 0, 5, 0, 0, 1, 10, 0, 0, 1, 1, 187]), Buffer.from([5, 2, 1, 0, 5, 0, 0, 3, 4, 104, 111, 115, 116, 0, 80]), Buffer.from([5, 0, 5, 3, 0, 4, ...new Array<number>(18).fill(0)])],
+  };
+
+  it('always end in a tunnel or a PROXY_ error, never a throw or a hang', async () => {
+    let current = Buffer.alloc(0);
+    const server = createServer((c) => {
+      c.on('error', () => undefined);
+      // The answer in random pieces, then the end.
+      let at = 0;
+      const next = (): void => {
+        if (at >= current.length) return void c.end();
+        const n = 1 + Math.floor(random() * 8);
+        c.write(current.subarray(at, at + n), next);
+        at += n;
+      };
+      next();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    let tunnels = 0;
+    try {
+      for (let i = 0; i < 300; i++) {
+        const kind = pick<Proxy['kind']>(['http', 'socks5']);
+        current = random() < 0.2 ? bytes(Math.floor(random() * 40)) : mutate(pick(GOOD[kind]));
+        const proxy: Proxy = { kind, host: '127.0.0.1', port, user: random() < 0.5 ? 'u' : '', password: 'p', shown: `proxy:${port}` };
+        const r = await new Promise<{ err?: NodeJS.ErrnoException; sock?: Socket }>((resolve) => {
+          let calls = 0;
+          openTunnel(proxy, 'gra1.logs.ovh.com', 443, 5_000, undefined, (err, sock) => {
+            calls++;
+            expect(calls).toBe(1);
+            resolve({ err, sock });
+          });
+        });
+        if (r.err) expect(r.err.code, `${kind} ${current.toString('hex')}: ${r.err.message}`).toMatch(/^PROXY_[A-Z0-9_]+$/);
+        else {
+          tunnels++;
+          r.sock!.destroy();
+        }
+      }
+    } finally {
+      server.close();
+    }
+    // Some unmutated answers open tunnels: the fuzz reaches past the first byte.
+    expect(tunnels).toBeGreaterThan(0);
+  });
+
+  it('proxy and NO_PROXY values never throw but a PeregrineError', () => {
+    const parts = ['http://', 'https://', 'socks5://', 'ftp://', 'u:p@', '[', ']', '::1', 'host', ':', '3128', '%', '%zz', ' ', '/', '*', '.', ',', '10.0.0.0/8', '/99'];
+    for (let i = 0; i < 2000; i++) {
+      const v = Array.from({ length: 1 + Math.floor(random() * 5) }, () => pick(parts)).join('');
+      try {
+        proxyFor(LDP, { HTTPS_PROXY: v, NO_PROXY: v });
+      } catch (e) {
+        expect(e, v).toBeInstanceOf(PeregrineError);
+      }
+      expect(typeof bypassed(v, pick(['a.ovh.com', '10.1.2.3', 'fd00::1']), '443')).toBe('boolean');
+    }
   });
 });
 
@@ -133,12 +211,100 @@ class FakeProxy {
   }
 }
 
+/** A SOCKS5 proxy on loopback: every tunnel goes to 127.0.0.1 at the port asked for. */
+class FakeSocks {
+  /** Each CONNECT request as sent (bytes), and the user:password tried, if any. */
+  readonly requests: Buffer[] = [];
+  readonly logins: string[] = [];
+  /** Credentials it requires (undefined: none), and the reply code to CONNECT with. */
+  login: string | undefined;
+  reply = 0;
+  private readonly sockets = new Set<Socket>();
+  private constructor(readonly server: NetServer) {
+    server.on('connection', (c: Socket) => this.serve(c));
+  }
+
+  static async start(): Promise<FakeSocks> {
+    const p = new FakeSocks(createServer());
+    await new Promise<void>((r) => p.server.listen(0, '127.0.0.1', r));
+    return p;
+  }
+
+  get port(): number {
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  private serve(c: Socket): void {
+    this.sockets.add(c);
+    c.on('close', () => this.sockets.delete(c));
+    c.on('error', () => undefined);
+    let got = Buffer.alloc(0);
+    let state: 'greeting' | 'auth' | 'request' = 'greeting';
+    const onData = (d: Buffer): void => {
+      got = Buffer.concat([got, d]);
+      if (state === 'greeting') {
+        if (got.length < 2 || got.length < 2 + got[1]) return;
+        const methods = [...got.subarray(2, 2 + got[1])];
+        got = got.subarray(2 + got[1]);
+        if (this.login === undefined) {
+          c.write(Buffer.from([5, 0]));
+          state = 'request';
+        } else if (methods.includes(2)) {
+          c.write(Buffer.from([5, 2]));
+          state = 'auth';
+        } else {
+          c.end(Buffer.from([5, 0xff]));
+          return;
+        }
+      }
+      if (state === 'auth') {
+        if (got.length < 2 || got.length < 3 + got[1] || got.length < 3 + got[1] + got[2 + got[1]]) return;
+        const user = got.subarray(2, 2 + got[1]).toString();
+        const pass = got.subarray(3 + got[1], 3 + got[1] + got[2 + got[1]]).toString();
+        got = got.subarray(3 + got[1] + got[2 + got[1]]);
+        this.logins.push(`${user}:${pass}`);
+        if (`${user}:${pass}` !== this.login) {
+          c.end(Buffer.from([1, 1]));
+          return;
+        }
+        c.write(Buffer.from([1, 0]));
+        state = 'request';
+      }
+      if (got.length < 5) return;
+      const len = got[3] === 1 ? 4 : got[3] === 4 ? 16 : 1 + got[4];
+      if (got.length < 4 + len + 2) return;
+      this.requests.push(Buffer.from(got.subarray(0, 4 + len + 2)));
+      const port = got.readUInt16BE(4 + len);
+      c.off('data', onData);
+      if (this.reply !== 0) {
+        c.end(Buffer.from([5, this.reply, 0, 1, 0, 0, 0, 0, 0, 0]));
+        return;
+      }
+      const up = netConnect({ host: '127.0.0.1', port }, () => {
+        // The bound address as a name, to take the variable-length form.
+        c.write(Buffer.concat([Buffer.from([5, 0, 0, 3, 9]), Buffer.from('localhost'), Buffer.from([0, 0])]));
+        c.pipe(up).pipe(c);
+      });
+      this.sockets.add(up);
+      up.on('close', () => { this.sockets.delete(up); c.destroy(); });
+      up.on('error', () => c.destroy());
+    };
+    c.on('data', onData);
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((r) => this.server.close(() => r()));
+  }
+}
+
 const haveOpenssl = spawnSync('openssl', ['version']).status === 0;
 
 describe.skipIf(!haveOpenssl)('an LDP stream through a proxy', () => {
   let dir: string;
   let ldp: FakeLdp | undefined;
   let proxy: FakeProxy | undefined;
+  let socks: FakeSocks | undefined;
   let client: StreamClient | undefined;
   let srv: Server | undefined;
   let ldpCert: { cert: string; key: string; file: string };
@@ -163,6 +329,10 @@ describe.skipIf(!haveOpenssl)('an LDP stream through a proxy', () => {
     srv = undefined;
     await ldp?.close();
     await proxy?.close();
+    await socks?.close();
+    ldp = undefined;
+    proxy = undefined;
+    socks = undefined;
   });
 
   function connect(env: NodeJS.ProcessEnv, caFile = ldpCert.file) {
@@ -224,6 +394,59 @@ describe.skipIf(!haveOpenssl)('an LDP stream through a proxy', () => {
     connect({ HTTPS_PROXY: `127.0.0.1:${port}` });
     await waitFor(() => client!.problem?.startsWith('cannot reach'), 'a refusal');
     expect(client!.problem).toBe(`cannot reach the proxy http://127.0.0.1:${port} (HTTPS_PROXY): ECONNREFUSED`);
+  });
+
+  it('reads the stream through a SOCKS5 proxy, the host name resolved by the proxy', async () => {
+    ldp = await FakeLdp.start({ cert: ldpCert.cert, key: ldpCert.key, host: 'gra1.ldp.invalid' });
+    socks = await FakeSocks.start();
+    const got = connect({ HTTPS_PROXY: `socks5://127.0.0.1:${socks.port}` });
+    await waitFor(() => ldp!.clients.size === 1, 'connected through the proxy');
+    await ldp.send('via socks');
+    await waitFor(() => got.length === 1, 'a frame');
+    const port = Number(new URL(ldp.url).port);
+    const name = Buffer.from('gra1.ldp.invalid');
+    expect(socks.requests).toEqual([Buffer.concat([Buffer.from([5, 1, 0, 3, name.length]), name, Buffer.from([port >> 8, port & 0xff])])]);
+    expect(socks.logins).toEqual([]);
+  });
+
+  it('logs in to a SOCKS5 proxy with the URL\'s user and password, and says so when it refuses them', async () => {
+    ldp = await FakeLdp.start({ cert: ldpCert.cert, key: ldpCert.key, host: 'gra1.ldp.invalid' });
+    socks = await FakeSocks.start();
+    socks.login = 'alice:right';
+    connect({ HTTPS_PROXY: `socks5://alice:wrong@127.0.0.1:${socks.port}` });
+    await waitFor(() => client!.problem?.includes('SOCKS5'), 'a refusal');
+    expect(client!.problem).toBe(`the SOCKS5 proxy socks5://127.0.0.1:${socks.port} (HTTPS_PROXY) rejected the user and password: check the credentials in the proxy URL`);
+    client!.stop();
+    const got = connect({ HTTPS_PROXY: `socks5://alice:right@127.0.0.1:${socks.port}` });
+    await waitFor(() => ldp!.clients.size === 1, 'connected once logged in');
+    await ldp.send('logged in');
+    await waitFor(() => got.length === 1, 'a frame');
+    expect(socks.logins.at(-1)).toBe('alice:right');
+    expect(client!.problem).toBeUndefined();
+  });
+
+  it('a SOCKS5 proxy that cannot reach the host, or wants a login it was not given, is reported', async () => {
+    socks = await FakeSocks.start();
+    socks.reply = 4;
+    const url = parseLdpUrl('wss://[fd00::1:2]:8443/tail/?tk=x', 'test');
+    client = new StreamClient({
+      url, proxy: proxyFor(url.href, { HTTPS_PROXY: `socks5://127.0.0.1:${socks.port}` }), pingAfterMs: 30_000, pongTimeoutMs: 10_000, backoffInitialMs: 50, backoffMaxMs: 200,
+      onFrame: () => undefined, onState: () => undefined, onGap: () => undefined,
+    });
+    client.start();
+    await waitFor(() => client!.problem?.includes('SOCKS5'), 'a refusal');
+    expect(client!.problem).toBe(`the SOCKS5 proxy socks5://127.0.0.1:${socks.port} (HTTPS_PROXY) did not connect to [fd00::1:2]:8443: host unreachable`);
+    // An IPv6 address is sent as its 16 bytes.
+    expect(socks.requests[0]).toEqual(Buffer.from([5, 1, 0, 4, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 2, 8443 >> 8, 8443 & 0xff]));
+    client.stop();
+    socks.login = 'a:b';
+    client = new StreamClient({
+      url, proxy: proxyFor(url.href, { HTTPS_PROXY: `socks5://127.0.0.1:${socks.port}` }), pingAfterMs: 30_000, pongTimeoutMs: 10_000, backoffInitialMs: 50, backoffMaxMs: 200,
+      onFrame: () => undefined, onState: () => undefined, onGap: () => undefined,
+    });
+    client.start();
+    await waitFor(() => client!.problem?.includes('requires'), 'a refusal');
+    expect(client!.problem).toBe(`the SOCKS5 proxy socks5://127.0.0.1:${socks.port} (HTTPS_PROXY) requires authentication: put user:password@ in the proxy URL`);
   });
 
   it('peregrine serve takes HTTPS_PROXY from its environment, as the plugin does', async () => {
