@@ -37,7 +37,7 @@ export function proxyFor(href: string, env: NodeJS.ProcessEnv): Proxy | undefine
 function parseProxy(value: string, name: string): Proxy {
   const u = tryUrl(/^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : `http://${value}`);
   // The value is not shown: it may hold a password.
-  if (u === undefined || u.hostname === '') throw new PeregrineError(ErrorCode.CONFIG, `${name}: not a proxy URL (expected http://HOST:PORT or https://HOST:PORT)`);
+  if (u === undefined || u.hostname === '') throw new PeregrineError(ErrorCode.CONFIG, `${name}: not a proxy URL (expected http://HOST:PORT, https://HOST:PORT or socks5://HOST:PORT)`);
   const kind = u.protocol.slice(0, -1);
   if (kind !== 'http' && kind !== 'https' && kind !== 'socks5') {
     throw new PeregrineError(ErrorCode.CONFIG, `${name}: a ${kind} proxy (${u.host}) is not supported for LDP streams: use http://, https:// or socks5://, or name the LDP host in NO_PROXY`);
