@@ -16,7 +16,7 @@ import { ErrorCode, PeregrineError } from '../errors.js';
 import type { ReleasedAlert } from '../pipeline/batch.js';
 import { createDedupTable } from '../pipeline/dedup.js';
 import { StreamClient } from './ldp/client.js';
-import { proxyFor } from './ldp/proxy.js';
+import { proxyFor, type Proxy } from './ldp/proxy.js';
 import { parseLdpUrl, type LdpUrl } from './ldp/url.js';
 import { RefusalLog } from './refusal-log.js';
 import type { Source, SourceDeps, SourceStats, StreamStats } from './source.js';
@@ -68,6 +68,9 @@ interface InFlight {
 export class LdpSource implements Source {
   readonly name: string;
   private url: LdpUrl | undefined;
+  private proxy: Proxy | undefined;
+  /** The host the source started with: its name in logs and metrics. */
+  private shownHost: string | undefined;
   private client: StreamClient | undefined;
   private readonly dedup: SharedArrayBuffer;
   private chunk: Chunk | undefined;
@@ -92,17 +95,41 @@ export class LdpSource implements Source {
 
   /** What may be shown of the stream: its host (the URL's token is a secret). */
   get display(): string {
-    return this.url ? `ldp://${this.url.host}` : this.name;
+    return this.shownHost ? `ldp://${this.shownHost}` : this.name;
   }
 
-  async start(): Promise<void> {
+  private readUrl(): LdpUrl {
     let text: string;
     try {
       text = readFileSync(this.cfg.urlFile, 'utf8');
     } catch (e) {
       throw new PeregrineError(ErrorCode.CONFIG, `sources: ldp url_file ${this.cfg.urlFile}: cannot read it: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
-    this.url = parseLdpUrl(text, `sources: ldp url_file ${this.cfg.urlFile}`);
+    return parseLdpUrl(text, `sources: ldp url_file ${this.cfg.urlFile}`);
+  }
+
+  /**
+   * Before each redial: the url_file again, so a token fixed in the Secret is taken
+   * without a restart. A file that cannot be read or parsed keeps the URL dialled before.
+   * Metrics and logs keep naming the host the source started with.
+   */
+  private refreshUrl(): { url: LdpUrl; proxy: Proxy | undefined } {
+    try {
+      const url = this.readUrl();
+      if (url.href !== this.url!.href) {
+        this.proxy = proxyFor(url.href, process.env);
+        this.url = url;
+        this.deps.log(`source ${this.display} (cluster ${this.cfg.cluster}): url_file changed; dialling ${url.host}${this.proxy ? ` through the proxy ${this.proxy.shown}` : ''}`);
+      }
+    } catch (e) {
+      this.notes.note('url_file', `source ${this.display} (cluster ${this.cfg.cluster}): ${(e as Error).message}; dialling the URL read before`);
+    }
+    return { url: this.url!, proxy: this.proxy };
+  }
+
+  async start(): Promise<void> {
+    this.url = this.readUrl();
+    this.shownHost = this.url.host;
     if (this.cfg.caFile !== undefined) {
       try {
         readFileSync(this.cfg.caFile);
@@ -111,10 +138,11 @@ export class LdpSource implements Source {
       }
     }
     // As k8saudit-ovh: HTTPS_PROXY unless NO_PROXY names the host.
-    const proxy = proxyFor(this.url.href, process.env);
-    if (proxy) this.deps.log(`source ${this.display} (cluster ${this.cfg.cluster}): through the proxy ${proxy.shown}`);
+    this.proxy = proxyFor(this.url.href, process.env);
+    if (this.proxy) this.deps.log(`source ${this.display} (cluster ${this.cfg.cluster}): through the proxy ${this.proxy.shown}`);
     this.client = new StreamClient({
-      url: this.url, caFile: this.cfg.caFile, proxy, pingAfterMs: this.cfg.pingAfterMs, pongTimeoutMs: this.cfg.pongTimeoutMs,
+      url: this.url, caFile: this.cfg.caFile, proxy: this.proxy, pingAfterMs: this.cfg.pingAfterMs, pongTimeoutMs: this.cfg.pongTimeoutMs,
+      refresh: () => this.refreshUrl(),
       onFrame: (d) => this.onFrame(d),
       onState: (up, why) => {
         this.up = up;

@@ -11,6 +11,8 @@ export class FakeLdp {
   private readonly wss: WebSocketServer;
   /** Status to refuse handshakes with (0: accept). */
   refuse = 0;
+  /** The only token taken (others get a 401); undefined: any. */
+  onlyToken: string | undefined;
   /** Answer pings (false: a connection that went half-open). */
   autoPong = true;
   readonly clients = new Set<WebSocket>();
@@ -23,9 +25,11 @@ export class FakeLdp {
     this.wss = new WebSocketServer({ noServer: true, autoPong: false });
     this.http.on('upgrade', (req, socket, head) => {
       this.handshakes++;
-      this.tokens.push(new URL(req.url ?? '/', 'http://x').searchParams.get('tk') ?? '');
-      if (this.refuse !== 0) {
-        socket.end(`HTTP/1.1 ${this.refuse} Refused\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+      const tk = new URL(req.url ?? '/', 'http://x').searchParams.get('tk') ?? '';
+      this.tokens.push(tk);
+      const refuse = this.refuse !== 0 ? this.refuse : this.onlyToken !== undefined && tk !== this.onlyToken ? 401 : 0;
+      if (refuse !== 0) {
+        socket.end(`HTTP/1.1 ${refuse} Refused\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
         return;
       }
       this.wss.handleUpgrade(req, socket, head, (ws) => {

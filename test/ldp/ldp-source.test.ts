@@ -115,6 +115,32 @@ describe('LDP stream source', () => {
     await waitFor(() => ids(s!).includes('after-401'), 'the alert after the recovery');
   });
 
+  it('a token fixed in url_file (the Secret) is taken at the next dial, without a restart', async () => {
+    const { s, host } = await start();
+    // The platform revokes the token: the stream drops, and every dial gets a 401.
+    ldp!.onlyToken = 'rotated-token-456';
+    ldp!.dropAll();
+    await waitFor(async () => {
+      const r = await fetch(`${s.metrics}/readyz`);
+      return r.status === 503 && ((await r.json()) as { reasons: string[] }).reasons.some((x) => x.includes(`ldp://${host}`) && x.includes('HTTP 401'));
+    }, '/readyz to name the refused stream');
+    writeFileSync(join(s.dir, 'ldp.url'), ldp!.url.replace('secret-token-123', 'rotated-token-456'));
+    await waitFor(async () => (await fetch(`${s.metrics}/readyz`)).status === 200, 'ready with the new token', 15_000);
+    await waitFor(() => ldp!.clients.size === 1, 'connected');
+    await ldp!.send(FakeLdp.frame(ev('after-rotation')));
+    await waitFor(() => ids(s).includes('after-rotation'), 'the alert with the new token');
+    expect(ldp!.tokens.at(-1)).toBe('rotated-token-456');
+    // Still named by its host; neither token printed.
+    expect(s.stderr()).toContain(`source ldp://${host} (cluster mks-prod): url_file changed; dialling ${host}`);
+    expect(s.stderr()).not.toMatch(/secret-token-123|rotated-token-456/);
+    // A url_file that goes bad keeps the URL dialled before, and says so.
+    writeFileSync(join(s.dir, 'ldp.url'), 'not a url at all');
+    ldp!.dropAll();
+    await waitFor(() => s.stderr().includes('expected one URL') && s.stderr().includes('dialling the URL read before'), 'the bad file reported');
+    await waitFor(() => ldp!.clients.size === 1, 'connected again with the URL read before');
+    expect(ldp!.tokens.at(-1)).toBe('rotated-token-456');
+  });
+
   it('a connection that goes quiet without answering pings is dropped and dialled again', async () => {
     const { s, host } = await start({ ping_after_seconds: 0.2, pong_timeout_seconds: 0.2 });
     ldp!.autoPong = false;

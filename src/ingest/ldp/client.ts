@@ -3,8 +3,8 @@
 //
 // Better than k8saudit-ovh on faults: every failure is retried on a jittered backoff
 // (1 s doubling to 60 s), including 400/401/403/404 at the handshake, which the plugin
-// treats as final (here they are reported as not ready, and retried: a rotated token
-// put back in the Secret heals without a restart); a ping goes out after `pingAfterMs`
+// treats as final (here they are reported as not ready, and retried with the URL asked
+// anew before each dial: a token fixed in the Secret heals without a restart); a ping goes out after `pingAfterMs`
 // without a frame and the connection is dropped when no pong comes within
 // `pongTimeoutMs` (a half-open connection would otherwise look idle forever); every
 // disconnection is reported with how long the stream was then down. While paused
@@ -23,6 +23,8 @@ export interface StreamClientOptions {
   caFile?: string;
   /** Dial through this proxy (from HTTPS_PROXY: proxyFor). */
   proxy?: Proxy;
+  /** Asked before each dial after the first: the URL and proxy to dial now. */
+  refresh?: () => { url: LdpUrl; proxy: Proxy | undefined };
   pingAfterMs: number;
   pongTimeoutMs: number;
   backoffInitialMs?: number;
@@ -69,6 +71,9 @@ export class StreamClient {
   private lastReason = '';
   private everUp = false;
   private readonly ca: string[] | undefined;
+  private url: LdpUrl;
+  private proxy: Proxy | undefined;
+  private dials = 0;
   /** Drops the current connection with a reason (the pong timeout). */
   private failCurrent: ((reason: string) => void) | undefined;
   /** The last handshake refusal or error, for readiness. */
@@ -76,6 +81,8 @@ export class StreamClient {
 
   constructor(private readonly o: StreamClientOptions) {
     this.backoff = new Backoff(o.backoffInitialMs ?? 1000, o.backoffMaxMs ?? 60_000);
+    this.url = o.url;
+    this.proxy = o.proxy;
     // Beside the system's CAs, not instead of them (Node's `ca` option replaces them).
     this.ca = o.caFile === undefined ? undefined : [...rootCertificates, readFileSync(o.caFile, 'utf8')];
   }
@@ -112,9 +119,10 @@ export class StreamClient {
 
   private dial(): void {
     if (this.stopped) return;
-    const ws = new WebSocket(this.o.url.href, {
+    if (this.dials++ > 0 && this.o.refresh) ({ url: this.url, proxy: this.proxy } = this.o.refresh());
+    const ws = new WebSocket(this.url.href, {
       ...(this.ca ? { ca: this.ca } : {}),
-      ...(this.o.proxy ? { createConnection: this.throughProxy(this.o.proxy) } : {}),
+      ...(this.proxy ? { createConnection: this.throughProxy(this.proxy) } : {}),
       handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
       // Frames can be large EventLists; the ws default (100 MiB) stays the bound.
       perMessageDeflate: false,
@@ -169,7 +177,7 @@ export class StreamClient {
     ws.on('ping', () => this.armIdle());
     ws.on('close', (code) => fail(code === 1000 ? 'closed' : `closed_${code}`));
     ws.on('error', (e: NodeJS.ErrnoException) => {
-      if (this.problem !== undefined && this.openedAt === 0) this.problem = connectProblem(this.o.url.host, e);
+      if (this.problem !== undefined && this.openedAt === 0) this.problem = connectProblem(this.url.host, e);
       fail(e.code ? e.code.toLowerCase() : 'error');
     });
   }
