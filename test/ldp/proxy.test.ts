@@ -29,6 +29,7 @@ describe('the proxy for a stream', () => {
     expect(proxyFor(LDP, { HTTPS_PROXY: 'proxy.corp' })).toMatchObject({ host: 'proxy.corp', port: 80 });
     expect(proxyFor(LDP, { HTTPS_PROXY: 'https://proxy.corp' })).toMatchObject({ host: 'proxy.corp', port: 443, kind: 'https' });
     expect(proxyFor(LDP, { HTTPS_PROXY: 'socks5://s' })).toMatchObject({ host: 's', port: 1080, kind: 'socks5' });
+    expect(proxyFor(LDP, { HTTPS_PROXY: 'socks5h://s:9050' })).toMatchObject({ host: 's', port: 9050, kind: 'socks5', shown: 'socks5://s:9050 (HTTPS_PROXY)' });
     expect(proxyFor(LDP, { HTTPS_PROXY: 'http://[fd00::1]:3128' })).toMatchObject({ host: 'fd00::1', port: 3128, shown: 'http://[fd00::1]:3128 (HTTPS_PROXY)' });
   });
 

@@ -38,7 +38,8 @@ function parseProxy(value: string, name: string): Proxy {
   const u = tryUrl(/^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : `http://${value}`);
   // The value is not shown: it may hold a password.
   if (u === undefined || u.hostname === '') throw new PeregrineError(ErrorCode.CONFIG, `${name}: not a proxy URL (expected http://HOST:PORT, https://HOST:PORT or socks5://HOST:PORT)`);
-  const kind = u.protocol.slice(0, -1);
+  // socks5h (the proxy resolves the name) is what socks5 does here anyway.
+  const kind = u.protocol === 'socks5h:' ? 'socks5' : u.protocol.slice(0, -1);
   if (kind !== 'http' && kind !== 'https' && kind !== 'socks5') {
     throw new PeregrineError(ErrorCode.CONFIG, `${name}: a ${kind} proxy (${u.host}) is not supported for LDP streams: use http://, https:// or socks5://, or name the LDP host in NO_PROXY`);
   }
