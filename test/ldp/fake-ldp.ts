@@ -4,7 +4,21 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
+
+export const haveOpenssl = spawnSync('openssl', ['version']).status === 0;
+
+export interface TestCert { cert: string; key: string; file: string }
+
+/** A self-signed P-256 certificate named `name` for the subjectAltNames `sans`, its files in dir. */
+export function selfSigned(dir: string, name: string, sans: string): TestCert {
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.crt`,
+    '-days', '2', '-subj', `/CN=${name}`, '-addext', `subjectAltName=${sans}`], { cwd: dir, stdio: 'pipe' });
+  return { cert: readFileSync(join(dir, `${name}.crt`), 'utf8'), key: readFileSync(join(dir, `${name}.key`), 'utf8'), file: join(dir, `${name}.crt`) };
+}
 
 export class FakeLdp {
   readonly http: Server;

@@ -1,8 +1,7 @@
 // LDP streams through an egress proxy, chosen as k8saudit-ovh's client chooses it (Go's
 // ProxyFromEnvironment: HTTPS_PROXY, NO_PROXY, never for loopback), dialled with an
 // HTTP CONNECT (over TLS to an https:// proxy); the proxy's credentials are never shown.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect as netConnect, createServer, type Server as NetServer, type Socket, type AddressInfo } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { tmpdir } from 'node:os';
@@ -14,7 +13,7 @@ import { PeregrineError } from '../../src/errors.js';
 // @ts-expect-error plain ES module without types
 import { rng } from '../../native-bench/corpus.mjs';
 import { parseLdpUrl } from '../../src/ingest/ldp/url.js';
-import { FakeLdp } from './fake-ldp.js';
+import { FakeLdp, haveOpenssl, selfSigned, type TestCert } from './fake-ldp.js';
 import { auditEvent } from '../serve/fixtures.js';
 import { readAlerts, startServer, tempDir, waitFor, type Server } from '../serve/harness.js';
 
@@ -159,30 +158,61 @@ describe('proxy answers, fuzzed', () => {
   });
 });
 
-/** A CONNECT proxy on loopback: every tunnel goes to 127.0.0.1 at the port asked for. */
-class FakeProxy {
-  readonly requests: string[] = [];
-  /** Status to refuse tunnels with (0: open them). */
-  refuse = 0;
+/** A proxy on loopback whose every tunnel goes to 127.0.0.1, at the port asked for. */
+abstract class LoopbackProxy {
   private readonly sockets = new Set<Socket>();
-  private constructor(readonly server: NetServer, tls: boolean) {
-    server.on(tls ? 'secureConnection' : 'connection', (c: Socket) => this.serve(c));
+  constructor(readonly server: NetServer, tls = false) {
+    server.on(tls ? 'secureConnection' : 'connection', (c: Socket) => {
+      this.track(c);
+      c.on('error', () => undefined);
+      this.serve(c);
+    });
   }
 
-  static async start(tls?: { cert: string; key: string }): Promise<FakeProxy> {
-    const p = new FakeProxy(tls ? createTlsServer({ cert: tls.cert, key: tls.key }) : createServer(), tls !== undefined);
-    await new Promise<void>((r) => p.server.listen(0, '127.0.0.1', r));
-    return p;
+  protected abstract serve(c: Socket): void;
+
+  async listen(): Promise<this> {
+    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
+    return this;
   }
 
   get port(): number {
     return (this.server.address() as AddressInfo).port;
   }
 
-  private serve(c: Socket): void {
-    this.sockets.add(c);
-    c.on('close', () => this.sockets.delete(c));
-    c.on('error', () => undefined);
+  /** Joins the client to 127.0.0.1:port once `answer` (the proxy's success) is written. */
+  protected tunnel(c: Socket, port: number, answer: Buffer | string): void {
+    const up = netConnect({ host: '127.0.0.1', port }, () => {
+      c.write(answer);
+      c.pipe(up).pipe(c);
+    });
+    this.track(up);
+    up.on('close', () => c.destroy());
+    up.on('error', () => c.destroy());
+  }
+
+  private track(s: Socket): void {
+    this.sockets.add(s);
+    s.on('close', () => this.sockets.delete(s));
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((r) => this.server.close(() => r()));
+  }
+}
+
+/** An HTTP CONNECT proxy (over TLS when given a certificate). */
+class FakeProxy extends LoopbackProxy {
+  readonly requests: string[] = [];
+  /** Status to refuse tunnels with (0: open them). */
+  refuse = 0;
+
+  static start(tls?: { cert: string; key: string }): Promise<FakeProxy> {
+    return new FakeProxy(tls ? createTlsServer({ cert: tls.cert, key: tls.key }) : createServer(), tls !== undefined).listen();
+  }
+
+  protected serve(c: Socket): void {
     let head = '';
     const onData = (d: Buffer): void => {
       head += d.toString('latin1');
@@ -194,51 +224,26 @@ class FakeProxy {
         c.end(`HTTP/1.1 ${this.refuse} Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n`);
         return;
       }
-      const port = Number(/^CONNECT [^ ]+:(\d+) /.exec(head)![1]);
-      const up = netConnect({ host: '127.0.0.1', port }, () => {
-        c.write('HTTP/1.1 200 Connection established\r\n\r\n');
-        c.pipe(up).pipe(c);
-      });
-      this.sockets.add(up);
-      up.on('close', () => { this.sockets.delete(up); c.destroy(); });
-      up.on('error', () => c.destroy());
+      this.tunnel(c, Number(/^CONNECT [^ ]+:(\d+) /.exec(head)![1]), 'HTTP/1.1 200 Connection established\r\n\r\n');
     };
     c.on('data', onData);
   }
-
-  async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((r) => this.server.close(() => r()));
-  }
 }
 
-/** A SOCKS5 proxy on loopback: every tunnel goes to 127.0.0.1 at the port asked for. */
-class FakeSocks {
+/** A SOCKS5 proxy. */
+class FakeSocks extends LoopbackProxy {
   /** Each CONNECT request as sent (bytes), and the user:password tried, if any. */
   readonly requests: Buffer[] = [];
   readonly logins: string[] = [];
   /** Credentials it requires (undefined: none), and the reply code to CONNECT with. */
   login: string | undefined;
   reply = 0;
-  private readonly sockets = new Set<Socket>();
-  private constructor(readonly server: NetServer) {
-    server.on('connection', (c: Socket) => this.serve(c));
+
+  static start(): Promise<FakeSocks> {
+    return new FakeSocks(createServer()).listen();
   }
 
-  static async start(): Promise<FakeSocks> {
-    const p = new FakeSocks(createServer());
-    await new Promise<void>((r) => p.server.listen(0, '127.0.0.1', r));
-    return p;
-  }
-
-  get port(): number {
-    return (this.server.address() as AddressInfo).port;
-  }
-
-  private serve(c: Socket): void {
-    this.sockets.add(c);
-    c.on('close', () => this.sockets.delete(c));
-    c.on('error', () => undefined);
+  protected serve(c: Socket): void {
     let got = Buffer.alloc(0);
     let state: 'greeting' | 'auth' | 'request' = 'greeting';
     const onData = (d: Buffer): void => {
@@ -275,31 +280,17 @@ class FakeSocks {
       const len = got[3] === 1 ? 4 : got[3] === 4 ? 16 : 1 + got[4];
       if (got.length < 4 + len + 2) return;
       this.requests.push(Buffer.from(got.subarray(0, 4 + len + 2)));
-      const port = got.readUInt16BE(4 + len);
       c.off('data', onData);
       if (this.reply !== 0) {
         c.end(Buffer.from([5, this.reply, 0, 1, 0, 0, 0, 0, 0, 0]));
         return;
       }
-      const up = netConnect({ host: '127.0.0.1', port }, () => {
-        // The bound address as a name, to take the variable-length form.
-        c.write(Buffer.concat([Buffer.from([5, 0, 0, 3, 9]), Buffer.from('localhost'), Buffer.from([0, 0])]));
-        c.pipe(up).pipe(c);
-      });
-      this.sockets.add(up);
-      up.on('close', () => { this.sockets.delete(up); c.destroy(); });
-      up.on('error', () => c.destroy());
+      // The bound address as a name, to take the variable-length form.
+      this.tunnel(c, got.readUInt16BE(4 + len), Buffer.concat([Buffer.from([5, 0, 0, 3, 9]), Buffer.from('localhost'), Buffer.from([0, 0])]));
     };
     c.on('data', onData);
   }
-
-  async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((r) => this.server.close(() => r()));
-  }
 }
-
-const haveOpenssl = spawnSync('openssl', ['version']).status === 0;
 
 describe.skipIf(!haveOpenssl)('an LDP stream through a proxy', () => {
   let dir: string;
@@ -308,18 +299,13 @@ describe.skipIf(!haveOpenssl)('an LDP stream through a proxy', () => {
   let socks: FakeSocks | undefined;
   let client: StreamClient | undefined;
   let srv: Server | undefined;
-  let ldpCert: { cert: string; key: string; file: string };
-  let proxyCert: { cert: string; key: string; file: string };
-  function selfSigned(name: string, sans: string): { cert: string; key: string; file: string } {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.crt`,
-      '-days', '2', '-subj', `/CN=${name}`, '-addext', `subjectAltName=${sans}`], { cwd: dir, stdio: 'pipe' });
-    return { cert: readFileSync(join(dir, `${name}.crt`), 'utf8'), key: readFileSync(join(dir, `${name}.key`), 'utf8'), file: join(dir, `${name}.crt`) };
-  }
+  let ldpCert: TestCert;
+  let proxyCert: TestCert;
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'peregrine-ldp-proxy-'));
     // The stream's name does not resolve: only a tunnel reaches it.
-    ldpCert = selfSigned('ldp', 'DNS:gra1.ldp.invalid');
-    proxyCert = selfSigned('proxy', 'IP:127.0.0.1');
+    ldpCert = selfSigned(dir, 'ldp', 'DNS:gra1.ldp.invalid');
+    proxyCert = selfSigned(dir, 'proxy', 'IP:127.0.0.1');
     writeFileSync(join(dir, 'both.crt'), ldpCert.cert + proxyCert.cert);
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));

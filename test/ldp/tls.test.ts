@@ -1,28 +1,19 @@
 // The LDP client over wss://, as every real stream is: the platform's certificate is
 // checked against the system's CAs plus ca_file, and its name against the URL's host;
 // a stream whose certificate does not pass is not read, and readiness says why.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { StreamClient } from '../../src/ingest/ldp/client.js';
 import { parseLdpUrl } from '../../src/ingest/ldp/url.js';
-import { FakeLdp } from './fake-ldp.js';
+import { FakeLdp, haveOpenssl, selfSigned } from './fake-ldp.js';
 import { waitFor } from '../serve/harness.js';
-
-const haveOpenssl = spawnSync('openssl', ['version']).status === 0;
 
 describe.skipIf(!haveOpenssl)('LDP stream over TLS', () => {
   let dir: string;
   let ldp: FakeLdp | undefined;
   let client: StreamClient | undefined;
-  /** A self-signed certificate named `name` for the subjectAltNames `sans`, its files in dir. */
-  function selfSigned(name: string, sans: string): { cert: string; key: string; file: string } {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.crt`,
-      '-days', '2', '-subj', `/CN=${name}`, '-addext', `subjectAltName=${sans}`], { cwd: dir, stdio: 'pipe' });
-    return { cert: readFileSync(join(dir, `${name}.crt`), 'utf8'), key: readFileSync(join(dir, `${name}.key`), 'utf8'), file: join(dir, `${name}.crt`) };
-  }
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'peregrine-ldp-tls-'));
   });
@@ -44,7 +35,7 @@ describe.skipIf(!haveOpenssl)('LDP stream over TLS', () => {
   }
 
   it('reads a stream whose certificate ca_file trusts', async () => {
-    const c = selfSigned('ldp-ok', 'DNS:localhost,IP:127.0.0.1');
+    const c = selfSigned(dir, 'ldp-ok', 'DNS:localhost,IP:127.0.0.1');
     ldp = await FakeLdp.start({ cert: c.cert, key: c.key, host: 'localhost' });
     const got = connect(c.file);
     await waitFor(() => ldp!.clients.size === 1, 'connected');
@@ -56,7 +47,7 @@ describe.skipIf(!haveOpenssl)('LDP stream over TLS', () => {
   });
 
   it('does not read a stream whose certificate nothing trusts, and says so', async () => {
-    const c = selfSigned('ldp-untrusted', 'DNS:localhost,IP:127.0.0.1');
+    const c = selfSigned(dir, 'ldp-untrusted', 'DNS:localhost,IP:127.0.0.1');
     ldp = await FakeLdp.start({ cert: c.cert, key: c.key, host: 'localhost' });
     const got = connect();
     await waitFor(() => ldp!.handshakes === 0 && client!.problem !== 'connecting' && client!.problem, 'a refusal');
@@ -67,7 +58,7 @@ describe.skipIf(!haveOpenssl)('LDP stream over TLS', () => {
   });
 
   it('does not read a stream whose certificate names another host', async () => {
-    const c = selfSigned('ldp-other', 'DNS:logs.example.net');
+    const c = selfSigned(dir, 'ldp-other', 'DNS:logs.example.net');
     ldp = await FakeLdp.start({ cert: c.cert, key: c.key, host: 'localhost' });
     const got = connect(c.file);
     await waitFor(() => client!.problem !== 'connecting' && client!.problem, 'a refusal');
