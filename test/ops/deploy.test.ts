@@ -28,7 +28,10 @@ const runtime = dockerfile.stages[dockerfile.stages.length - 1];
 type Doc = Record<string, any> & { _file: string };
 
 function load(file: string): Doc[] {
-  return yaml.loadAll(readFileSync(join(DEPLOY, file), 'utf8')).filter((d) => d != null).map((d) => ({ ...(d as object), _file: file }));
+  // Kubernetes reads YAML 1.1, where a file mode's leading 0 means octal; js-yaml reads
+  // 1.2, where it takes 0o.
+  const text = readFileSync(join(DEPLOY, file), 'utf8').replace(/(\b(?:defaultMode|mode):\s*)0([0-7]+)\b/g, '$10o$2');
+  return yaml.loadAll(text).filter((d) => d != null).map((d) => ({ ...(d as object), _file: file }));
 }
 
 const files = readdirSync(DEPLOY).filter((f) => f.endsWith('.yaml'));
@@ -512,6 +515,28 @@ describe('deploy: the follower DaemonSet', () => {
       proc.kill('SIGTERM');
       expect(await new Promise((r) => proc!.once('exit', r))).toBe(0);
     });
+  });
+});
+
+// ---------------------------------------------------------------- every pod
+
+describe('deploy: every pod', () => {
+  const pods = docs.filter((d) => ['Deployment', 'DaemonSet', 'StatefulSet'].includes(d.kind));
+
+  it('its user can read the Secrets and ConfigMaps it mounts (kubelet writes them as root)', () => {
+    expect(pods.length).toBeGreaterThanOrEqual(3);
+    for (const d of pods) {
+      const pod = d.spec.template.spec;
+      const sc = pod.securityContext ?? {};
+      for (const v of pod.volumes ?? []) {
+        const src = v.secret ?? v.configMap ?? v.projected;
+        if (!src) continue;
+        // Kubernetes' default mode is 0644; files are root's, with group fsGroup if set.
+        const mode: number = src.defaultMode ?? 0o644;
+        const readable = sc.runAsUser === 0 || (mode & 0o004) !== 0 || (sc.fsGroup !== undefined && (mode & 0o040) !== 0);
+        expect(readable, `${d._file} ${d.metadata.name}: volume ${v.name} (mode ${mode.toString(8)}) unreadable by uid ${sc.runAsUser}`).toBe(true);
+      }
+    }
   });
 });
 
