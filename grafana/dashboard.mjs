@@ -204,9 +204,10 @@ line(8,
 
 row('Log platform streams (ldp)');
 line(8,
-  [6, timeseries('Stream connections', 'peregrine_source_stream_connects_total and peregrine_source_stream_disconnects_total by reason (closed, pong_timeout, http_401, ...): each disconnection is followed by a redial on a backoff.', 'short',
+  [6, timeseries('Stream connections', 'peregrine_source_stream_connects_total; peregrine_source_stream_disconnects_total by what broke a connection that was up (closed_1006, pong_timeout, ...); peregrine_source_stream_dial_failures_total by why a redial got no connection (http_401, econnrefused, proxy_http_407, ...), each retried on a backoff.', 'short',
     [[`sum by (source) (increase(peregrine_source_stream_connects_total{${S}}[${RI}]))`, 'connects {{source}}'],
-      [`sum by (reason) (increase(peregrine_source_stream_disconnects_total{${S}}[${RI}]))`, 'disconnects: {{reason}}']])],
+      [`sum by (reason) (increase(peregrine_source_stream_disconnects_total{${S}}[${RI}]))`, 'disconnects: {{reason}}'],
+      [`sum by (reason) (increase(peregrine_source_stream_dial_failures_total{${S}}[${RI}]))`, 'failed dials: {{reason}}']])],
   [6, timeseries('Time the stream was down', 'rate(peregrine_source_stream_down_seconds_total): what the platform sent while the stream was down is lost (LDP keeps no position).', 'percentunit',
     [[`sum by (source) (rate(peregrine_source_stream_down_seconds_total{${S}}[${RI}]))`, '{{source}}']], { thresholds: red(0.001) })],
   [6, timeseries('Repeats dropped', 'peregrine_source_stream_repeats_total: events sent again within the dedup window, whose alerts were not given twice; peregrine_source_stream_dedup_full_total: alerting events let through because the table was full.', 'short',

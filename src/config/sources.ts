@@ -13,7 +13,7 @@
 //     - type: ldp                     # an OVHcloud Logs Data Platform WebSocket stream
 //       url_file: /etc/peregrine/ldp/prod.url   # wss://HOST/tail/?tk=TOKEN (a secret)
 //       cluster: mks-gra-prod
-//       ca_file: /etc/ssl/ldp-ca.pem   # optional, beside the system CAs
+//       ca_file: /etc/ssl/ldp-ca.pem   # optional, beside Node's bundled CAs
 //       ping_after_seconds: 30         # without a frame; then redial without a pong
 //       pong_timeout_seconds: 10
 //       dedup_window_seconds: 600      # replays after a reconnect alert once

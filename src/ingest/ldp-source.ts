@@ -84,7 +84,7 @@ export class LdpSource implements Source {
   private up = false;
   private readonly st = {
     bytesRead: 0, frames: 0, badLines: new Map<string, number>(),
-    stream: { connects: 0, disconnects: new Map<string, number>(), downSeconds: 0, repeats: 0, dedupFull: 0, paused: false } as StreamStats,
+    stream: { connects: 0, disconnects: new Map<string, number>(), dialFailures: new Map<string, number>(), downSeconds: 0, repeats: 0, dedupFull: 0, paused: false } as StreamStats,
   };
 
   constructor(private readonly cfg: LdpSourceConfig, private readonly deps: SourceDeps) {
@@ -153,9 +153,9 @@ export class LdpSource implements Source {
           this.notes.note(`down:${why}`, `source ${this.display} (cluster ${this.cfg.cluster}): ${this.client?.problem ?? `disconnected (${why})`}; reconnecting`);
         }
       },
+      onDrop: (reason) => count(this.st.stream.disconnects, reason),
+      onDialFailed: (reason) => count(this.st.stream.dialFailures, reason),
       onGap: (reason, ms) => {
-        const d = this.st.stream.disconnects;
-        d.set(reason, (d.get(reason) ?? 0) + 1);
         this.st.stream.downSeconds += ms / 1000;
         this.deps.log(`source ${this.display} (cluster ${this.cfg.cluster}): back after ${(ms / 1000).toFixed(1)} s down (${reason}); what LDP sent meanwhile is lost`);
       },
@@ -324,7 +324,12 @@ export class LdpSource implements Source {
       lagSeconds: 0,
       checkpointAgeSeconds: 0,
       up: this.up,
-      stream: this.st.stream,
+      // The outage going on now counts too: its events are being lost as we speak.
+      stream: { ...this.st.stream, downSeconds: this.st.stream.downSeconds + (this.client?.downMs() ?? 0) / 1000 },
     };
   }
+}
+
+function count(m: Map<string, number>, key: string): void {
+  m.set(key, (m.get(key) ?? 0) + 1);
 }

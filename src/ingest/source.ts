@@ -58,9 +58,11 @@ export interface SourceStats {
 
 export interface StreamStats {
   connects: number;
-  /** Disconnections by reason (closed, pong_timeout, http_401, econnrefused, ...). */
+  /** Connections that were up and broke, by what broke them (closed_1006, pong_timeout, econnreset, ...). */
   disconnects: Map<string, number>;
-  /** Seconds the stream was down between a disconnection and the next connection: events sent then are lost. */
+  /** Dials that got no connection up, by reason (http_401, econnrefused, proxy_http_407, ...). */
+  dialFailures: Map<string, number>;
+  /** Seconds the stream was down after a connection broke, the outage going on included: events sent then are lost. */
   downSeconds: number;
   /** Events that alerted again within the dedup window, their alerts dropped. */
   repeats: number;

@@ -30,9 +30,11 @@ export function registerSourceMetrics(registry: Registry, stats: () => SourceSta
   const label = (s: SourceStats) => ({ source: s.source, type: s.type, cluster: s.cluster });
   metric('peregrine_source_stream_connects_total', 'Connections a stream source made (the first and every reconnection).', 'counter',
     streams((s, st) => [{ value: st.connects, labels: label(s) }]));
-  metric('peregrine_source_stream_disconnects_total', 'Disconnections of a stream source by reason (closed, pong_timeout, http_401, ...), each followed by a redial.', 'counter',
+  metric('peregrine_source_stream_disconnects_total', 'Connections of a stream source that were up and broke, by what broke them (closed_1006, pong_timeout, econnreset, ...).', 'counter',
     streams((s, st) => [...st.disconnects].map(([reason, value]) => ({ value, labels: { ...label(s), reason } }))));
-  metric('peregrine_source_stream_down_seconds_total', 'Seconds a stream source was disconnected before it connected again: what the platform sent then is lost.', 'counter',
+  metric('peregrine_source_stream_dial_failures_total', 'Dials of a stream source that got no connection, by reason (http_401, econnrefused, proxy_http_407, ...); each is retried on the backoff.', 'counter',
+    streams((s, st) => [...st.dialFailures].map(([reason, value]) => ({ value, labels: { ...label(s), reason } }))));
+  metric('peregrine_source_stream_down_seconds_total', 'Seconds a stream source has been disconnected after a connection broke, the outage going on included: what the platform sent then is lost.', 'counter',
     streams((s, st) => [{ value: st.downSeconds, labels: label(s) }]));
   metric('peregrine_source_stream_repeats_total', 'Events a stream sent again within the dedup window (after a reconnect): their alerts were not given twice.', 'counter',
     streams((s, st) => [{ value: st.repeats, labels: label(s) }]));

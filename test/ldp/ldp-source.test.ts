@@ -94,6 +94,32 @@ describe('LDP stream source', () => {
     await waitFor(() => ids(s).length === 21, 'the other stage');
   });
 
+  it('an outage is counted as it happens: the drop by what broke it, each failed redial, the seconds down so far', async () => {
+    const { s, host } = await start();
+    ldp!.refuse = 503;
+    ldp!.dropAll();
+    const L = LABELS(host);
+    await waitFor(async () => metricValue(await metricsText(s), `peregrine_source_stream_dial_failures_total{${L},reason="http_503"}`) >= 1, 'a failed redial');
+    const m1 = await metricsText(s);
+    expect(metricValue(m1, `peregrine_source_stream_disconnects_total{${L},reason="closed_1006"}`)).toBe(1);
+    expect(m1).not.toMatch(/peregrine_source_stream_disconnects_total\{[^}]*reason="http_503"/);
+    const down1 = metricValue(m1, `peregrine_source_stream_down_seconds_total{${L}}`);
+    expect(down1).toBeGreaterThan(0);
+    await new Promise((r) => setTimeout(r, 300));
+    // Still down: the counter grows with the outage, before any reconnection.
+    expect(metricValue(await metricsText(s), `peregrine_source_stream_down_seconds_total{${L}}`)).toBeGreaterThanOrEqual(down1 + 0.25);
+    ldp!.refuse = 0;
+    await waitFor(() => ldp!.clients.size === 1, 'reconnected', 15_000);
+    const m2 = await metricsText(s);
+    expect(metricValue(m2, `peregrine_source_stream_disconnects_total{${L},reason="closed_1006"}`)).toBe(1);
+    expect(metricValue(m2, `peregrine_source_stream_connects_total{${L}}`)).toBe(2);
+    // Up again: the total stops growing.
+    const down2 = metricValue(m2, `peregrine_source_stream_down_seconds_total{${L}}`);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(metricValue(await metricsText(s), `peregrine_source_stream_down_seconds_total{${L}}`)).toBe(down2);
+    expect(s.stderr()).toMatch(/back after \d+\.\d s down \(closed_1006\)/);
+  });
+
   it('a 401 at the handshake: not ready, naming the stream, retried until the platform takes it', async () => {
     ldp = await FakeLdp.start();
     ldp.refuse = 401;
@@ -108,6 +134,10 @@ describe('LDP stream source', () => {
     }, '/readyz to name the refused stream');
     expect(JSON.stringify(notReady)).not.toContain('secret-token-123');
     await waitFor(() => ldp!.handshakes >= 2, 'a retry');
+    // Refused dials are failures to connect, not disconnections.
+    const m = await metricsText(s);
+    expect(metricValue(m, `peregrine_source_stream_dial_failures_total{${LABELS(host)},reason="http_401"}`)).toBeGreaterThanOrEqual(1);
+    expect(m).not.toContain('peregrine_source_stream_disconnects_total{');
     ldp.refuse = 0;
     await waitFor(async () => (await fetch(`${s!.metrics}/readyz`)).status === 200, 'ready once accepted', 15_000);
     await waitFor(() => ldp!.clients.size === 1, 'connected');

@@ -46,6 +46,23 @@ describe.skipIf(!haveOpenssl)('LDP stream over TLS', () => {
     expect(ldp.tokens).toEqual(['secret-token-123']);
   });
 
+  it('with ca_file, still trusts what NODE_EXTRA_CA_CERTS adds to Node\'s store', async () => {
+    const c = selfSigned(dir, 'ldp-extra', 'DNS:localhost,IP:127.0.0.1');
+    const other = selfSigned(dir, 'unrelated-ca', 'DNS:ca.example.net');
+    ldp = await FakeLdp.start({ cert: c.cert, key: c.key, host: 'localhost' });
+    const before = process.env.NODE_EXTRA_CA_CERTS;
+    process.env.NODE_EXTRA_CA_CERTS = c.file;
+    try {
+      const got = connect(other.file);
+      await waitFor(() => ldp!.clients.size === 1, 'connected');
+      await ldp.send('trusted by the extra CAs');
+      await waitFor(() => got.length === 1, 'a frame');
+    } finally {
+      if (before === undefined) delete process.env.NODE_EXTRA_CA_CERTS;
+      else process.env.NODE_EXTRA_CA_CERTS = before;
+    }
+  });
+
   it('does not read a stream whose certificate nothing trusts, and says so', async () => {
     const c = selfSigned(dir, 'ldp-untrusted', 'DNS:localhost,IP:127.0.0.1');
     ldp = await FakeLdp.start({ cert: c.cert, key: c.key, host: 'localhost' });

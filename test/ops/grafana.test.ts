@@ -145,8 +145,12 @@ describe('grafana dashboard: every metric it queries is exported by a running se
       },
     });
     await waitFor(() => ldp.clients.size === 1, 'the stream connected');
+    // A drop, one refused redial (a failed dial), then the stream back.
+    ldp.refuse = 401;
     ldp.dropAll();
-    await waitFor(() => ldp.handshakes === 2 && ldp.clients.size === 1, 'the stream reconnected');
+    await waitFor(() => ldp.handshakes === 2, 'a refused redial');
+    ldp.refuse = 0;
+    await waitFor(() => ldp.handshakes === 3 && ldp.clients.size === 1, 'the stream reconnected');
     await ldp.send(FakeLdp.frame(JSON.stringify(auditEvent('gl-0', { alert: true }))));
     const a = { authorization: 'Bearer token-for-cluster-a-0123456789' };
     const b = { authorization: 'Bearer token-for-cluster-b-0123456789' };

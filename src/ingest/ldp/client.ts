@@ -35,6 +35,10 @@ export interface StreamClientOptions {
   onState(up: boolean, why: string): void;
   /** A disconnection and how long the stream was down until it came back. */
   onGap(reason: string, downMs: number): void;
+  /** A connection that was up broke (when it breaks, not when it comes back). */
+  onDrop?(reason: string): void;
+  /** A dial that did not get a connection up (refused handshake, TLS, proxy, network). */
+  onDialFailed?(reason: string): void;
 }
 
 /** OpenSSL's verdicts on a certificate chain that Node passes on as error codes. */
@@ -53,6 +57,17 @@ function connectProblem(host: string, e: NodeJS.ErrnoException): string {
 
 const HANDSHAKE_TIMEOUT_MS = 30_000;
 
+/** NODE_EXTRA_CA_CERTS, as Node adds it to its own store (unreadable: Node warned at start). */
+function extraCaCerts(): string[] {
+  const f = process.env.NODE_EXTRA_CA_CERTS;
+  if (!f) return [];
+  try {
+    return [readFileSync(f, 'utf8')];
+  } catch {
+    return [];
+  }
+}
+
 /** A connection that lasted this long (or delivered a frame) was good: back off from 1 s again. */
 const GOOD_CONNECTION_MS = 10_000;
 
@@ -68,7 +83,8 @@ export class StreamClient {
   private downSince = Date.now();
   private openedAt = 0;
   private gotFrame = false;
-  private lastReason = '';
+  /** What broke the last connection that was up. */
+  private dropReason = '';
   private everUp = false;
   private readonly ca: string[] | undefined;
   private url: LdpUrl;
@@ -83,8 +99,9 @@ export class StreamClient {
     this.backoff = new Backoff(o.backoffInitialMs ?? 1000, o.backoffMaxMs ?? 60_000);
     this.url = o.url;
     this.proxy = o.proxy;
-    // Beside the system's CAs, not instead of them (Node's `ca` option replaces them).
-    this.ca = o.caFile === undefined ? undefined : [...rootCertificates, readFileSync(o.caFile, 'utf8')];
+    // Beside Node's CAs, not instead of them (the `ca` option replaces its store, which
+    // holds the bundled roots and NODE_EXTRA_CA_CERTS).
+    this.ca = o.caFile === undefined ? undefined : [...rootCertificates, ...extraCaCerts(), readFileSync(o.caFile, 'utf8')];
   }
 
   start(): void {
@@ -111,6 +128,11 @@ export class StreamClient {
     this.paused = false;
     this.ws?.resume();
     this.armIdle();
+  }
+
+  /** How long the stream has been down since a connection that was up broke (0 while up, or before the first). */
+  downMs(): number {
+    return this.everUp && this.openedAt === 0 && !this.stopped ? Date.now() - this.downSince : 0;
   }
 
   get isPaused(): boolean {
@@ -158,7 +180,7 @@ export class StreamClient {
       this.gotFrame = false;
       if (this.paused) ws.pause();
       // Before the first connection nothing was being received, so nothing was lost.
-      if (this.everUp) this.o.onGap(this.lastReason, Date.now() - this.downSince);
+      if (this.everUp) this.o.onGap(this.dropReason, Date.now() - this.downSince);
       this.everUp = true;
       this.o.onState(true, 'connected');
       this.armIdle();
@@ -198,17 +220,20 @@ export class StreamClient {
   }
 
   private disconnected(reason: string): void {
-    const wasUp = this.openedAt !== 0;
-    if (wasUp) {
-      this.downSince = Date.now();
-      if (Date.now() - this.openedAt >= GOOD_CONNECTION_MS || this.gotFrame) this.backoff.reset();
-      this.o.onState(false, reason);
-    } else if (this.problem !== undefined) {
-      this.o.onState(false, reason);
-    }
+    const openedAt = this.openedAt;
     this.openedAt = 0;
-    this.lastReason = reason;
+    // Closed by stop(): not a disconnection.
     if (this.stopped) return;
+    if (openedAt !== 0) {
+      this.downSince = Date.now();
+      this.dropReason = reason;
+      if (this.downSince - openedAt >= GOOD_CONNECTION_MS || this.gotFrame) this.backoff.reset();
+      this.o.onDrop?.(reason);
+      this.o.onState(false, reason);
+    } else {
+      this.o.onDialFailed?.(reason);
+      if (this.problem !== undefined) this.o.onState(false, reason);
+    }
     this.problem ??= `disconnected (${reason}), reconnecting`;
     this.retryTimer = setTimeout(() => this.dial(), this.backoff.delay());
   }
