@@ -101,6 +101,7 @@ export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
 /** Defaults ← YAML file ← flags, validated. */
 export function loadServeConfig(args: ServeArgs): ServeConfig {
   const cfg = defaultConfig();
+  let doc: unknown;
   if (args.config !== undefined) {
     let text: string;
     try {
@@ -108,7 +109,6 @@ export function loadServeConfig(args: ServeArgs): ServeConfig {
     } catch (e) {
       throw new PeregrineError(ErrorCode.CONFIG, `cannot read config file '${args.config}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
-    let doc: unknown;
     try {
       doc = yaml.load(text, { filename: args.config });
     } catch (e) {
@@ -121,9 +121,15 @@ export function loadServeConfig(args: ServeArgs): ServeConfig {
       throw e;
     }
   }
-  applyFlags(cfg, args);
+  applyFlags(cfg, args, stdoutAsked(doc));
   checkWhole(cfg);
   return cfg;
+}
+
+/** Whether the file says `outputs.stdout` itself (then --output-file adds to it, not replaces it). */
+function stdoutAsked(doc: unknown): boolean {
+  const outputs = doc !== null && typeof doc === 'object' ? (doc as Record<string, unknown>).outputs : undefined;
+  return outputs !== null && typeof outputs === 'object' && (outputs as Record<string, unknown>).stdout !== undefined;
 }
 
 /** Relative paths in the file are relative to the file, as in kubeconfig. */
@@ -324,7 +330,7 @@ function readRateLimit(v: unknown, key: string): RateLimit {
   return { eventsPerSecond: eps, burst };
 }
 
-function applyFlags(cfg: ServeConfig, a: ServeArgs): void {
+function applyFlags(cfg: ServeConfig, a: ServeArgs, fileAskedStdout: boolean): void {
   if (a.listen === 'none') cfg.webhook = false;
   else if (a.listen !== undefined) { cfg.listen = parseHostPort(a.listen, '--listen'); cfg.webhook = true; }
   cfg.sources.push(...sourcesFromFlags(a));
@@ -339,7 +345,7 @@ function applyFlags(cfg: ServeConfig, a: ServeArgs): void {
   }
   if (a.outputFile !== undefined) {
     cfg.outputs.file = { path: resolve(a.outputFile), maxBytes: cfg.outputs.file?.maxBytes ?? 0, maxBackups: cfg.outputs.file?.maxBackups ?? 5 };
-    if (a.config === undefined) cfg.outputs.stdout = false;
+    if (!fileAskedStdout) cfg.outputs.stdout = false;
   }
   if (a.workers !== undefined) {
     const n = Number(a.workers);

@@ -97,7 +97,7 @@ describe('docs: examples and references', () => {
     const { defaultConfig } = await import('../../dist/config/defaults.js');
     const TOP = ['listen', 'path', 'metrics_listen', 'insecure', 'workers', 'rules', 'tls', 'auth', 'rate_limit', 'clusters', 'limits', 'outputs', 'sources'];
     let n = 0;
-    for (const d of [...docs]) {
+    for (const d of [...docs, readme]) {
       for (const b of yamlBlocks(d.text)) {
         const doc = yaml.load(b) as Record<string, unknown> | null;
         if (!doc || typeof doc !== 'object' || Array.isArray(doc) || !Object.keys(doc).every((k) => TOP.includes(k))) continue;

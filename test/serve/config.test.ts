@@ -82,6 +82,14 @@ outputs:
     expect(c.insecure).toBe(true);
   });
 
+  it('--output-file replaces stdout, with a file too, unless the file asks for stdout itself', () => {
+    expect(load('workers: 2\n', { outputFile: 'a.jsonl' }).outputs).toMatchObject({ stdout: false, file: { path: expect.stringMatching(/a\.jsonl$/) } });
+    expect(load('outputs: { http: { url: "http://127.0.0.1:1/" } }\n', { outputFile: 'a.jsonl' }).outputs.stdout).toBe(false);
+    expect(load('outputs: { stdout: true }\n', { outputFile: 'a.jsonl' }).outputs).toMatchObject({ stdout: true, file: { path: expect.stringMatching(/a\.jsonl$/) } });
+    // Without the flag the file's choice stands.
+    expect(load('workers: 2\n').outputs.stdout).toBe(true);
+  });
+
   it('names the key in every error', () => {
     expect(error('limits:\n  max_body_bytes: lots\n')).toMatch(/limits\.max_body_bytes: expected a byte size/);
     expect(error('lisen: 127.0.0.1:1\n')).toMatch(/^.*c\.yaml: lisen: unknown key/);
