@@ -402,8 +402,7 @@ export class IngestServer {
     metrics.events.inc({ cluster: st.cluster }, outcome.events);
     for (const is of outcome.issues) this.d.log(`cluster ${st.cluster}: event ${is.item} not evaluated: ${is.code}: ${is.message}`);
     if (outcome.issueCount > outcome.issues.length) this.d.log(`cluster ${st.cluster}: ${outcome.issueCount - outcome.issues.length} more events not evaluated in the same request`);
-    for (const is of outcome.issues) metrics.eventIssues.inc({ cluster: st.cluster, reason: is.code });
-    if (outcome.issueCount > outcome.issues.length) metrics.eventIssues.inc({ cluster: st.cluster, reason: 'other' }, outcome.issueCount - outcome.issues.length);
+    for (const [code, n] of Object.entries(outcome.issueCodes)) metrics.eventIssues.inc({ cluster: st.cluster, reason: code }, n);
     this.answerAfterBody(res, st, 200, {
       events: outcome.events,
       alerts: outcome.alerts,

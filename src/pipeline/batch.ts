@@ -16,7 +16,7 @@ import type { RingRecord } from './ring.js';
 import { ALERT_ID_LENGTH } from '../outputs/alert-id.js';
 import type { EvalPool } from './pool.js';
 import type { RulesState, RuleMeta } from './rules.js';
-import { ID_FLAG, OVERFLOW_FLAG, type EvalResult, type EvalTask, type EventIssueReport } from './task.js';
+import { ID_FLAG, MAX_ISSUE_DETAILS, OVERFLOW_FLAG, type EvalResult, type EvalTask, type EventIssueReport } from './task.js';
 
 export interface ReleasedAlert {
   json: Buffer;
@@ -55,7 +55,7 @@ export interface RunOptions {
 }
 
 export type BatchOutcome =
-  | { ok: true; events: number; alerts: number; issues: EventIssueReport[]; issueCount: number; ldp?: EvalResult['ldp'] }
+  | { ok: true; events: number; alerts: number; issues: EventIssueReport[]; issueCount: number; issueCodes: Record<string, number>; ldp?: EvalResult['ldp'] }
   | { ok: false; status: 400 | 500; reason: 'malformed' | 'internal' | 'aborted'; message: string };
 
 export interface BatchHooks {
@@ -174,6 +174,7 @@ export class BatchRunner {
     let events = 0;
     let alerts = 0;
     let issueCount = 0;
+    const issueCodes: Record<string, number> = {};
     const issues: EventIssueReport[] = [];
     const ldp = opts.ldp ? { skipped: {} as Record<string, number>, repeats: 0, dedupFull: 0 } : undefined;
     for (let t = 0; t < nTasks; t++) {
@@ -185,7 +186,8 @@ export class BatchRunner {
       }
       events += res.events;
       issueCount += res.issueCount;
-      for (const is of res.issues) if (documents || issues.length < 20) issues.push(is);
+      for (const [code, n] of Object.entries(res.issueCodes)) issueCodes[code] = (issueCodes[code] ?? 0) + n;
+      for (const is of res.issues) if (documents || issues.length < MAX_ISSUE_DETAILS) issues.push(is);
       for (const h of batch.held[t]) {
         const meta = this.rules.meta(h.gen)?.rules.get(h.rule) ?? { name: `rule#${h.rule}`, priority: 'Unknown' };
         const text = h.json ?? Buffer.from(res.overflow[h.overflow]);
@@ -194,6 +196,6 @@ export class BatchRunner {
         alerts++;
       }
     }
-    return { ok: true, events, alerts, issues, issueCount, ...(ldp ? { ldp } : {}) };
+    return { ok: true, events, alerts, issues, issueCount, issueCodes, ...(ldp ? { ldp } : {}) };
   }
 }

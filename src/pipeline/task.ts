@@ -64,6 +64,8 @@ export interface EvalResult {
   /** Per-event problems (no time, too large): counted, reported, not fatal. First few in detail. */
   issues: EventIssueReport[];
   issueCount: number;
+  /** All of them by code (the details stop at MAX_ISSUE_DETAILS). */
+  issueCodes: Record<string, number>;
   /** Malformed JSON in an event: the whole request is rejected and its alerts discarded. */
   fatal?: EventIssueReport;
   /** Alerts too large for the ring, referenced by overflow records. */

@@ -86,6 +86,7 @@ export default function evaluate(task: EvalTask): EvalResult {
     overflow = [];
     const issues: EventIssueReport[] = [];
     let issueCount = 0;
+    const issueCodes: Record<string, number> = {};
     let events = 0;
     let fatal: EventIssueReport | undefined;
     let timestampIssues = 0;
@@ -127,6 +128,7 @@ export default function evaluate(task: EvalTask): EvalResult {
           else if (is.code === ErrorCode.INPUT_TOO_LARGE) tooLarge++;
           else if (is.code === ErrorCode.INPUT_JSON) counters.add(C.ISSUE_JSON, 1);
           issueCount++;
+          issueCodes[rep.code] = (issueCodes[rep.code] ?? 0) + 1;
           if (documents || issues.length < MAX_ISSUE_DETAILS) issues.push(rep);
         }
         // No point evaluating the rest: the request is rejected and its alerts discarded.
@@ -147,7 +149,7 @@ export default function evaluate(task: EvalTask): EvalResult {
     if (fatal) counters.add(C.ISSUE_JSON, 1);
     counters.add(C.RING_WAIT_MS, ring.waitedMs - waitedBefore);
     counters.evalTime.observe(evalSeconds);
-    const res: EvalResult = { ring: ringIndex, events, alerts: curAlerts, issues, issueCount, overflow, startedAt, evalSeconds };
+    const res: EvalResult = { ring: ringIndex, events, alerts: curAlerts, issues, issueCount, issueCodes, overflow, startedAt, evalSeconds };
     if (ldp !== undefined) res.ldp = ldp;
     if (fatal) res.fatal = fatal;
     return res;

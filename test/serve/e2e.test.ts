@@ -125,6 +125,16 @@ describe('peregrine serve end to end (tokens)', () => {
     const text = await metricsText(s);
     expect(metricValue(text, 'peregrine_events_rejected_total{cluster="prod-a",reason="ERR_INPUT_TOO_LARGE"}')).toBe(1);
     expect(s.stderr()).toMatch(/cluster prod-a: event 1 not evaluated: ERR_INPUT_TOO_LARGE/);
+    // Past the 20 listed in detail, every rejected event is still counted under its reason.
+    const before = metricValue(text, 'peregrine_events_rejected_total{cluster="prod-a",reason="ERR_INPUT_TIMESTAMP"}');
+    const many = Array.from({ length: 30 }, (_, i) => ({ kind: 'Event', auditID: `notime-${i}` }));
+    const r2 = await post(s.webhook, eventList([auditEvent('small-2', { alert: true }), ...many]), auth(TOKEN_A));
+    expect(r2.json).toMatchObject({ events: 1, alerts: 1, rejected_events: 30 });
+    expect(r2.json.issues).toHaveLength(20);
+    const text2 = await metricsText(s);
+    expect(metricValue(text2, 'peregrine_events_rejected_total{cluster="prod-a",reason="ERR_INPUT_TIMESTAMP"}')).toBe(before + 30);
+    expect(text2).not.toContain('peregrine_events_rejected_total{cluster="prod-a",reason="other"}');
+    expect(s.stderr()).toMatch(/cluster prod-a: 10 more events not evaluated in the same request/);
   });
 
   it('serves /healthz, /readyz and /metrics with the histograms and per-cluster counters', async () => {
