@@ -113,7 +113,11 @@ describe('deploy manifests', () => {
     for (const d of resources.filter((x) => x.kind !== 'Namespace')) expect(d.metadata.labels?.['app.kubernetes.io/name'], `${d.kind} ${d.metadata.name}`).toBe('peregrine');
     // Secrets are not applied by the kustomization (real ones are created out of git).
     expect(resources.some((d) => d.kind === 'Secret')).toBe(false);
-    for (const d of docs.filter((x) => x.kind !== 'Kustomization' && x.kind !== 'Namespace' && !resources.includes(x))) expect(d.metadata.namespace, `${d._file} ${d.metadata.name}`).toBe(kust.namespace);
+    // Files applied on their own live in the kustomization's namespace, or in one they define.
+    const ownNamespaces = (file: string) => docs.filter((x) => x._file === file && x.kind === 'Namespace').map((x) => x.metadata.name);
+    for (const d of docs.filter((x) => x.kind !== 'Kustomization' && x.kind !== 'Namespace' && !resources.includes(x))) {
+      expect([kust.namespace, ...ownNamespaces(d._file)], `${d._file} ${d.metadata.name}`).toContain(d.metadata.namespace);
+    }
   });
 
   it('render with kustomize: generated ConfigMap names are the ones the Deployment mounts', () => {
@@ -522,6 +526,34 @@ describe('deploy: the follower DaemonSet', () => {
 
 describe('deploy: every pod', () => {
   const pods = docs.filter((d) => ['Deployment', 'DaemonSet', 'StatefulSet'].includes(d.kind));
+
+  it('is admitted by its namespace\'s Pod Security level, the namespace being in deploy/', () => {
+    for (const d of pods) {
+      const ns = one('Namespace', d.metadata.namespace);
+      expect(ns, `${d._file}: namespace ${d.metadata.namespace} is defined nowhere in deploy/`).toBeDefined();
+      const level = ns.metadata.labels?.['pod-security.kubernetes.io/enforce'] ?? 'privileged';
+      const pod = d.spec.template.spec;
+      const where = `${d._file} ${d.metadata.name} in ${ns.metadata.name} (${level})`;
+      const containers = [...(pod.initContainers ?? []), ...pod.containers];
+      if (level === 'baseline' || level === 'restricted') {
+        expect(pod.volumes?.some((v: any) => v.hostPath) ?? false, `${where}: hostPath`).toBe(false);
+        expect(pod.hostNetwork || pod.hostPID || pod.hostIPC || false, `${where}: host namespaces`).toBe(false);
+        for (const c of containers) expect(c.securityContext?.privileged ?? false, `${where}: privileged`).toBe(false);
+      }
+      if (level === 'restricted') {
+        for (const c of containers) {
+          const sc = { ...pod.securityContext, ...c.securityContext };
+          expect(sc.runAsNonRoot, `${where}: runAsNonRoot`).toBe(true);
+          expect(sc.runAsUser ?? 1, `${where}: runAsUser`).not.toBe(0);
+          expect(c.securityContext?.allowPrivilegeEscalation, `${where}: allowPrivilegeEscalation`).toBe(false);
+          expect(c.securityContext?.capabilities?.drop, `${where}: capabilities`).toContain('ALL');
+          expect(sc.seccompProfile?.type, `${where}: seccomp`).toMatch(/^(RuntimeDefault|Localhost)$/);
+        }
+        const allowed = ['configMap', 'csi', 'downwardAPI', 'emptyDir', 'ephemeral', 'persistentVolumeClaim', 'projected', 'secret'];
+        for (const v of pod.volumes ?? []) expect(Object.keys(v).filter((k) => k !== 'name').every((k) => allowed.includes(k)), `${where}: volume ${v.name}`).toBe(true);
+      }
+    }
+  });
 
   it('its user can read the Secrets and ConfigMaps it mounts (kubelet writes them as root)', () => {
     expect(pods.length).toBeGreaterThanOrEqual(3);
