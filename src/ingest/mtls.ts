@@ -116,6 +116,9 @@ export class MtlsFront {
     const cluster = clusterOfCert(s.getPeerCertificate(), this.cfg.auth.clientCerts);
     const path = this.socketOf.get(cluster) ?? this.socketOf.get(undefined);
     if (path === undefined) {
+      const cert = s.getPeerCertificate();
+      const cn = Array.isArray(cert.subject?.CN) ? cert.subject.CN.join('+') : cert.subject?.CN ?? '';
+      this.ingest.refusedCertificate(s.remoteAddress ?? '?', `client certificate CN=${JSON.stringify(cn)} SHA-256 ${cert.fingerprint256 ?? '?'} maps to no cluster`);
       s.end(UNAUTHORIZED);
       return;
     }

@@ -156,6 +156,18 @@ export class IngestServer {
    * Other refusals close it, reading nothing more from a sender that failed the checks,
    * and are written on the next turn (see the top of this file).
    */
+  /**
+   * The mTLS front's own 401 (a certificate that maps to no cluster, and no token or JWT
+   * to fall back on): counted and logged as the 401s answered here are.
+   */
+  refusedCertificate(remote: string, why: string): void {
+    const m = this.d.metrics;
+    m.authFailures.inc({ reason: 'cert_unmapped' });
+    m.rejected.inc({ cluster: ANONYMOUS, reason: 'unauthorized' });
+    m.requests.inc({ cluster: ANONYMOUS, code: '401' });
+    this.refusals.note('cert_unmapped', `401 for ${remote}: ${why}`);
+  }
+
   private reject(res: HttpResponse, st: RequestState, status: number, reason: string, message: string, extra?: (r: HttpResponse) => void): void {
     if (st.done || st.aborted) return;
     st.done = true;

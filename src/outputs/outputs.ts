@@ -4,7 +4,7 @@
 // Memory bound: outputs.buffer_bytes per output queue. When any queue passes it, the
 // pool stops draining alert rings (`onPressure(true)`): workers block on full rings,
 // requests stop completing, the admission limits fill and the front end answers 429,
-// so the apiserver keeps the events and retries. Alerts already accepted are never
+// so the apiserver holds the batch and retries (5 attempts). Alerts already accepted are never
 // discarded: they wait in the queue until delivered. The bound can be exceeded by at
 // most the alerts of requests already being evaluated (rings + held alerts). Pressure
 // is released when every queue is back under half the bound.

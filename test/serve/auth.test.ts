@@ -277,6 +277,15 @@ describe.skipIf(!haveOpenssl)('mTLS (client certificates decide the cluster)', (
       const text = await metricsText(t);
       expect(metricValue(text, 'peregrine_tls_handshake_failures_total{reason="evicted"}')).toBeGreaterThanOrEqual(40);
       expect(metricValue(text, 'peregrine_tls_handshake_failures_total{reason="timeout"}')).toBeGreaterThanOrEqual(1);
+      // No token or JWT to fall back on: an unmapped certificate gets the front's own 401,
+      // counted and logged like any other.
+      const u401 = await mtlsPost('unmapped', eventList([auditEvent('mtls-nomap', { alert: true })]));
+      expect(u401.status).toBe(401);
+      expect(JSON.parse(u401.body).error.code).toBe('unauthorized');
+      const text2 = await metricsText(t);
+      expect(metricValue(text2, 'peregrine_auth_failures_total{reason="cert_unmapped"}')).toBe(1);
+      expect(metricValue(text2, 'peregrine_requests_rejected_total{cluster="none",reason="unauthorized"}')).toBe(1);
+      await waitFor(() => /401 for \S+: client certificate CN="somebody-else" SHA-256 [0-9A-F:]{95} maps to no cluster/.test(t.stderr()), 'the refusal logged');
     } finally {
       s = saved;
       await t.stop();
