@@ -19,12 +19,15 @@ describe('LDP stream client', () => {
     const got: string[] = [];
     const states: string[] = [];
     const gaps: { reason: string; ms: number }[] = [];
+    const drops: string[] = [];
+    const failures: string[] = [];
     client = new StreamClient({
       url: parseLdpUrl(ldp.url, 'test'), pingAfterMs: o.pingAfterMs ?? 30_000, pongTimeoutMs: o.pongTimeoutMs ?? 10_000, backoffInitialMs: 50, backoffMaxMs: 200,
       onFrame: (d) => got.push(d.toString()), onState: (up, why) => states.push(`${up ? 'up' : 'down'}:${why}`), onGap: (reason, ms) => gaps.push({ reason, ms }),
+      onDrop: (reason) => drops.push(reason), onDialFailed: (reason) => failures.push(reason),
     });
     client.start();
-    return { got, states, gaps };
+    return { got, states, gaps, drops, failures };
   }
 
   it('reads frames, and after a drop dials again and reports how long the stream was down', async () => {
@@ -42,6 +45,13 @@ describe('LDP stream client', () => {
     expect(c.gaps[0].reason).toMatch(/^closed/);
     expect(c.gaps[0].ms).toBeGreaterThanOrEqual(20);
     expect(ldp.tokens.every((t) => t === 'secret-token-123')).toBe(true);
+    expect(c.drops).toEqual([c.gaps[0].reason]);
+    expect(c.failures).toEqual([]);
+    // Stopping is not a disconnection, and leaves no outage running.
+    client!.stop();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(c.drops).toHaveLength(1);
+    expect(client!.downMs()).toBe(0);
   });
 
   it('a 401 at the handshake is reported and retried on the backoff until it is accepted', async () => {
@@ -51,6 +61,11 @@ describe('LDP stream client', () => {
     await waitFor(() => ldp.handshakes >= 3, 'several attempts');
     expect(client!.problem).toContain('HTTP 401');
     expect(c.states.every((s) => s === 'down:http_401')).toBe(true);
+    // Refused dials are failed dials: never up, so nothing dropped and no outage counted.
+    expect(c.failures.length).toBeGreaterThanOrEqual(3);
+    expect(c.failures.every((r) => r === 'http_401')).toBe(true);
+    expect(c.drops).toEqual([]);
+    expect(client!.downMs()).toBe(0);
     ldp.refuse = 0;
     await waitFor(() => c.states.includes('up:connected'), 'accepted at last');
     expect(client!.problem).toBeUndefined();
