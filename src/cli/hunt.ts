@@ -126,11 +126,15 @@ export async function runHunt(opts: HuntOptions): Promise<number> {
     process.stderr.write(`${msg}\n`);
     if (error) errors++;
   };
-  // Files whose first and last events (or backup name) lie outside the window are not read.
+  // Files whose first and last events (or backup name) lie outside the window are not
+  // read; the others are opened when the merge reaches their first event.
   const chosen: HuntInput[] = [];
+  const starts: (bigint | undefined)[] = [];
   for (const input of inputs) {
-    if (opts.window.since === undefined && opts.window.until === undefined) chosen.push(input);
-    else if (!outsideWindow(await timeSpan(input), opts.window)) chosen.push(input);
+    const span = await timeSpan(input);
+    if (outsideWindow(span, opts.window)) continue;
+    chosen.push(input);
+    starts.push(span.first);
   }
   const processor = new Processor(query.ruleset, { format: { hostname: HOSTNAME, timeIso8601: false }, backend: chooseBackend().backend, rawEvents: opts.format === 'raw' });
   const progress = new Progress(chosen.reduce((n, i) => n + i.size, 0), 'hunt');
@@ -160,7 +164,7 @@ export async function runHunt(opts: HuntOptions): Promise<number> {
       for (const r of rows) await out.write([String(r.count), ...r.values].join('\t'));
     }
   } else {
-    const streams = chosen.map((input, i) => inputMatches(input, i, ctx));
+    const streams = chosen.map((input, i) => ({ start: starts[i], open: () => inputMatches(input, i, ctx) }));
     if (opts.format === 'table') {
       await out.write([...TABLE_COLS.map(([h, w]) => cut(h, w)), ...opts.fields.map((f) => f.toUpperCase())].join(' ').trimEnd());
     }

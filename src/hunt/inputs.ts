@@ -163,8 +163,8 @@ export async function timeSpan(input: HuntInput): Promise<TimeSpan> {
   }
 }
 
-/** Events out of order by this much within a file still do not make it skipped wrongly. */
-const SLACK_NS = 1_000_000_000n;
+/** Events out of order by this much within a file still do not make it skipped (or opened late) wrongly. */
+export const SLACK_NS = 1_000_000_000n;
 
 /** True when a file's span shows that none of its events falls in the window. */
 export function outsideWindow(span: TimeSpan, w: TimeWindow): boolean {

@@ -5,7 +5,7 @@ import { framedChunks, openInput, type Input, type Progress } from '../ingest/fi
 import type { Alert, DocumentResult, Processor } from '../engine/processor.js';
 import { describeIssue, evaluateChunk } from '../engine/frames.js';
 import { inWindow, type TimeWindow } from './window.js';
-import type { HuntInput } from './inputs.js';
+import { SLACK_NS, type HuntInput } from './inputs.js';
 
 export interface HuntMatch {
   /** stageTimestamp, ns. */
@@ -55,24 +55,72 @@ export async function* inputMatches(input: HuntInput, index: number, ctx: Stream
   }
 }
 
+/** An input's matches, opened only when the merge needs them. */
+export interface LazyMatches {
+  /** The input's first event time, if known: nothing of it is needed before then (less SLACK_NS). */
+  start: bigint | undefined;
+  open(): AsyncGenerator<HuntMatch>;
+}
+
 /**
  * Merges streams each in time order into one in time order; equal times keep the order
- * of the inputs, then of each input. Holds one match per stream.
+ * of the inputs, then of each input. Holds one match per open stream, and opens an
+ * input only once the merge reaches its first event's time: rotated backups, disjoint
+ * in time, are then read one or two at a time rather than all at once (a descriptor
+ * and a read buffer each; an apiserver keeping every backup leaves thousands).
  */
-export async function* mergeByTime(streams: AsyncGenerator<HuntMatch>[]): AsyncGenerator<HuntMatch> {
-  const heads: (HuntMatch | undefined)[] = [];
-  for (const s of streams) heads.push((await s.next()).value ?? undefined);
+export async function* mergeByTime(inputs: LazyMatches[]): AsyncGenerator<HuntMatch> {
+  const n = inputs.length;
+  // By start, unknown first (they may begin anywhere), then by position.
+  const order = inputs.map((_, i) => i).sort((a, b) => {
+    const sa = inputs[a].start;
+    const sb = inputs[b].start;
+    if (sa !== sb) {
+      if (sa === undefined) return -1;
+      if (sb === undefined) return 1;
+      return sa < sb ? -1 : 1;
+    }
+    return a - b;
+  });
+  let unopened = 0;
+  const streams: (AsyncGenerator<HuntMatch> | undefined)[] = new Array(n);
+  const heads: (HuntMatch | undefined)[] = new Array(n);
+  /** Opens the inputs that may hold a match at or before `t` (all of them, without t); true if any. */
+  const openUpTo = async (t: bigint | undefined): Promise<boolean> => {
+    let opened = false;
+    while (unopened < n) {
+      const i = order[unopened];
+      const s = inputs[i].start;
+      // A file's lines are in time order only to within SLACK_NS.
+      if (t !== undefined && s !== undefined && s - SLACK_NS > t) break;
+      unopened++;
+      const g = inputs[i].open();
+      const first = await g.next();
+      streams[i] = first.done ? undefined : g;
+      heads[i] = first.done ? undefined : first.value;
+      opened = true;
+    }
+    return opened;
+  };
   for (;;) {
     let best = -1;
-    for (let i = 0; i < heads.length; i++) {
+    for (let i = 0; i < n; i++) {
       const h = heads[i];
       if (h === undefined) continue;
       // Strictly earlier wins; on a tie the earlier input (lower i) was found first.
       if (best < 0 || h.ts < heads[best]!.ts) best = i;
     }
-    if (best < 0) return;
+    if (best < 0) {
+      if (unopened === n) return;
+      // Nothing open holds a match: the next input by start.
+      await openUpTo(inputs[order[unopened]].start);
+      continue;
+    }
+    // An unopened input starting at or before this match may hold an earlier one.
+    if (await openUpTo(heads[best]!.ts)) continue;
     yield heads[best]!;
-    const next = await streams[best].next();
+    const next = await streams[best]!.next();
     heads[best] = next.done ? undefined : next.value;
+    if (next.done) streams[best] = undefined;
   }
 }
