@@ -1,5 +1,6 @@
 // `peregrine policy check|generate|cost`: the audit Policy advisor.
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync, statSync, writeSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ErrorCode, PeregrineError, describeWarning } from '../errors.js';
 import { defaultRulePaths, readRuleFiles } from '../config/rules-files.js';
@@ -181,6 +182,28 @@ class Sink {
 
 const NL = Buffer.from('\n');
 
+/** A --write that is an input (or another --write) would be truncated before it is read. */
+function refuseOverwrites(writes: Array<string | undefined>, inputs: string[]): void {
+  const same = (a: string, b: string): boolean => {
+    if (resolve(a) === resolve(b)) return true;
+    try {
+      const sa = statSync(a);
+      const sb = statSync(b);
+      return sa.dev === sb.dev && sa.ino === sb.ino;
+    } catch {
+      return false;
+    }
+  };
+  const seen: string[] = [];
+  for (const w of writes) {
+    if (w === undefined) continue;
+    const input = inputs.find((f) => f !== '-' && same(w, f));
+    if (input !== undefined) throw new PeregrineError(ErrorCode.USAGE, `--write ${w} is the input ${input}: it would be emptied before it is read`);
+    if (seen.some((o) => same(o, w))) throw new PeregrineError(ErrorCode.USAGE, `--write ${w} is given twice`);
+    seen.push(w);
+  }
+}
+
 async function cost(argv: string[]): Promise<number> {
   const { values, positionals, tokens } = parseArgs({
     args: argv, allowPositionals: true, tokens: true,
@@ -207,9 +230,10 @@ async function cost(argv: string[]): Promise<number> {
     if (writes[current] !== undefined) throw new PeregrineError(ErrorCode.USAGE, `two --write for --policy ${files[current]}`);
     writes[current] = t.value;
   }
+  refuseOverwrites(writes, positionals);
   const fmt = format(values.format);
-  const top = values.top === undefined ? 15 : Number(values.top);
-  if (!Number.isInteger(top) || top < 0) throw new PeregrineError(ErrorCode.USAGE, '--top must be a number of resources');
+  const top = values.top === undefined ? 15 : /^\d+$/.test(values.top) ? Number(values.top) : NaN;
+  if (!Number.isInteger(top) || top < 0) throw new PeregrineError(ErrorCode.USAGE, `--top: expected a whole number of resources, got '${values.top}'`);
   const policies: Policy[] = [];
   for (const f of files) policies.push(await readPolicyFile(f));
   const zlib = writes.some((w) => w?.endsWith('.gz')) ? await import('node:zlib') : undefined;

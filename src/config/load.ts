@@ -201,7 +201,7 @@ export function applyDocument(cfg: ServeConfig, doc: unknown, base: string): voi
 
   if (d.rate_limit !== undefined) cfg.rateLimit = readRateLimit(d.rate_limit, 'rate_limit');
   if (d.clusters !== undefined) {
-    const c = asObject(d.clusters, 'clusters', Object.keys(d.clusters as Obj));
+    const c = asObject(d.clusters, 'clusters');
     for (const [name, v] of Object.entries(c)) {
       asClusterName(name, `clusters.${name}`);
       const o = asObject(v ?? {}, `clusters.${name}`, ['rate_limit']);
@@ -252,7 +252,7 @@ export function applyDocument(cfg: ServeConfig, doc: unknown, base: string): voi
       if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw configError('outputs.http.url', 'must be http:// or https://');
       const headers: Record<string, string> = {};
       if (h.headers !== undefined) {
-        const ho = asObject(h.headers, 'outputs.http.headers', Object.keys(h.headers as Obj));
+        const ho = asObject(h.headers, 'outputs.http.headers');
         for (const [k, v] of Object.entries(ho)) headers[k] = asString(v, `outputs.http.headers.${k}`);
       }
       // fetch refuses URLs with credentials: send them as the Authorization header they mean.
@@ -291,7 +291,10 @@ function readJwt(v: unknown, base: string): JwtConfig {
   const keys = j.public_key_files === undefined ? [] : asStringList(j.public_key_files, 'auth.jwt.public_key_files').map((f) => resolve(base, f));
   const jwks = j.jwks_file === undefined ? undefined : pathIn(base, j.jwks_file, 'auth.jwt.jwks_file');
   if (keys.length === 0 && jwks === undefined) throw configError('auth.jwt', 'needs public_key_files or jwks_file');
+  // Only one is read: the other would be silently ignored.
+  if (keys.length > 0 && jwks !== undefined) throw configError('auth.jwt', 'public_key_files and jwks_file: give one, not both');
   const algorithms = j.algorithms === undefined ? ['RS256', 'ES256'] : asStringList(j.algorithms, 'auth.jwt.algorithms');
+  if (algorithms.length === 0) throw configError('auth.jwt.algorithms', 'empty: no token could ever be accepted');
   const known = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
   for (const [i, a] of algorithms.entries()) {
     if (!known.includes(a)) throw configError(`auth.jwt.algorithms[${i}]`, `unsupported algorithm "${a}" (asymmetric only: ${known.join(', ')})`);

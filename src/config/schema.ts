@@ -120,10 +120,14 @@ function show(v: unknown): string {
 
 export type Obj = Record<string, unknown>;
 
-export function asObject(v: unknown, key: string, allowed: readonly string[]): Obj {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw configError(key, `expected a mapping, got ${show(v)}`);
-  for (const k of Object.keys(v)) {
-    if (!allowed.includes(k)) throw configError(key ? `${key}.${k}` : k, `unknown key (expected one of: ${allowed.join(', ')})`);
+/** A mapping with only the `allowed` keys (any key when `allowed` is undefined). */
+export function asObject(v: unknown, key: string, allowed?: readonly string[]): Obj {
+  // YAML turns an unquoted 2026-01-01 into a Date, an object too: not a mapping.
+  if (v === null || typeof v !== 'object' || Array.isArray(v) || v instanceof Date) throw configError(key || 'the file', `expected a mapping, got ${show(v)}`);
+  if (allowed !== undefined) {
+    for (const k of Object.keys(v)) {
+      if (!allowed.includes(k)) throw configError(key ? `${key}.${k}` : k, `unknown key (expected one of: ${allowed.join(', ')})`);
+    }
   }
   return v as Obj;
 }

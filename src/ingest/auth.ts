@@ -63,6 +63,8 @@ const MIN_TOKEN_LENGTH = 16;
 function readTokens(sources: TokenSource[]): { entries: TokenEntry[]; problems: string[] } {
   const entries: TokenEntry[] = [];
   const problems: string[] = [];
+  const owner = new Map<string, { cluster: string; where: string }>();
+  const shared = new Set<string>();
   for (const s of sources) {
     let text: string;
     try {
@@ -78,14 +80,25 @@ function readTokens(sources: TokenSource[]): { entries: TokenEntry[]; problems: 
       if (t === '' || t.startsWith('#')) continue;
       if (t.length < MIN_TOKEN_LENGTH) problems.push(`${s.file}:${i + 1}: token shorter than ${MIN_TOKEN_LENGTH} characters (ignored)`);
       else if (/\s/.test(t)) problems.push(`${s.file}:${i + 1}: token contains whitespace (ignored)`);
+      // What an Authorization header can carry (RFC 9110 token68 and the like).
+      else if (!/^[\x21-\x7e]+$/.test(t)) problems.push(`${s.file}:${i + 1}: token has characters beyond printable ASCII, which no header carries (ignored)`);
       else {
-        entries.push({ cluster: s.cluster, digest: sha256(t) });
+        const digest = sha256(t);
+        const other = owner.get(digest.toString('hex'));
+        if (other !== undefined && other.cluster !== s.cluster) {
+          // One token, two clusters: whichever matched first would decide the cluster.
+          problems.push(`${s.file}:${i + 1}: the same token as ${other.where}, for cluster '${other.cluster}' not '${s.cluster}' (ignored for both)`);
+          shared.add(digest.toString('hex'));
+          continue;
+        }
+        owner.set(digest.toString('hex'), { cluster: s.cluster, where: `${s.file}:${i + 1}` });
+        entries.push({ cluster: s.cluster, digest });
         valid++;
       }
     }
     if (valid === 0) problems.push(`${s.file}: no valid token: cluster '${s.cluster}' has no token and its requests get 401`);
   }
-  return { entries, problems };
+  return { entries: entries.filter((e) => !shared.has(e.digest.toString('hex'))), problems };
 }
 
 type KeySource = { kind: 'keys'; keys: KeyObject[] } | { kind: 'jwks'; jwks: ReturnType<typeof createLocalJWKSet> };

@@ -58,7 +58,7 @@ describe('LDP stream client', () => {
     ldp = await FakeLdp.start();
     ldp.refuse = 401;
     const c = connect();
-    await waitFor(() => ldp.handshakes >= 3, 'several attempts');
+    await waitFor(() => ldp.handshakes >= 3 && c.failures.length >= 3, 'several attempts');
     expect(client!.problem).toContain('HTTP 401');
     expect(c.states.every((s) => s === 'down:http_401')).toBe(true);
     // Refused dials are failed dials: never up, so nothing dropped and no outage counted.

@@ -38,6 +38,8 @@ export class FakeLdp {
     this.http = tls ? createTlsServer({ cert: tls.cert, key: tls.key }, notFound) : createServer(notFound);
     this.wss = new WebSocketServer({ noServer: true, autoPong: false });
     this.http.on('upgrade', (req, socket, head) => {
+      // A client that gives up on a refusal may reset the connection.
+      socket.on('error', () => undefined);
       this.handshakes++;
       const tk = new URL(req.url ?? '/', 'http://x').searchParams.get('tk') ?? '';
       this.tokens.push(tk);

@@ -12,7 +12,8 @@ describe('LDP stream URL', () => {
   });
 
   it('refuses plain ws:// beyond loopback, other schemes, credentials and junk, without the token', () => {
-    const bad = ['ws://gra1.logs.ovh.com/tail/?tk=abc123secret', 'https://gra1.logs.ovh.com/tail/?tk=abc123secret', 'wss://u:p@h/tail/?tk=abc123secret', 'two words', '', 'wss://'];
+    const bad = ['ws://gra1.logs.ovh.com/tail/?tk=abc123secret', 'https://gra1.logs.ovh.com/tail/?tk=abc123secret', 'wss://u:p@h/tail/?tk=abc123secret', 'two words', '', 'wss://',
+      'wss://h/tail/?tk=abc123secret#frag', 'wss://h/tail/?tk=abc123secret\u0000', 'wss://h/tail/?tk=abc123secr\u00e9t', 'wss://h/tail/', 'wss://h/tail/?tk=', 'junk'];
     for (const b of bad) {
       let msg = '';
       try {

@@ -135,6 +135,15 @@ describe('policy cost: the re-levelled log', () => {
     expect(readFileSync(join(dir, 'p.jsonl')).equals(written)).toBe(true);
     expect(readFileSync(join(dir, 'd.jsonl')).equals(written)).toBe(false);
     expect(spawnSync(process.execPath, ['dist/cli/main.js', 'policy', 'cost', '--write', join(dir, 'x.jsonl'), '--policy', pol, plain]).status).toBe(2);
+    // A --write onto an input (by another path too) or onto another --write is refused, the input untouched.
+    for (const args of [['--policy', pol, '--write', plain, plain], ['--policy', pol, '--write', join(dir, '.', 'in.jsonl.gz'), gz],
+      ['--policy', pol, '--write', join(dir, 'w.jsonl'), '--policy', pol, '--write', join(dir, 'w.jsonl'), plain]]) {
+      const r2 = spawnSync(process.execPath, ['dist/cli/main.js', 'policy', 'cost', ...args], { encoding: 'utf8' });
+      expect(r2.status, args.join(' ')).toBe(2);
+      expect(r2.stderr).toMatch(/--write .* (is the input .*: it would be emptied before it is read|is given twice)/);
+    }
+    expect(readFileSync(plain, 'utf8')).toBe(text);
+    expect(gunzipSync(readFileSync(gz)).toString()).toBe(text);
     // The text report names both policies side by side.
     const t = spawnSync(process.execPath, ['dist/cli/main.js', 'policy', 'cost', '--policy', pol, '--policy', 'docs/audit-policy.yaml', plain], { encoding: 'utf8' });
     expect(t.status).toBe(0);

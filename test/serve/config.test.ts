@@ -90,6 +90,16 @@ outputs:
     expect(load('workers: 2\n').outputs.stdout).toBe(true);
   });
 
+  it('refuses null, dates and other non-mappings where a mapping goes, and JWT settings that could not work', () => {
+    expect(error('clusters: null\n')).toMatch(/clusters: expected a mapping, got null/);
+    expect(error('outputs: { http: { url: "http://127.0.0.1:9/", headers: null } }\n')).toMatch(/outputs\.http\.headers: expected a mapping/);
+    for (const k of ['auth', 'rules', 'limits', 'outputs', 'rate_limit', 'clusters']) expect(error(`${k}: 2026-01-01\n`), k).toMatch(new RegExp(`${k}: expected a mapping`));
+    expect(error('clusters: { x: 2026-01-01 }\n')).toMatch(/clusters\.x: expected a mapping/);
+    expect(error('- a\n- b\n')).toMatch(/the file: expected a mapping/);
+    expect(error('auth:\n  jwt: { public_key_files: [k.pem], algorithms: [] }\n')).toMatch(/auth\.jwt\.algorithms: empty/);
+    expect(error('auth:\n  jwt: { public_key_files: [k.pem], jwks_file: j.json }\n')).toMatch(/auth\.jwt: public_key_files and jwks_file: give one/);
+  });
+
   it('names the key in every error', () => {
     expect(error('limits:\n  max_body_bytes: lots\n')).toMatch(/limits\.max_body_bytes: expected a byte size/);
     expect(error('lisen: 127.0.0.1:1\n')).toMatch(/^.*c\.yaml: lisen: unknown key/);

@@ -14,7 +14,8 @@ export interface LdpUrl {
 
 export function parseLdpUrl(text: string, key: string): LdpUrl {
   const raw = text.trim();
-  if (raw === '' || /\s/.test(raw)) throw new PeregrineError(ErrorCode.CONFIG, `${key}: expected one URL (wss://HOST/tail/?tk=TOKEN or HOST/tail/?tk=TOKEN)`);
+  // Spaces, control characters (a NUL included) and non-ASCII: not one URL as written.
+  if (raw === '' || /[^\x21-\x7e]/.test(raw)) throw new PeregrineError(ErrorCode.CONFIG, `${key}: expected one URL (wss://HOST/tail/?tk=TOKEN or HOST/tail/?tk=TOKEN)`);
   const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `wss://${raw}`;
   let u: URL;
   try {
@@ -30,5 +31,8 @@ export function parseLdpUrl(text: string, key: string): LdpUrl {
     throw new PeregrineError(ErrorCode.CONFIG, `${key}: expected wss://, not ${u.protocol}//${u.host}`);
   }
   if (u.username !== '' || u.password !== '') throw new PeregrineError(ErrorCode.CONFIG, `${key}: user:password in the URL is not used by LDP (${u.host})`);
+  if (u.hash !== '') throw new PeregrineError(ErrorCode.CONFIG, `${key}: a #fragment is not part of an LDP stream URL (${u.host})`);
+  // The token is the credential: without one, LDP can only refuse.
+  if (!u.searchParams.get('tk')) throw new PeregrineError(ErrorCode.CONFIG, `${key}: no token: expected ?tk=TOKEN in the URL (${u.host})`);
   return { href: u.href, host: u.host };
 }
