@@ -70,9 +70,11 @@ export class ApiserverLog {
 
   rotate() {
     closeSync(this.fd);
-    let ms = Date.now();
-    // Two rotations in one millisecond would share a name (lumberjack would overwrite).
-    while (existsSync(this.backupPath(ms)) || existsSync(this.backupPath(ms) + '.gz')) ms = Date.now() + 1;
+    // Names in rotation order, as a steady clock gives them: never before the last one
+    // (two rotations in one millisecond would share a name, which lumberjack overwrites).
+    let ms = Math.max(Date.now(), (this.lastRotationMs ?? 0) + 1);
+    while (existsSync(this.backupPath(ms)) || existsSync(this.backupPath(ms) + '.gz')) ms++;
+    this.lastRotationMs = ms;
     renameSync(this.path, this.backupPath(ms));
     this.onRotate?.(this.ino, basename(this.backupPath(ms)));
     this.openNew();

@@ -157,34 +157,8 @@ export async function runServe(argv: string[]): Promise<number> {
   };
   const sources: Source[] = cfg.sources.map((sc) => (sc.type === 'file' ? new FileSource(sc, sourceDeps) : new LdpSource(sc, sourceDeps)));
   registerSourceMetrics(m.registry, () => sources.map((s) => s.stats()));
-  try {
-    for (const s of sources) await s.start();
-  } catch (e) {
-    await Promise.all(sources.map((s) => s.stop(0)));
-    await pool.close();
-    await outputs.close();
-    throw e;
-  }
 
-  // Front ends.
-  let webhookSocket: us_listen_socket | undefined;
-  let mtls: MtlsFront | undefined;
-  let webhookPort = 0;
-  let scheme = 'http';
-  if (!cfg.webhook) {
-    // listen: none — the sources only; health and metrics stay.
-  } else if (cfg.tls?.clientCAFile !== undefined) {
-    mtls = new MtlsFront(cfg, uws, ingest, cfg.auth.tokens.length > 0 || cfg.auth.jwt !== undefined, (reason) => m.tlsHandshakeFailures.inc({ reason }));
-    webhookPort = await mtls.start();
-    scheme = 'https';
-  } else {
-    const app = cfg.tls ? uws.SSLApp({ cert_file_name: cfg.tls.certFile, key_file_name: cfg.tls.keyFile }) : uws.App();
-    if (cfg.tls) scheme = 'https';
-    ingest.attach(app);
-    const l = await listen(app, uws, cfg.listen.host, cfg.listen.port, 'webhook');
-    webhookSocket = l.socket;
-    webhookPort = l.port;
-  }
+  // Health and metrics first: a port that is taken stops the start before anything is read.
   const metricsApp = uws.App();
   let listening = true;
   const readiness = (): Readiness => {
@@ -205,8 +179,45 @@ export async function runServe(argv: string[]): Promise<number> {
     };
   };
   attachEndpoints(metricsApp, metrics, readiness);
-  const ml = await listen(metricsApp, uws, cfg.metricsListen.host, cfg.metricsListen.port, 'metrics');
-  log(`listening webhook=${cfg.webhook ? url(scheme, cfg.listen.host, webhookPort, cfg.path) : 'none'} metrics=${url('http', cfg.metricsListen.host, ml.port)} `
+
+  // A start that fails half way undoes what it started: open sockets, sources or
+  // workers would keep the process alive after the error.
+  let ml: { socket: us_listen_socket; port: number } | undefined;
+  let webhookSocket: us_listen_socket | undefined;
+  let mtls: MtlsFront | undefined;
+  const abandon = async (e: unknown): Promise<never> => {
+    await Promise.all(sources.map((s) => s.stop(0)));
+    if (webhookSocket) uws.us_listen_socket_close(webhookSocket);
+    mtls?.close();
+    if (ml) uws.us_listen_socket_close(ml.socket);
+    await pool.close();
+    await outputs.close();
+    throw e;
+  };
+  let webhookPort = 0;
+  let scheme = 'http';
+  try {
+    ml = await listen(metricsApp, uws, cfg.metricsListen.host, cfg.metricsListen.port, 'metrics');
+    for (const s of sources) await s.start();
+    // Front ends.
+    if (!cfg.webhook) {
+      // listen: none — the sources only; health and metrics stay.
+    } else if (cfg.tls?.clientCAFile !== undefined) {
+      mtls = new MtlsFront(cfg, uws, ingest, cfg.auth.tokens.length > 0 || cfg.auth.jwt !== undefined, (reason) => m.tlsHandshakeFailures.inc({ reason }));
+      webhookPort = await mtls.start();
+      scheme = 'https';
+    } else {
+      const app = cfg.tls ? uws.SSLApp({ cert_file_name: cfg.tls.certFile, key_file_name: cfg.tls.keyFile }) : uws.App();
+      if (cfg.tls) scheme = 'https';
+      ingest.attach(app);
+      const l = await listen(app, uws, cfg.listen.host, cfg.listen.port, 'webhook');
+      webhookSocket = l.socket;
+      webhookPort = l.port;
+    }
+  } catch (e) {
+    await abandon(e);
+  }
+  log(`listening webhook=${cfg.webhook ? url(scheme, cfg.listen.host, webhookPort, cfg.path) : 'none'} metrics=${url('http', cfg.metricsListen.host, ml!.port)} `
     + `workers=${cfg.workers} rules=${rules.current.ruleset.rules.length} auth=${cfg.webhook ? describeAuth(cfg) : '-'} `
     + `outputs=${targets.map((t) => (t.name === 'http' && cfg.outputs.http ? `http(${redactUrl(cfg.outputs.http.url)})` : t.name)).join(',')} json=${extraction}`
     + (sources.length > 0 ? ` sources=${sources.map((s) => `${s.stats().type === 'file' ? 'file:' : ''}${s.stats().source}(${s.stats().cluster})`).join(',')}` : ''));
@@ -263,7 +274,7 @@ export async function runServe(argv: string[]): Promise<number> {
       await pool.close();
       await outputs.close();
       mtls?.close();
-      uws.us_listen_socket_close(ml.socket);
+      uws.us_listen_socket_close(ml!.socket);
       log(`stopped in ${Date.now() - started} ms`);
       const code = flushed && finished && sourcesStopped ? 0 : 1;
       resolve(code);

@@ -9,8 +9,8 @@
 // after the file was gzipped (the fingerprint is of the uncompressed bytes). The offset
 // is in uncompressed bytes, at the start of a line; `line` is that line's number.
 import { createHash } from 'node:crypto';
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, open, readFile, rename, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { ErrorCode, PeregrineError } from '../errors.js';
 
 /** Bytes of a file's beginning its fingerprint covers (fewer while the file is shorter). */
@@ -124,6 +124,26 @@ export function checkpointFileName(source: string): string {
   return `${base}.${fingerprint(Buffer.from(source)).slice(0, 12)}.checkpoint.json`;
 }
 
+/**
+ * mkdir -p, mode 0700. Not fs.mkdir's `recursive`: where a parent exists but the
+ * directory cannot be made in it (under /proc, say) that retries ENOENT forever.
+ */
+async function makeDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { mode: 0o700 });
+    return;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') {
+      if ((await stat(dir)).isDirectory()) return;
+      throw Object.assign(new Error(`${dir} exists and is not a directory`), { code: 'ENOTDIR' });
+    }
+    if (code !== 'ENOENT' || dirname(dir) === dir) throw e;
+  }
+  await makeDir(dirname(dir));
+  await mkdir(dir, { mode: 0o700 });
+}
+
 export class CheckpointStore {
   readonly path: string;
   private readonly tmp: string;
@@ -137,7 +157,7 @@ export class CheckpointStore {
   /** Creates the state directory (mode 0700) if it is missing. */
   async prepare(): Promise<void> {
     if (this.dirReady) return;
-    await mkdir(this.stateDir, { recursive: true, mode: 0o700 });
+    await makeDir(this.stateDir);
     this.dirReady = true;
   }
 
