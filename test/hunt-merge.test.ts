@@ -109,4 +109,14 @@ describe('hunt: merging inputs by time', () => {
     expect(times).toHaveLength(3000);
     expect([...times].sort()).toEqual(times);
   });
+
+  it('says what a directory holds that it does not read', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'peregrine-hunt-skip-'));
+    writeFileSync(join(dir, 'audit.log.1'), '{}\n');
+    writeFileSync(join(dir, 'notes.txt'), 'x\n');
+    const r = spawnSync(process.execPath, [CLI, 'hunt', '--where', 'ka.verb = get', dir], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`peregrine: hunt: ${dir}: 2 entries not read (not files named *.log, *.json, *.jsonl or *.gz: audit.log.1, notes.txt); name them to read them`);
+    expect(r.stderr).toContain(`peregrine: hunt: ${dir}: no audit log files in it`);
+  });
 });

@@ -194,6 +194,9 @@ describe('peregrine hunt', () => {
     expect(hunt(['--where', 'ka.verb = get', '--fields', 'nope.field', logs]).stderr).toMatch(/--fields: .*nope\.field/);
     expect(hunt(['--where', 'ka.verb = get', '--since', 'yesterday', logs]).stderr).toContain('--since: expected an RFC 3339 time');
     expect(hunt(['--where', 'ka.verb = get', '--since', '1h', '--until', '2h', logs]).stderr).toContain('--since must be before --until');
+    // Beyond what 64-bit nanoseconds hold the time would wrap: refused, not matched against.
+    expect(hunt(['--where', 'ka.verb = get', '--since', '2600-01-01T00:00:00Z', logs]).stderr).toContain('--since: 2600-01-01T00:00:00Z is beyond 2262');
+    expect(hunt(['--where', 'ka.verb = get', '--until', '200000d', logs]).stderr).toContain('--until: 200000d back from now is before 1970');
     expect(hunt(['--where', 'ka.verb = get', join(dir, 'missing.log')]).status).toBe(2);
     expect(hunt([logs]).stderr).toContain('--where CONDITION is required');
   });

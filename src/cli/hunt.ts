@@ -120,7 +120,7 @@ export async function runHunt(opts: HuntOptions): Promise<number> {
   const extra = [...opts.fields, ...opts.countBy];
   const query = compileHunt(files, opts.where, extra);
   for (const w of query.ruleset.legacy) process.stderr.write(describeWarning(w) + '\n');
-  const inputs = expandInputs(opts.files);
+  const inputs = expandInputs(opts.files, (msg) => process.stderr.write(`${msg}\n`));
   let errors = 0;
   const report = (msg: string, error: boolean): void => {
     process.stderr.write(`${msg}\n`);

@@ -16,7 +16,8 @@ export interface HuntInput {
 /** Files a directory holds that may be audit logs: `*.log`, `*.json`, `*.jsonl`, their `.gz`. */
 const LOG_NAME = /\.(log|json|jsonl)(\.gz)?$|\.gz$/;
 
-export function expandInputs(args: string[]): HuntInput[] {
+/** The inputs the arguments name; `notice` hears of what a directory holds that is not read. */
+export function expandInputs(args: string[], notice: (msg: string) => void = () => undefined): HuntInput[] {
   const out: HuntInput[] = [];
   for (const a of args) {
     if (a === '-') {
@@ -34,12 +35,23 @@ export function expandInputs(args: string[]): HuntInput[] {
       continue;
     }
     // Name order puts lumberjack's backups (audit-<time>.log) oldest first, before audit.log.
-    const names = readdirSync(a).filter((n) => !n.startsWith('.') && LOG_NAME.test(n)).sort();
+    const all = readdirSync(a).filter((n) => !n.startsWith('.'));
+    const names = all.filter((n) => LOG_NAME.test(n)).sort();
+    let files = 0;
     for (const n of names) {
       const p = join(a, n);
       const s = statSync(p);
-      if (s.isFile()) out.push({ path: p, label: p, size: s.size });
+      if (s.isFile()) {
+        out.push({ path: p, label: p, size: s.size });
+        files++;
+      }
     }
+    const skipped = all.length - files;
+    if (skipped > 0) {
+      const some = all.filter((n) => !names.includes(n) || !statSync(join(a, n)).isFile()).slice(0, 3).join(', ');
+      notice(`peregrine: hunt: ${a}: ${skipped} entr${skipped === 1 ? 'y' : 'ies'} not read (not files named *.log, *.json, *.jsonl or *.gz: ${some}${skipped > 3 ? ', …' : ''}); name them to read them`);
+    }
+    if (files === 0) notice(`peregrine: hunt: ${a}: no audit log files in it`);
   }
   return out;
 }

@@ -18,8 +18,12 @@ export function parseTimeArg(v: string, flag: string, nowNs: bigint): bigint {
   if (/^(\d+(ms|s|m|h|d|w))+$/.test(s)) {
     let ns = 0n;
     for (const m of s.matchAll(/(\d+)(ms|s|m|h|d|w)/g)) ns += BigInt(m[1]) * UNIT_NS[m[2]];
+    if (ns > nowNs) throw new PeregrineError(ErrorCode.USAGE, `${flag}: ${v} back from now is before 1970`);
     return nowNs - ns;
   }
+  // Event times are nanoseconds in 64 bits: past 2262 they would wrap to some other time.
+  const year = /^(\d{4,})-/.exec(s);
+  if (year && Number(year[1]) >= 2262) throw new PeregrineError(ErrorCode.USAGE, `${flag}: ${v} is beyond 2262, the last year audit event times can hold`);
   try {
     const t = parseEventTime(s);
     // Before 1970 the plugin's time wraps to a huge unsigned value: not a window anyone means.

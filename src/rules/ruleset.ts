@@ -137,8 +137,18 @@ export class Ruleset {
     const col = new Collector();
     let built: Ruleset | undefined;
     for (const f of files) {
-      col.load(f.name, f.text);
-      built = Ruleset.fromCollector(col, opts);
+      try {
+        col.load(f.name, f.text);
+        built = Ruleset.fromCollector(col, opts);
+      } catch (e) {
+        // The stack or an array's length ran out (macros nested thousands deep, conditions
+        // or lists of hundreds of thousands of terms): an error to act on, not a crash.
+        if (e instanceof RangeError) {
+          throw new PeregrineError(ErrorCode.VALIDATE, `rules too large or too deeply nested to compile (${e.message}): `
+            + 'nest macros less deeply, split very long conditions and lists', { file: f.name, line: 1, col: 1 });
+        }
+        throw e;
+      }
     }
     if (built === undefined) built = Ruleset.fromCollector(col, opts);
     return built;
