@@ -192,6 +192,9 @@ describe('peregrine hunt', () => {
     expect(field.status).toBe(2);
     expect(field.stderr).toMatch(/--where: column 1: .*ka\.no\.such\.field/);
     expect(hunt(['--where', 'ka.verb = get', '--fields', 'nope.field', logs]).stderr).toMatch(/--fields: .*nope\.field/);
+    expect(hunt(['--where', 'ka.verb = get', '--fields', 'ka.verb ka.uri', logs]).stderr).toContain("--fields: 'ka.verb ka.uri' is not a field name");
+    expect(hunt(['--where', 'ka.verb = get', '--count-by', 'ka.verb ka.uri', logs]).stderr).toContain("--count-by: 'ka.verb ka.uri' is not a field name");
+    expect(hunt(['--where', 'ka.verb = get', '--fields', 'ka.req.pod.containers.image[', logs]).status).toBe(2);
     expect(hunt(['--where', 'ka.verb = get', '--since', 'yesterday', logs]).stderr).toContain('--since: expected an RFC 3339 time');
     expect(hunt(['--where', 'ka.verb = get', '--since', '1h', '--until', '2h', logs]).stderr).toContain('--since must be before --until');
     // Beyond what 64-bit nanoseconds hold the time would wrap: refused, not matched against.

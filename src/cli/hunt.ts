@@ -49,8 +49,13 @@ export interface HuntOptions {
   files: string[];
 }
 
-function fieldList(v: string | undefined): string[] {
-  return v === undefined ? [] : v.split(',').map((f) => f.trim()).filter((f) => f !== '');
+/** Comma-separated field names (a field may take an [argument]); anything else is refused with its flag. */
+function fieldList(v: string | undefined, flag: string): string[] {
+  const list = v === undefined ? [] : v.split(',').map((f) => f.trim()).filter((f) => f !== '');
+  for (const f of list) {
+    if (!/^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+(\[[^\]\s,]+\])?$/.test(f)) throw new PeregrineError(ErrorCode.USAGE, `${flag}: '${f}' is not a field name (ka.verb, ka.req.pod.containers.image, jevt.value[/path]; commas between them)`);
+  }
+  return list;
 }
 
 export function parseHuntArgs(argv: string[], isTTY = process.stdout.isTTY === true): HuntOptions | 'help' {
@@ -80,10 +85,10 @@ export function parseHuntArgs(argv: string[], isTTY = process.stdout.isTTY === t
   }
   const format = values.format ?? (isTTY ? 'table' : 'json');
   if (format !== 'table' && format !== 'json' && format !== 'raw') throw new PeregrineError(ErrorCode.USAGE, `--format must be table, json or raw, not '${format}'`);
-  const countBy = fieldList(values['count-by']);
+  const countBy = fieldList(values['count-by'], '--count-by');
   if (values['count-by'] !== undefined && countBy.length === 0) throw new PeregrineError(ErrorCode.USAGE, '--count-by needs at least one field');
   if (countBy.length > 0 && format === 'raw') throw new PeregrineError(ErrorCode.USAGE, '--count-by prints counts: use --format table or json');
-  return { where: values.where, rules: values.rules ?? [], window, fields: fieldList(values.fields), format, countBy, files: positionals };
+  return { where: values.where, rules: values.rules ?? [], window, fields: fieldList(values.fields, '--fields'), format, countBy, files: positionals };
 }
 
 type Fields = Record<string, unknown>;
