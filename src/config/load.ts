@@ -338,7 +338,10 @@ function applyFlags(cfg: ServeConfig, a: ServeArgs, fileAskedStdout: boolean): v
   else if (a.listen !== undefined) { cfg.listen = parseHostPort(a.listen, '--listen'); cfg.webhook = true; }
   cfg.sources.push(...sourcesFromFlags(a));
   if (a.metricsListen !== undefined) cfg.metricsListen = parseHostPort(a.metricsListen, '--metrics-listen');
-  if (a.rules !== undefined && a.rules.length > 0) cfg.rules.files = a.rules.map((r) => resolve(r));
+  if (a.rules !== undefined && a.rules.length > 0) {
+    if (a.rules.some((r) => r.trim() === '')) throw configError('--rules', "an empty path (it would be the current directory)");
+    cfg.rules.files = a.rules.map((r) => resolve(r));
+  }
   if (a.token !== undefined) {
     for (const t of a.token) {
       const eq = t.indexOf('=');

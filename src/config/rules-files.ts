@@ -20,6 +20,8 @@ function yamlFilesIn(dir: string): string[] {
 export function readRuleFiles(paths: readonly string[]): RuleFile[] {
   const files: string[] = [];
   for (const p of paths) {
+    // '' would be the current directory.
+    if (p.trim() === '') throw new PeregrineError(ErrorCode.IO, 'a rules path is empty');
     let st;
     try {
       st = statSync(p);
@@ -29,6 +31,8 @@ export function readRuleFiles(paths: readonly string[]): RuleFile[] {
     if (st.isDirectory()) files.push(...yamlFilesIn(p));
     else files.push(p);
   }
+  // One empty directory beside others is fine (an optional ConfigMap); nothing at all is not.
+  if (files.length === 0 && paths.length > 0) throw new PeregrineError(ErrorCode.IO, `no rules files (*.yaml, *.yml) in ${paths.join(', ')}`);
   return files.map((f) => {
     try {
       return { name: f, text: readFileSync(f, 'utf8') };

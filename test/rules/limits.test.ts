@@ -30,3 +30,17 @@ describe('rules too large to compile', () => {
     expect(r.stderr).toContain(`${f}:1:1: LOAD_ERR_VALIDATE: rules too large or too deeply nested to compile`);
   });
 });
+
+describe('rules paths that hold no rules', () => {
+  it('are refused rather than run with zero rules', () => {
+    const empty = tempDir();
+    for (const args of [['rules', 'check', empty], ['scan', '--rules', empty, '-']]) {
+      const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', input: '' });
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(r.stderr).toContain(`no rules files (*.yaml, *.yml) in ${empty}`);
+    }
+    const s = spawnSync(process.execPath, [CLI, 'serve', '--rules', '', '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0'], { encoding: 'utf8', timeout: 20_000 });
+    expect(s.status).toBe(2);
+    expect(s.stderr).toContain('--rules: an empty path');
+  });
+});
