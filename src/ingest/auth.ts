@@ -84,14 +84,15 @@ function readTokens(sources: TokenSource[]): { entries: TokenEntry[]; problems: 
       else if (!/^[\x21-\x7e]+$/.test(t)) problems.push(`${s.file}:${i + 1}: token has characters beyond printable ASCII, which no header carries (ignored)`);
       else {
         const digest = sha256(t);
-        const other = owner.get(digest.toString('hex'));
+        const key = digest.toString('hex');
+        const other = owner.get(key);
         if (other !== undefined && other.cluster !== s.cluster) {
           // One token, two clusters: whichever matched first would decide the cluster.
           problems.push(`${s.file}:${i + 1}: the same token as ${other.where}, for cluster '${other.cluster}' not '${s.cluster}' (ignored for both)`);
-          shared.add(digest.toString('hex'));
+          shared.add(key);
           continue;
         }
-        owner.set(digest.toString('hex'), { cluster: s.cluster, where: `${s.file}:${i + 1}` });
+        owner.set(key, { cluster: s.cluster, where: `${s.file}:${i + 1}` });
         entries.push({ cluster: s.cluster, digest });
         valid++;
       }

@@ -23,7 +23,7 @@ export interface StreamClientOptions {
   caFile?: string;
   /** Dial through this proxy (from HTTPS_PROXY: proxyFor). */
   proxy?: Proxy;
-  /** Asked before each dial after the first: the URL and proxy to dial now. */
+  /** Asked before each redial: the URL and proxy to dial now. */
   refresh?: () => { url: LdpUrl; proxy: Proxy | undefined };
   pingAfterMs: number;
   pongTimeoutMs: number;
@@ -89,7 +89,6 @@ export class StreamClient {
   private readonly ca: string[] | undefined;
   private url: LdpUrl;
   private proxy: Proxy | undefined;
-  private dials = 0;
   /** Drops the current connection with a reason (the pong timeout). */
   private failCurrent: ((reason: string) => void) | undefined;
   /** The last handshake refusal or error, for readiness. */
@@ -141,7 +140,6 @@ export class StreamClient {
 
   private dial(): void {
     if (this.stopped) return;
-    if (this.dials++ > 0 && this.o.refresh) ({ url: this.url, proxy: this.proxy } = this.o.refresh());
     const ws = new WebSocket(this.url.href, {
       ...(this.ca ? { ca: this.ca } : {}),
       ...(this.proxy ? { createConnection: this.throughProxy(this.proxy) } : {}),
@@ -235,7 +233,11 @@ export class StreamClient {
       if (this.problem !== undefined) this.o.onState(false, reason);
     }
     this.problem ??= `disconnected (${reason}), reconnecting`;
-    this.retryTimer = setTimeout(() => this.dial(), this.backoff.delay());
+    this.retryTimer = setTimeout(() => {
+      // A redial asks again what to dial (the url_file may have changed).
+      if (this.o.refresh) ({ url: this.url, proxy: this.proxy } = this.o.refresh());
+      this.dial();
+    }, this.backoff.delay());
   }
 
   /**
